@@ -1,0 +1,144 @@
+"""The one place where configuration is read.
+
+Every setting comes from an environment variable with a default; nothing else in the
+package calls ``os.getenv``. The README's configuration table is generated from
+``SETTINGS`` (``polymath config``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    meaning: str
+    secret: bool = False
+
+
+# Order matters only for the README table.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
+    Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
+    Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5). Empty: start the embedded Bolt graph server under POLYMATH_HOME."),
+    Setting("NEO4J_USER", "neo4j", "Graph user name (ignored by the embedded server)."),
+    Setting("NEO4J_PASSWORD", "", "Graph password (ignored by the embedded server).", secret=True),
+    Setting("NEO4J_DATABASE", "", "Neo4j database name; empty means the server default."),
+    Setting("POLYMATH_SHARD_COUNT", "64", "Number of passage shards (Dagster partitions shard-000 ...)."),
+    Setting("POLYMATH_EMBEDDING_DIM", "1024", "Dimension of passages.embedding (1024 for BGE-M3; 384 for the packaged offline model)."),
+    Setting("POLYMATH_EMBEDDING_MODEL", "BAAI/bge-m3", "Embedding model name or path; 'packaged-minilm' selects the small offline model shipped on PyPI."),
+    Setting("POLYMATH_EXTRACTOR_VERSION", "gemini_batch_v1", "Extractor version written to passage_concepts.extractor_version."),
+    Setting("POLYMATH_MERGE_PREFERENCE", "gemini_batch_v1,llm_v2,haiku_v1", "Extractor versions in order of preference for the merge-policy view."),
+    Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
+    Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
+    Setting("POLYMATH_OFFLINE", "0", "1: use the project's offline Gemini emulator instead of the real API."),
+    Setting("POLYMATH_RUNLOG_DIR", "docs/runlogs", "Where QC reports are written."),
+)
+
+
+def _env_map(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _get(environ: Mapping[str, str], name: str) -> str:
+    default = next(s.default for s in SETTINGS if s.env == name)
+    value = environ.get(name, "")
+    return value if value != "" else default
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+def _int(environ: Mapping[str, str], name: str, minimum: int = 1) -> int:
+    raw = _get(environ, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str) -> float:
+    raw = _get(environ, name)
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    postgres_dsn: str
+    neo4j_uri: str
+    neo4j_user: str
+    neo4j_password: str = field(repr=False)
+    neo4j_database: str
+    shard_count: int
+    embedding_dim: int
+    embedding_model: str
+    extractor_version: str
+    merge_preference: tuple[str, ...]
+    confidence_floor: float
+    gemini_api_key: str = field(repr=False)
+    offline: bool
+    runlog_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        env = _env_map(environ)
+        preference = tuple(v.strip() for v in _get(env, "POLYMATH_MERGE_PREFERENCE").split(",") if v.strip())
+        return cls(
+            home=Path(_get(env, "POLYMATH_HOME")).absolute(),
+            postgres_dsn=_get(env, "POSTGRES_DSN"),
+            neo4j_uri=_get(env, "NEO4J_URI"),
+            neo4j_user=_get(env, "NEO4J_USER"),
+            neo4j_password=_get(env, "NEO4J_PASSWORD"),
+            neo4j_database=_get(env, "NEO4J_DATABASE"),
+            shard_count=_int(env, "POLYMATH_SHARD_COUNT"),
+            embedding_dim=_int(env, "POLYMATH_EMBEDDING_DIM"),
+            embedding_model=_get(env, "POLYMATH_EMBEDDING_MODEL"),
+            extractor_version=_get(env, "POLYMATH_EXTRACTOR_VERSION"),
+            merge_preference=preference,
+            confidence_floor=_float(env, "POLYMATH_CONFIDENCE_FLOOR"),
+            gemini_api_key=_get(env, "GEMINI_API_KEY") or env.get("GOOGLE_API_KEY", ""),
+            offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
+            runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
+        )
+
+    def public_view(self) -> dict[str, str]:
+        """Settings safe to print or attach as metadata: secrets are reduced to set/unset."""
+        view = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("neo4j_password", "gemini_api_key"):
+                view[f.name] = "set" if value else "unset"
+            elif f.name == "postgres_dsn":
+                view[f.name] = redact_dsn(value)
+            else:
+                view[f.name] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return view
+
+
+def redact_dsn(dsn: str) -> str:
+    """Hide a password in a URL- or keyword-style DSN so it can be shown or logged."""
+    import re
+
+    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", dsn)
+
+
+def settings_table_markdown() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        rows.append(f"| `{s.env}` | {default} | {s.meaning} |")
+    return "\n".join(rows)

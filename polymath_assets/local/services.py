@@ -1,0 +1,67 @@
+"""Which servers the pipeline talks to, and starting the embedded ones.
+
+``POSTGRES_DSN`` / ``NEO4J_URI`` name external servers; when they are set nothing
+embedded starts for that component. Otherwise the embedded PostgreSQL and the embedded
+Bolt graph server are started (idempotently) under ``POLYMATH_HOME``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polymath_assets.config import Config, redact_dsn
+from polymath_assets.local import embedded_graph, embedded_postgres
+from polymath_assets.local.state import ServiceStatus
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    postgres_dsn: str
+    graph_uri: str
+    graph_auth: tuple[str, str] | None  # None for the embedded server (it rejects any auth)
+    graph_database: str | None
+
+
+def up(config: Config) -> Endpoints:
+    """Make sure both components answer; start the embedded ones that are needed."""
+    return endpoints(config, postgres_dsn(config), graph_uri(config))
+
+
+def postgres_dsn(config: Config) -> str:
+    """The DSN to use: POSTGRES_DSN, or the embedded server's (started if needed)."""
+    return config.postgres_dsn or embedded_postgres.start(config.home)
+
+
+def graph_uri(config: Config) -> str:
+    """The Bolt URI to use: NEO4J_URI, or the embedded server's (started if needed)."""
+    return config.neo4j_uri or embedded_graph.start(config.home)
+
+
+def endpoints(config: Config, dsn: str, uri: str) -> Endpoints:
+    external_graph = bool(config.neo4j_uri)
+    auth = (config.neo4j_user, config.neo4j_password) if external_graph and config.neo4j_password else None
+    return Endpoints(dsn, uri, auth, config.neo4j_database or None)
+
+
+def down(config: Config) -> dict[str, str]:
+    """Stop the embedded servers; external servers are never touched."""
+    result = {}
+    result["postgres"] = "external (left running)" if config.postgres_dsn else (
+        "stopped" if embedded_postgres.stop(config.home) else "was not running")
+    result["graph"] = "external (left running)" if config.neo4j_uri else (
+        "stopped" if embedded_graph.stop(config.home) else "was not running")
+    return result
+
+
+def status(config: Config) -> list[ServiceStatus]:
+    if config.postgres_dsn:
+        pg = ServiceStatus("postgres", "external", redact_dsn(config.postgres_dsn),
+                           embedded_postgres.answers(config.postgres_dsn))
+    else:
+        pg = embedded_postgres.status(config.home)
+    if config.neo4j_uri:
+        auth = endpoints(config, "", config.neo4j_uri).graph_auth
+        graph = ServiceStatus("graph", "external", config.neo4j_uri, embedded_graph.answers(config.neo4j_uri, auth))
+    else:
+        graph = embedded_graph.status(config.home)
+    return [pg, graph]

@@ -1,0 +1,10 @@
+"""Progress bars for long CLI work: shown on a terminal, silent otherwise (CI, logs, Dagster)."""
+
+from __future__ import annotations
+
+from tqdm import tqdm
+
+
+def progress_bar(total: int | None = None, desc: str = "", unit: str = "it") -> tqdm:
+    # disable=None: tqdm turns itself off when stderr is not a terminal.
+    return tqdm(total=total, desc=desc, unit=unit, disable=None, dynamic_ncols=True, leave=False)
