@@ -40,6 +40,21 @@ def config_table() -> None:
     click.echo(settings_table_markdown())
 
 
+@main.command("assets")
+def assets_command() -> None:
+    """List the Dagster assets: partitions, upstream assets and pools."""
+    from polymath_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        parts = node.partitions_def
+        partitions = f"{len(parts.get_partition_keys())} shard partitions" if parts else "unpartitioned"
+        upstream = ", ".join(sorted(k.to_user_string() for k in node.parent_keys)) or "-"
+        pools = f"  pool {','.join(sorted(node.pools))}" if node.pools else ""
+        click.echo(f"{key.to_user_string():22} {partitions:22} upstream: {upstream}{pools}")
+
+
 # --- services -----------------------------------------------------------------------
 
 @main.group()

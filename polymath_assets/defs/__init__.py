@@ -1,0 +1,1 @@
+"""The Dagster layer: thin and declarative. It holds no SQL or Cypher; it calls the core packages."""

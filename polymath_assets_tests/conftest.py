@@ -1,0 +1,113 @@
+"""Real services for the tests: one embedded PostgreSQL and one embedded Bolt graph server
+per test session, a fresh database (cloned from a migrated template) per test, and an
+emptied graph per test that asks for it.
+
+The session gets its own POLYMATH_HOME in a temporary folder, set before any test module
+imports the package, so nothing touches the developer's ./var.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="polymath-test-"))
+os.environ["POLYMATH_HOME"] = str(_SESSION_HOME)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["POLYMATH_RUNLOG_DIR"] = str(_SESSION_HOME / "runlogs")
+for _name in ("POSTGRES_DSN", "NEO4J_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY", "POLYMATH_SHARD_COUNT"):
+    os.environ.pop(_name, None)
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from polymath_assets.config import Config  # noqa: E402
+from polymath_assets.kb.migrate import migrate  # noqa: E402
+from polymath_assets.local import embedded_graph, embedded_postgres  # noqa: E402
+
+TEMPLATE_DB = "polymath_template"
+
+
+def _with_database(dsn: str, name: str) -> str:
+    base, _, query = dsn.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return Config.from_env()
+
+
+@pytest.fixture(scope="session")
+def pg_server(config):
+    """DSN of the session's embedded server (admin database); a migrated template database."""
+    dsn = embedded_postgres.start(config.home)
+    admin = _with_database(dsn, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    with psycopg.connect(_with_database(dsn, TEMPLATE_DB)) as conn:
+        migrate(conn, embedding_dim=config.embedding_dim, shard_count=config.shard_count,
+                merge_preference=config.merge_preference, confidence_floor=config.confidence_floor)
+    yield admin
+    embedded_postgres.stop(config.home)
+
+
+@pytest.fixture
+def new_database(pg_server):
+    """Factory for empty (unmigrated) databases, dropped after the test."""
+    created = []
+
+    def make(template: str = "template0") -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        created.append(name)
+        return _with_database(pg_server, name)
+
+    yield make
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def kb_dsn(new_database) -> str:
+    """A fresh, fully migrated knowledge-base database for one test."""
+    return new_database(TEMPLATE_DB)
+
+
+@pytest.fixture
+def kb(kb_dsn):
+    with psycopg.connect(kb_dsn) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def graph_server(config):
+    uri = embedded_graph.start(config.home)
+    yield uri
+    embedded_graph.stop(config.home)
+
+
+@pytest.fixture
+def graph(graph_server):
+    """A neo4j driver on an emptied graph."""
+    from neo4j import GraphDatabase
+
+    embedded_graph.settle_bolt(graph_server)
+    driver = GraphDatabase.driver(graph_server, auth=None)
+    with driver.session() as session:
+        session.run("MATCH (n) DETACH DELETE n").consume()
+    yield driver
+    driver.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    home = Config.from_env().home
+    embedded_postgres.stop(home)
+    embedded_graph.stop(home)
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)

@@ -1,0 +1,87 @@
+"""`polymath services` as an operator uses it, in its own POLYMATH_HOME, through the CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from neo4j import GraphDatabase
+
+from polymath_assets.local.embedded_graph import settle_bolt
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {**os.environ, "POLYMATH_HOME": str(tmp_path / "home")}
+
+    def run(*args, check=True):
+        result = subprocess.run([sys.executable, "-m", "polymath_assets.cli", *args], env=env,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"polymath {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    yield run
+    run("services", "down", check=False)
+
+
+def status(cli):
+    result = cli("services", "status", "--json", check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def assert_both_answer(info):
+    with psycopg.connect(info["postgres_dsn"]) as conn:
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0].startswith("0.8")
+    assert settle_bolt(info["graph_uri"])
+    with GraphDatabase.driver(info["graph_uri"], auth=None) as driver, driver.session() as session:
+        assert session.run("RETURN 1 AS one").single()["one"] == 1
+
+
+def pids(info):
+    return {s["name"]: int(s["detail"].split()[1]) for s in info["services"]}
+
+
+def test_up_status_kill_up_down(cli):
+    up = cli("services", "up")
+    assert "postgres  postgresql://" in up.stdout and "graph     bolt://127.0.0.1:" in up.stdout
+
+    code, info = status(cli)
+    assert code == 0 and all(s["answering"] and s["mode"] == "embedded" for s in info["services"])
+    assert_both_answer(info)
+
+    cli("services", "up")  # idempotent: the same servers keep running
+    assert pids(status(cli)[1]) == pids(info)
+
+    for name in ("postgres", "graph"):  # a crash of either server does not wedge `up`
+        os.kill(pids(status(cli)[1])[name], signal.SIGKILL)
+        time.sleep(0.3)
+        code, crashed = status(cli)
+        assert code == 1 and not next(s for s in crashed["services"] if s["name"] == name)["answering"]
+        cli("services", "up")
+        code, info = status(cli)
+        assert code == 0
+        assert_both_answer(info)
+
+    down = cli("services", "down")
+    assert "postgres  stopped" in down.stdout and "graph     stopped" in down.stdout
+    code, info = status(cli)
+    assert code == 1 and info["postgres_dsn"] is None and info["graph_uri"] is None
+
+
+def test_external_servers_are_used_and_never_started_or_stopped(cli, tmp_path, pg_server):
+    env_dsn = pg_server
+    result = subprocess.run(
+        [sys.executable, "-m", "polymath_assets.cli", "services", "status", "--json"],
+        env={**os.environ, "POLYMATH_HOME": str(tmp_path / "other"), "POSTGRES_DSN": env_dsn,
+             "NEO4J_URI": "bolt://127.0.0.1:1"},
+        capture_output=True, text=True, timeout=60)
+    info = json.loads(result.stdout)
+    modes = {s["name"]: (s["mode"], s["answering"]) for s in info["services"]}
+    assert modes == {"postgres": ("external", True), "graph": ("external", False)}
+    assert result.returncode == 1
+    assert not (tmp_path / "other" / "pgdata").exists()
