@@ -1,0 +1,127 @@
+"""Parsing and validating one line of a batch output file. Pure functions.
+
+A line is joined to its request by ``key``, never by position (providers shuffle).
+Every line ends as exactly one outcome:
+
+- ``ok``             the answer parsed and validated (possibly with some concepts rejected)
+- ``request_error``  the provider answered the request with an error
+- ``truncated``      finish reason other than STOP (MAX_TOKENS, SAFETY, ...): text is partial
+- ``empty``          no candidate or no text
+- ``parse_error``    the text is not the JSON document the schema asks for
+
+Everything but ``ok`` is a failed request that the ledger retries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+MAX_NAME_CHARS = 60  # longer "concept names" are usually sentences: garbage, flagged in QC
+OK, REQUEST_ERROR, TRUNCATED, EMPTY, PARSE_ERROR = "ok", "request_error", "truncated", "empty", "parse_error"
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str
+    type: str
+    aliases: tuple[str, ...]
+    confidence: float
+    quotes: tuple[str, ...]
+
+
+@dataclass
+class ParsedLine:
+    key: str | None
+    outcome: str
+    concepts: list[Concept] = field(default_factory=list)
+    rejected: Counter = field(default_factory=Counter)  # reason -> count of concepts dropped
+    long_names: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+def parse_output_line(line: str, concept_types: tuple[str, ...]) -> ParsedLine:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        return ParsedLine(None, PARSE_ERROR, error=f"output line is not JSON: {err.msg}")
+    if not isinstance(record, dict):
+        return ParsedLine(None, PARSE_ERROR, error="output line is not a JSON object")
+    key = record.get("key")
+    key = str(key) if key is not None else None
+    if "error" in record:
+        err = record["error"] or {}
+        return ParsedLine(key, REQUEST_ERROR, error=f"provider error {err.get('code')}: {err.get('message', '')}"[:500])
+    response = record.get("response") or {}
+    prompt_tokens, output_tokens = _usage(response)
+    base = dict(key=key, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+    candidates = response.get("candidates") or []
+    if not candidates:
+        return ParsedLine(**base, outcome=EMPTY, error="response has no candidates")
+    candidate = candidates[0]
+    finish = candidate.get("finishReason", "STOP")
+    text = "".join(
+        part.get("text", "") for part in (candidate.get("content") or {}).get("parts") or []
+        if not part.get("thought")
+    )
+    if finish != "STOP":
+        return ParsedLine(**base, outcome=TRUNCATED, error=f"finish reason {finish}")
+    if not text.strip():
+        return ParsedLine(**base, outcome=EMPTY, error="response text is empty")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        return ParsedLine(**base, outcome=PARSE_ERROR, error=f"answer is not valid JSON: {err.msg} at {err.pos}")
+    if not isinstance(document, dict) or not isinstance(document.get("concepts"), list):
+        return ParsedLine(**base, outcome=PARSE_ERROR, error="answer lacks a 'concepts' array")
+    parsed = ParsedLine(**base, outcome=OK)
+    by_name: dict[str, Concept] = {}
+    for item in document["concepts"]:
+        concept, reason = validate_concept(item, concept_types)
+        if concept is None:
+            parsed.rejected[reason] += 1
+            continue
+        kept = by_name.get(concept.name)
+        if kept is None or concept.confidence > kept.confidence:
+            by_name[concept.name] = concept
+    parsed.concepts = list(by_name.values())
+    parsed.long_names = sum(1 for c in parsed.concepts if len(c.name) > MAX_NAME_CHARS)
+    return parsed
+
+
+def validate_concept(item, concept_types: tuple[str, ...]) -> tuple[Concept | None, str]:
+    """A Concept, or None and the reason it was dropped."""
+    if not isinstance(item, dict):
+        return None, "not_an_object"
+    name = item.get("name")
+    if not isinstance(name, str) or not " ".join(name.split()):
+        return None, "empty_name"
+    ctype = item.get("type")
+    if not isinstance(ctype, str) or ctype.strip().lower() not in concept_types:
+        return None, "unknown_type"
+    confidence = item.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not math.isfinite(confidence):
+        return None, "bad_confidence"
+    aliases = item.get("aliases") or []
+    quotes = item.get("quotes") or []
+    if not isinstance(aliases, list) or not isinstance(quotes, list):
+        return None, "wrong_types"
+    return Concept(
+        name=" ".join(name.split()),
+        type=ctype.strip().lower(),
+        aliases=tuple(a.strip() for a in aliases if isinstance(a, str) and a.strip()),
+        confidence=min(1.0, max(0.0, float(confidence))),
+        quotes=tuple(q for q in quotes if isinstance(q, str) and q.strip()),
+    ), ""
+
+
+def _usage(response: dict) -> tuple[int, int]:
+    usage = response.get("usageMetadata") or {}
+    prompt = int(usage.get("promptTokenCount") or 0)
+    # thinking tokens are billed as output
+    output = int(usage.get("candidatesTokenCount") or 0) + int(usage.get("thoughtsTokenCount") or 0)
+    return prompt, output
