@@ -36,6 +36,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_MERGE_PREFERENCE", "gemini_batch_v1,llm_v2,haiku_v1", "Extractor versions in order of preference for the merge-policy view."),
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
+    Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
+    Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
+    Setting("POLYMATH_PRICE_INPUT_PER_M", "0.05", "Batch price in USD per million input tokens for the model."),
+    Setting("POLYMATH_PRICE_OUTPUT_PER_M", "0.20", "Batch price in USD per million output (incl. thinking) tokens."),
+    Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
+    Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
+    Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
+    Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
     Setting("POLYMATH_OFFLINE", "0", "1: use the project's offline Gemini emulator instead of the real API."),
     Setting("POLYMATH_RUNLOG_DIR", "docs/runlogs", "Where QC reports are written."),
 )
@@ -89,6 +97,14 @@ class Config:
     merge_preference: tuple[str, ...]
     confidence_floor: float
     gemini_api_key: str = field(repr=False)
+    gemini_model: str
+    temperature: float
+    price_input_per_m: float
+    price_output_per_m: float
+    expected_output_tokens: int
+    budget_usd: float
+    max_attempts: int
+    fuzzy_threshold: float
     offline: bool
     runlog_dir: Path
 
@@ -110,6 +126,14 @@ class Config:
             merge_preference=preference,
             confidence_floor=_float(env, "POLYMATH_CONFIDENCE_FLOOR"),
             gemini_api_key=_get(env, "GEMINI_API_KEY") or env.get("GOOGLE_API_KEY", ""),
+            gemini_model=_get(env, "POLYMATH_GEMINI_MODEL"),
+            temperature=_float(env, "POLYMATH_TEMPERATURE"),
+            price_input_per_m=_float(env, "POLYMATH_PRICE_INPUT_PER_M"),
+            price_output_per_m=_float(env, "POLYMATH_PRICE_OUTPUT_PER_M"),
+            expected_output_tokens=_int(env, "POLYMATH_EXPECTED_OUTPUT_TOKENS"),
+            budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
+            max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
+            fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
         )

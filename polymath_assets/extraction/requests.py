@@ -1,0 +1,74 @@
+"""Batch request lines and their stable keys.
+
+A request key is a content hash of everything that determines the answer: the passage
+text, the prompt, the schema, the model and the temperature. The same passage asked
+the same way always has the same key, so a result already paid for is recognised and
+never requested again; a changed prompt or model is new work with new keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from polymath_assets.extraction.prompt import PROMPT_VERSION, SYSTEM_INSTRUCTION, response_schema, user_prompt
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    model: str
+    temperature: float
+    concept_types: tuple[str, ...]
+
+    def fingerprint(self) -> str:
+        """Everything about a request except the passage, hashed once per run."""
+        blob = json.dumps([PROMPT_VERSION, SYSTEM_INSTRUCTION, response_schema(self.concept_types),
+                           self.model, self.temperature], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def request_key(passage_text: str, fingerprint: str) -> str:
+    return hashlib.sha256(f"{fingerprint}\n{passage_text}".encode()).hexdigest()[:32]
+
+
+def build_request(passage_text: str, settings: RequestSettings) -> dict:
+    """One GenerateContentRequest; structured-output settings live inside generationConfig."""
+    return {
+        "contents": [{"role": "user", "parts": [{"text": user_prompt(passage_text, settings.concept_types)}]}],
+        "systemInstruction": {"parts": [{"text": SYSTEM_INSTRUCTION}]},
+        "generationConfig": {
+            "temperature": settings.temperature,
+            "responseMimeType": "application/json",
+            "responseSchema": response_schema(settings.concept_types),
+        },
+    }
+
+
+@dataclass
+class RequestFileStats:
+    requests: int = 0
+    bytes: int = 0
+    prompt_chars: int = 0
+
+
+def write_request_file(path: Path, rows: Iterable[tuple[str, str]], settings: RequestSettings) -> RequestFileStats:
+    """Stream (key, passage_text) rows into a JSONL request file; memory stays flat.
+
+    Written to a temporary name and renamed, so a crash never leaves a half file that
+    looks complete."""
+    stats = RequestFileStats()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    fixed_chars = len(SYSTEM_INSTRUCTION) + len(user_prompt("", settings.concept_types))
+    with open(partial, "w", encoding="utf-8") as handle:
+        for key, text in rows:
+            line = json.dumps({"key": key, "request": build_request(text, settings)}, ensure_ascii=False) + "\n"
+            handle.write(line)
+            stats.requests += 1
+            stats.bytes += len(line.encode())
+            stats.prompt_chars += fixed_chars + len(text)
+    partial.replace(path)
+    return stats
