@@ -150,6 +150,179 @@ def generate_corpus(out: Path, passages: int, seed: int) -> None:
     click.echo(f"wrote {count} records to {out}")
 
 
+# --- extraction -----------------------------------------------------------------------
+
+_offline_option = click.option("--offline", is_flag=True, default=None,
+                               help="Use the offline Gemini emulator (also POLYMATH_OFFLINE=1).")
+_poll_option = click.option("--poll-interval", default=5.0, show_default=True, help="Seconds between job polls.")
+_timeout_option = click.option("--timeout", default=None, type=float,
+                               help="Stop waiting after this many seconds (jobs stay in flight; run again).")
+
+
+def _extraction_context(offline: bool | None):
+    from polymath_assets.extraction.runner import ExtractionSettings
+    from polymath_assets.kb.db import prepare
+    from polymath_assets.local.services import batch_client, postgres_dsn
+
+    config = _config()
+    dsn = _guard(lambda: postgres_dsn(config))
+    _guard(lambda: prepare(dsn, config))
+    return config, dsn, ExtractionSettings.from_config(config), (lambda: _guard(lambda: batch_client(config, offline)))
+
+
+@main.command()
+@click.option("--size", default=200, show_default=True, help="Passages in the pilot sample.")
+@_offline_option
+@_poll_option
+@_timeout_option
+@click.option("--dry-run", is_flag=True, help="Select and estimate, submit nothing.")
+def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool) -> None:
+    """Extract concepts for a random sample of pending passages and write a QC report."""
+    from polymath_assets.extraction import runner
+    from polymath_assets.kb.db import connect
+
+    config, dsn, settings, make_client = _extraction_context(offline)
+    with connect(dsn) as conn:
+        added = runner.select_pilot(conn, settings, size) if not dry_run else 0
+        estimate = runner.estimate_pending(conn, settings)
+        click.echo(f"pilot: {added} passages selected; {estimate['requests']} requests waiting, "
+                   f"≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
+                   f"≈${estimate['estimated_cost_usd']:.4f}")
+        if dry_run:
+            click.echo("dry run: nothing submitted")
+            return
+        _drive_and_report(conn, make_client(), settings, config, pilot=True, poll_interval=poll_interval,
+                          timeout=timeout, label="pilot")
+
+
+@main.command()
+@_offline_option
+@_poll_option
+@_timeout_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-resume", is_flag=True, help="Start this extractor version's bookkeeping afresh (concepts stay).")
+@click.option("--dry-run", is_flag=True, help="Select and estimate, submit nothing.")
+def backfill(offline: bool | None, poll_interval: float, timeout: float | None, yes: bool, no_resume: bool,
+             dry_run: bool) -> None:
+    """Extract concepts for every passage that lacks them (shows the estimated cost and asks first)."""
+    from polymath_assets.extraction import runner
+    from polymath_assets.kb import ledger
+    from polymath_assets.kb.db import connect
+    from polymath_assets.progress import progress_bar
+
+    config, dsn, settings, make_client = _extraction_context(offline)
+    with connect(dsn) as conn:
+        if no_resume and not dry_run:
+            deleted = ledger.forget_version(conn, settings.version, concepts=False)
+            conn.commit()
+            click.echo(f"--no-resume: {settings.version} bookkeeping cleared {deleted}")
+        with progress_bar(total=settings.shard_count, desc="select", unit="shard") as bar:
+            added = 0
+            for shard in range(settings.shard_count):
+                added += runner.select_shard(conn, settings, shard) if not dry_run else 0
+                bar.update(1)
+        estimate = runner.estimate_pending(conn, settings)
+        spent = ledger.costs(conn, settings.version)["committed_estimate_usd"]
+        click.echo(f"backfill {settings.version}: {added} passages newly selected; {estimate['requests']} requests "
+                   f"to submit, ≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
+                   f"≈${estimate['estimated_cost_usd']:.4f} (already committed ${spent:.4f}, "
+                   f"cap ${settings.budget_usd:.2f})")
+        if dry_run:
+            click.echo("dry run: nothing submitted")
+            return
+        if spent + estimate["estimated_cost_usd"] > settings.budget_usd:
+            raise click.ClickException(
+                f"estimated total ${spent + estimate['estimated_cost_usd']:.4f} exceeds POLYMATH_BUDGET_USD="
+                f"${settings.budget_usd:.2f}; raise the cap or run a smaller scope")
+        if estimate["requests"] and not yes and not click.confirm("Submit?", default=False):
+            raise click.ClickException("not confirmed; nothing submitted")
+        _drive_and_report(conn, make_client(), settings, config, pilot=False, poll_interval=poll_interval,
+                          timeout=timeout, label="backfill")
+
+
+def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label) -> None:
+    from polymath_assets.extraction.pipeline import drive
+    from polymath_assets.extraction.runner import BudgetExceeded
+    from polymath_assets.gemini.client import ProviderError
+    from polymath_assets.qc.gates import Thresholds
+    from polymath_assets.qc.report import write_extraction_report
+
+    try:
+        summary = drive(conn, client, settings, pilot=pilot, poll_interval_s=poll_interval, timeout_s=timeout,
+                        report=click.echo)
+    except (BudgetExceeded, ProviderError) as err:
+        raise click.ClickException(f"{err} (state is saved; run the same command again to continue)") from None
+    for note in summary.notes:
+        click.echo(note)
+    report = write_extraction_report(conn, settings, config.runlog_dir, label=label,
+                                     thresholds=Thresholds.from_config(config))
+    click.echo(f"{label}: {summary.jobs_submitted} jobs submitted, {summary.jobs_ingested} ingested, "
+               f"{summary.concepts_loaded} concepts loaded")
+    click.echo(report.verdict_lines())
+    click.echo(f"QC report: {report.path}")
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_command(as_json: bool) -> None:
+    """Per shard and in total: pending / in flight / done / failed / dead, and cost so far."""
+    from polymath_assets.extraction.runner import ExtractionSettings
+    from polymath_assets.kb import ledger
+    from polymath_assets.kb.db import connect, prepare
+    from polymath_assets.local.services import postgres_dsn
+
+    config = _config()
+    dsn = _guard(lambda: postgres_dsn(config))
+    _guard(lambda: prepare(dsn, config))
+    settings = ExtractionSettings.from_config(config)
+    with connect(dsn) as conn:
+        by_shard = ledger.status_counts(conn, settings.version)
+        costs = ledger.costs(conn, settings.version)
+        passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+    states = ("pending", "in_flight", "done", "failed", "dead")
+    total = {st: sum(c.get(st, 0) for c in by_shard.values()) for st in states}
+    if as_json:
+        click.echo(json.dumps({"extractor_version": settings.version, "passages": passages, "total": total,
+                               "shards": {str(k): v for k, v in sorted(by_shard.items())}, "cost": costs}, indent=2))
+        return
+    click.echo(f"extractor version {settings.version}: {passages} passages in the corpus, "
+               f"{sum(total.values())} selected")
+    click.echo(f"{'shard':>9} " + " ".join(f"{st:>9}" for st in states))
+    for shard, counts in sorted(by_shard.items()):
+        click.echo(f"{shard:>9} " + " ".join(f"{counts.get(st, 0):>9}" for st in states))
+    click.echo(f"{'total':>9} " + " ".join(f"{total[st]:>9}" for st in states))
+    click.echo(f"cost: estimated ${costs['estimated_usd']:.4f}, actual so far ${costs['actual_usd']:.4f}")
+
+
+@main.command()
+@click.option("--extractor-version", "version", required=True, help="The version to remove, e.g. gemini_batch_v1.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
+def rollback(version: str, yes: bool, dry_run: bool) -> None:
+    """Delete one extractor version's concepts, ledger and checkpoint; other versions stay."""
+    from polymath_assets.kb import ledger
+    from polymath_assets.kb.db import connect, prepare
+    from polymath_assets.local.services import postgres_dsn
+
+    config = _config()
+    dsn = _guard(lambda: postgres_dsn(config))
+    _guard(lambda: prepare(dsn, config))
+    with connect(dsn) as conn:
+        known = ledger.known_versions(conn)
+        if version not in known:
+            raise click.ClickException(
+                f"unknown extractor version {version!r}; present: {', '.join(sorted(known)) or 'none'}")
+        rows = conn.execute("SELECT count(*) FROM passage_concepts WHERE extractor_version = %s", (version,)).fetchone()[0]
+        click.echo(f"{version}: {rows} concept rows, its ledger and checkpoint would be deleted")
+        if dry_run:
+            return
+        if not yes and not click.confirm("Delete?", default=False):
+            raise click.ClickException("not confirmed; nothing deleted")
+        deleted = ledger.forget_version(conn, version, concepts=True)
+        conn.commit()
+        click.echo(f"deleted {deleted}")
+
+
 def _guard(action):
     """Run an action; turn the operator-facing errors into a clean message and exit 1."""
     from polymath_assets.kb.db import DatabaseUnavailable
@@ -157,7 +330,7 @@ def _guard(action):
 
     try:
         return action()
-    except (DatabaseUnavailable, SchemaError, ConfigError, RuntimeError) as err:
+    except (DatabaseUnavailable, SchemaError, ConfigError, RuntimeError) as err:  # ProviderError is a RuntimeError
         raise click.ClickException(str(err)) from None
 
 

@@ -44,6 +44,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
+    Setting("POLYMATH_GATE_EVIDENCE_MIN", "0.99", "Gate 1: least share of inserted concepts that carry evidence."),
+    Setting("POLYMATH_GATE_CONCEPTS_MIN", "4", "Gate 2: least mean concepts per passage."),
+    Setting("POLYMATH_GATE_CONCEPTS_MAX", "14", "Gate 2: most mean concepts per passage."),
+    Setting("POLYMATH_GATE_PARSE_FAILURE_MAX", "0.01", "Gate 3: most share of responses that fail to parse."),
     Setting("POLYMATH_OFFLINE", "0", "1: use the project's offline Gemini emulator instead of the real API."),
     Setting("POLYMATH_RUNLOG_DIR", "docs/runlogs", "Where QC reports are written."),
 )
@@ -105,6 +109,10 @@ class Config:
     budget_usd: float
     max_attempts: int
     fuzzy_threshold: float
+    gate_evidence_min: float
+    gate_concepts_min: float
+    gate_concepts_max: float
+    gate_parse_failure_max: float
     offline: bool
     runlog_dir: Path
 
@@ -134,6 +142,10 @@ class Config:
             budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
+            gate_evidence_min=_float(env, "POLYMATH_GATE_EVIDENCE_MIN"),
+            gate_concepts_min=_float(env, "POLYMATH_GATE_CONCEPTS_MIN"),
+            gate_concepts_max=_float(env, "POLYMATH_GATE_CONCEPTS_MAX"),
+            gate_parse_failure_max=_float(env, "POLYMATH_GATE_PARSE_FAILURE_MAX"),
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
         )

@@ -50,6 +50,10 @@ def down(config: Config) -> dict[str, str]:
         "stopped" if embedded_postgres.stop(config.home) else "was not running")
     result["graph"] = "external (left running)" if config.neo4j_uri else (
         "stopped" if embedded_graph.stop(config.home) else "was not running")
+    from polymath_assets.local import emulator_service
+
+    if emulator_service.stop(config.home):
+        result["gemini-emulator"] = "stopped"
     return result
 
 
@@ -64,4 +68,19 @@ def status(config: Config) -> list[ServiceStatus]:
         graph = ServiceStatus("graph", "external", config.neo4j_uri, embedded_graph.answers(config.neo4j_uri, auth))
     else:
         graph = embedded_graph.status(config.home)
-    return [pg, graph]
+    from polymath_assets.local import emulator_service
+
+    emulator = emulator_service.status(config.home)
+    return [pg, graph] + ([emulator] if emulator.answering or config.offline else [])
+
+
+def batch_client(config: Config, offline: bool | None = None):
+    """The Gemini batch client: the real API, or the offline emulator (started if needed)
+    when ``offline`` (default: POLYMATH_OFFLINE)."""
+    from polymath_assets.gemini.client import BatchClient
+    from polymath_assets.local import emulator_service
+
+    if offline if offline is not None else config.offline:
+        url = emulator_service.start(config.home)
+        return BatchClient("offline-emulator", base_url=url, provider="gemini-emulator")
+    return BatchClient(config.gemini_api_key, provider="gemini")

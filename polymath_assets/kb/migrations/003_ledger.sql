@@ -2,7 +2,7 @@
 CREATE TABLE IF NOT EXISTS batch_jobs (
     job_id            bigserial PRIMARY KEY,
     extractor_version text NOT NULL,
-    shard             int NOT NULL,
+    shard             int,                      -- NULL: a job that spans shards (the pilot)
     provider          text NOT NULL,            -- 'gemini' or 'gemini-emulator'
     model             text NOT NULL,
     job_name          text UNIQUE,              -- provider name, recorded before anything else can fail
@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
     estimated_cost_usd numeric(12, 6) NOT NULL DEFAULT 0,
     actual_cost_usd   numeric(12, 6),
     error             text,
+    result_stats      jsonb,                    -- parse outcomes, rejections, alignment: for the QC gates
     created_at        timestamptz NOT NULL DEFAULT now(),
     submitted_at      timestamptz,
     finished_at       timestamptz,

@@ -1,0 +1,93 @@
+"""From a batch output file to concept rows and per-passage outcomes.
+
+The output file is streamed line by line; each line is joined to its passages by key.
+Every passage of the job gets exactly one outcome: done (its concepts, aligned), or
+failed with the reason (provider error, truncated, empty, unparseable, or no line at
+all for its key). Counters for the QC gates are collected on the way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polymath_assets.extraction.evidence import build_evidence
+from polymath_assets.extraction.parse import OK, parse_output_line
+from polymath_assets.kb.concepts import ConceptRow, Outcome
+
+
+@dataclass
+class ResultStats:
+    lines: int = 0
+    outcomes: Counter = field(default_factory=Counter)   # parse outcome -> lines
+    missing_keys: int = 0          # requests with no output line at all
+    unknown_keys: int = 0          # output lines whose key is not in this job
+    concepts: int = 0
+    rejected: Counter = field(default_factory=Counter)   # reason -> concepts dropped
+    long_names: int = 0
+    alignment: Counter = field(default_factory=Counter)  # status -> concepts
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def parse_failures(self) -> int:
+        return self.outcomes["parse_error"]
+
+    def as_dict(self) -> dict:
+        return {
+            "lines": self.lines, "outcomes": dict(self.outcomes), "missing_keys": self.missing_keys,
+            "unknown_keys": self.unknown_keys, "concepts": self.concepts, "rejected": dict(self.rejected),
+            "long_names": self.long_names, "alignment": dict(self.alignment),
+            "prompt_tokens": self.prompt_tokens, "output_tokens": self.output_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ResultContext:
+    version: str
+    model: str
+    concept_types: tuple[str, ...]
+    fuzzy_threshold: float
+
+
+def read_results(path: Path, passages_by_key: dict[str, list[tuple[str, str]]], ctx: ResultContext,
+                 stats: ResultStats, outcomes: list[Outcome]) -> Iterator[ConceptRow]:
+    """Yield concept rows for the loader while filling ``outcomes`` and ``stats``.
+
+    ``outcomes`` is complete once the generator is exhausted: passages whose key never
+    appeared in the file are failed then."""
+    seen: set[str] = set()
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            stats.lines += 1
+            parsed = parse_output_line(line, ctx.concept_types)
+            targets = passages_by_key.get(parsed.key or "")
+            if targets is None or parsed.key in seen:
+                stats.unknown_keys += 1
+                continue
+            seen.add(parsed.key)
+            stats.outcomes[parsed.outcome] += 1
+            stats.prompt_tokens += parsed.prompt_tokens
+            stats.output_tokens += parsed.output_tokens
+            if parsed.outcome != OK:
+                outcomes.extend(Outcome(pid, False, 0, f"{parsed.outcome}: {parsed.error}") for pid, _ in targets)
+                continue
+            stats.rejected.update(parsed.rejected)
+            for pid, text in targets:
+                for concept in parsed.concepts:
+                    evidence = build_evidence(text, concept.name, list(concept.quotes), concept.confidence,
+                                              f"extracted by {ctx.model}", ctx.fuzzy_threshold)
+                    stats.alignment[evidence["quality"]["alignment"]] += 1
+                    stats.concepts += 1
+                    stats.long_names += len(concept.name) > 60
+                    yield ConceptRow(pid, concept.name, concept.type, list(concept.aliases), concept.confidence,
+                                     ctx.model, ctx.version, evidence)
+                outcomes.append(Outcome(pid, True, len(parsed.concepts), None))
+    for key, targets in passages_by_key.items():
+        if key not in seen:
+            stats.missing_keys += len(targets)
+            outcomes.extend(Outcome(pid, False, 0, "no result line for this request") for pid, _ in targets)

@@ -1,0 +1,151 @@
+"""The Gemini Batch client, over the official ``google-genai`` SDK.
+
+The same code talks to the real API and to the offline emulator (``base_url``). What the
+SDK hides — ``batchStats`` and the job's error — is read from the raw Operation. The
+SDK's own retries are switched on for 408/429/5xx with exponential back-off. The API key
+is passed to the SDK and never logged or returned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from google import genai
+from google.genai import errors, types
+
+RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
+JSONL_MIME_TYPE = "application/jsonl"
+
+_STATES = {
+    "BATCH_STATE_PENDING": "pending", "JOB_STATE_PENDING": "pending", "JOB_STATE_QUEUED": "pending",
+    "BATCH_STATE_RUNNING": "running", "JOB_STATE_RUNNING": "running",
+    "BATCH_STATE_SUCCEEDED": "succeeded", "JOB_STATE_SUCCEEDED": "succeeded",
+    "BATCH_STATE_FAILED": "failed", "JOB_STATE_FAILED": "failed",
+    "BATCH_STATE_CANCELLED": "cancelled", "JOB_STATE_CANCELLED": "cancelled",
+    "BATCH_STATE_EXPIRED": "expired", "JOB_STATE_EXPIRED": "expired",
+}
+TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+class ProviderError(RuntimeError):
+    """The provider refused or failed a call after the SDK's retries; says what to do."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: str                 # pending | running | succeeded | failed | cancelled | expired
+    request_count: int
+    succeeded_count: int
+    failed_count: int
+    output_file: str | None
+    error: str | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+
+def job_status_from_operation(operation: dict) -> JobStatus:
+    """Pure: the raw Operation JSON of a batch → JobStatus."""
+    metadata = operation.get("metadata") or {}
+    stats = metadata.get("batchStats") or {}
+    output = metadata.get("output") or operation.get("response") or {}
+    error = operation.get("error")
+    raw_state = metadata.get("state", "BATCH_STATE_PENDING")
+    return JobStatus(
+        state=_STATES.get(raw_state, "pending"),
+        request_count=int(stats.get("requestCount", 0)),
+        succeeded_count=int(stats.get("successfulRequestCount", 0)),
+        failed_count=int(stats.get("failedRequestCount", 0)),
+        output_file=output.get("responsesFile"),
+        error=f"{error.get('code')}: {error.get('message', '')}" if error else None,
+    )
+
+
+class BatchClient:
+    def __init__(self, api_key: str, *, base_url: str | None = None, provider: str = "gemini",
+                 retry_attempts: int = 5):
+        if not api_key:
+            raise ProviderError(
+                "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), "
+                "or run with --offline / POLYMATH_OFFLINE=1 to use the offline emulator")
+        self.provider = provider
+        options = types.HttpOptions(
+            base_url=base_url,
+            api_version="v1beta",  # the batch API's documented version; the SDK defaults to v1
+            retry_options=types.HttpRetryOptions(attempts=retry_attempts, initial_delay=1.0, max_delay=60.0,
+                                                 http_status_codes=RETRYABLE_STATUS),
+        )
+        self._client = genai.Client(api_key=api_key, http_options=options)
+
+    def upload(self, path: Path, display_name: str) -> str:
+        with _explained("upload of the request file"):
+            uploaded = self._client.files.upload(
+                file=str(path), config=types.UploadFileConfig(mime_type=JSONL_MIME_TYPE, display_name=display_name))
+        return uploaded.name
+
+    def create(self, model: str, file_name: str, display_name: str) -> str:
+        with _explained("batch creation"):
+            job = self._client.batches.create(model=model, src=file_name, config={"display_name": display_name})
+        return job.name
+
+    def status(self, job_name: str) -> JobStatus:
+        with _explained(f"status of {job_name}"):
+            # The raw Operation: the SDK's BatchJob drops batchStats and the job error.
+            response = self._client._api_client.request("get", job_name, {})
+        return job_status_from_operation(json.loads(response.body or "{}"))
+
+    def find_by_display_name(self, display_name: str) -> str | None:
+        """A job created just before a crash: found by its unique display name."""
+        with _explained("listing batch jobs"):
+            for job in self._client.batches.list(config={"page_size": 100}):
+                if job.display_name == display_name:
+                    return job.name
+        return None
+
+    def download(self, file_name: str, destination: Path) -> None:
+        partial = destination.with_suffix(destination.suffix + ".partial")
+        with _explained(f"download of {file_name}"):
+            self._client.files.download(file=file_name, destination=str(partial))
+        partial.replace(destination)
+
+    def cancel(self, job_name: str) -> None:
+        with _explained(f"cancel of {job_name}"):
+            self._client.batches.cancel(name=job_name)
+
+    def count_tokens(self, model: str, request: dict) -> int:
+        with _explained("countTokens"):
+            result = self._client.models.count_tokens(model=model, contents=request["contents"])
+        return int(result.total_tokens or 0)
+
+
+class _explained:
+    """Turn SDK errors into ProviderError with the operator's next step."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, (errors.APIError, OSError)):
+            return False
+        code = getattr(exc, "code", None)
+        if code == 429:
+            hint = "quota or rate limit (429 RESOURCE_EXHAUSTED): wait and run again; nothing was lost"
+        elif code in (401, 403):
+            hint = "the API key was refused: check GEMINI_API_KEY and that billing is enabled for batch"
+        elif code is not None and code >= 500:
+            hint = "the provider failed after retries: run again later; nothing was lost"
+        elif code == 404:
+            hint = "the provider does not know it (deleted, or older than its retention)"
+        else:
+            hint = "run again; if it persists, check the request file and the provider's status"
+        raise ProviderError(f"{self.what} failed ({type(exc).__name__} {code or ''}): {hint}", code) from exc

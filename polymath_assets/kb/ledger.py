@@ -1,0 +1,260 @@
+"""The request ledger: every selected passage's extraction state, per extractor version.
+
+States of a ``passage_requests`` row:
+  pending    selected, not yet in a batch job
+  in_flight  in job ``job_id`` (attempts counts submissions)
+  done       results loaded (``concept_count`` concepts, possibly 0)
+  failed     the last attempt failed (``last_error``); it will be resubmitted
+  dead       failed ``max_attempts`` times; kept with its last error, never resubmitted
+
+Jobs (``batch_jobs``) move building → uploaded → submitted → pending/running →
+succeeded/failed/cancelled/expired → ingested, or building/uploaded → abandoned when a
+crash left them without a provider job. All SQL is set-based; nothing here loops over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+ACTIVE_JOB_STATES = ("submitted", "pending", "running")
+TERMINAL_FAILED_STATES = ("failed", "cancelled", "expired")
+
+
+def _shard_filter(shard_count: int) -> sql.Composable:
+    # The modulus is a literal so the planner matches the expression index of migrate.py.
+    return sql.SQL("p.shard_hash %% {} = %(shard)s").format(sql.Literal(int(shard_count)))
+
+
+def _key_sql() -> str:
+    # Same as extraction.requests.request_key: sha256(fingerprint + "\n" + text)[:32]
+    return "left(encode(sha256(convert_to(%(fingerprint)s || E'\\n' || p.passage_text, 'UTF8')), 'hex'), 32)"
+
+
+def register_pending(conn: psycopg.Connection, *, version: str, shard: int, shard_count: int,
+                     fingerprint: str) -> int:
+    """Add the shard's passages that lack concepts for ``version`` and are not in the
+    ledger yet as pending requests; return how many were added.
+
+    Rows still waiting (pending/failed) get the current request key, so a changed prompt
+    or model is asked anew."""
+    query = sql.SQL("""
+        INSERT INTO passage_requests (extractor_version, passage_id, shard, request_key)
+        SELECT %(version)s, p.passage_id, %(shard)s, {key}
+        FROM passages p
+        WHERE {shard_filter}
+          AND NOT EXISTS (SELECT 1 FROM passage_requests r
+                          WHERE r.extractor_version = %(version)s AND r.passage_id = p.passage_id)
+          AND NOT EXISTS (SELECT 1 FROM passage_concepts c
+                          WHERE c.extractor_version = %(version)s AND c.passage_id = p.passage_id)
+        ON CONFLICT DO NOTHING
+    """).format(key=sql.SQL(_key_sql()), shard_filter=_shard_filter(shard_count))
+    params = dict(version=version, shard=shard, fingerprint=fingerprint)
+    added = conn.execute(query, params).rowcount
+    conn.execute(sql.SQL("""
+        UPDATE passage_requests r SET request_key = {key}, updated_at = now()
+        FROM passages p
+        WHERE r.passage_id = p.passage_id AND r.extractor_version = %(version)s AND r.shard = %(shard)s
+          AND r.status IN ('pending', 'failed') AND r.request_key <> {key}
+    """).format(key=sql.SQL(_key_sql())), params)
+    return added
+
+
+def register_pilot(conn: psycopg.Connection, *, version: str, size: int, shard_count: int,
+                   fingerprint: str, seed: str = "pilot") -> int:
+    """Register a deterministic pseudo-random sample of ``size`` passages, across all
+    shards, that lack concepts for ``version`` and are not in the ledger yet."""
+    return conn.execute(sql.SQL("""
+        INSERT INTO passage_requests (extractor_version, passage_id, shard, request_key)
+        SELECT %(version)s, p.passage_id, p.shard_hash %% {n}, {key}
+        FROM passages p
+        WHERE NOT EXISTS (SELECT 1 FROM passage_requests r
+                          WHERE r.extractor_version = %(version)s AND r.passage_id = p.passage_id)
+          AND NOT EXISTS (SELECT 1 FROM passage_concepts c
+                          WHERE c.extractor_version = %(version)s AND c.passage_id = p.passage_id)
+        ORDER BY md5(p.passage_id::text || %(seed)s)
+        LIMIT {size}
+        ON CONFLICT DO NOTHING
+    """).format(n=sql.Literal(int(shard_count)), key=sql.SQL(_key_sql()), size=sql.Literal(int(size))),
+        dict(version=version, fingerprint=fingerprint, seed=seed)).rowcount
+
+
+def create_job(conn: psycopg.Connection, *, version: str, shard: int | None, provider: str, model: str) -> int:
+    job_id = conn.execute(
+        """INSERT INTO batch_jobs (extractor_version, shard, provider, model, display_name)
+           VALUES (%s, %s, %s, %s, '') RETURNING job_id""",
+        (version, shard, provider, model),
+    ).fetchone()[0]
+    conn.execute("UPDATE batch_jobs SET display_name = %s WHERE job_id = %s",
+                 (display_name(version, shard, job_id), job_id))
+    return job_id
+
+
+def display_name(version: str, shard: int | None, job_id: int) -> str:
+    """Unique per job: how a job created just before a crash is found again at the provider."""
+    scope = f"shard-{shard:03d}" if shard is not None else "pilot"
+    return f"polymath-{version}-{scope}-job-{job_id}"
+
+
+def claim_requests(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int,
+                   max_attempts: int, limit: int | None = None) -> int:
+    """Move pending and retryable failed requests (of one shard, or of all shards for
+    ``shard=None``) into job ``job_id``."""
+    limit_sql = sql.SQL("LIMIT {}").format(sql.Literal(limit)) if limit else sql.SQL("")
+    return conn.execute(sql.SQL("""
+        UPDATE passage_requests r
+        SET status = 'in_flight', job_id = %(job)s, attempts = attempts + 1, updated_at = now()
+        WHERE (r.extractor_version, r.passage_id) IN (
+            SELECT extractor_version, passage_id FROM passage_requests
+            WHERE extractor_version = %(version)s AND (%(shard)s::int IS NULL OR shard = %(shard)s)
+              AND (status = 'pending' OR (status = 'failed' AND attempts < %(max)s))
+            ORDER BY passage_id {limit}
+            FOR UPDATE SKIP LOCKED)
+    """).format(limit=limit_sql), dict(job=job_id, version=version, shard=shard, max=max_attempts)).rowcount
+
+
+def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, str]]:
+    """(request key, passage text) for a job, one line per distinct key, streamed."""
+    with conn.cursor(name=f"job_requests_{job_id}") as cur:
+        cur.itersize = 2000
+        cur.execute(
+            """SELECT DISTINCT ON (r.request_key) r.request_key, p.passage_text
+               FROM passage_requests r JOIN passages p USING (passage_id)
+               WHERE r.job_id = %s AND r.status = 'in_flight' ORDER BY r.request_key""",
+            (job_id,),
+        )
+        yield from cur
+
+
+def job_passages(conn: psycopg.Connection, job_id: int) -> dict[str, list[tuple[str, str]]]:
+    """request key -> [(passage id, passage text)] for a job's in-flight requests."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    rows = conn.execute(
+        """SELECT r.request_key, r.passage_id::text, p.passage_text
+           FROM passage_requests r JOIN passages p USING (passage_id)
+           WHERE r.job_id = %s AND r.status = 'in_flight'""",
+        (job_id,),
+    )
+    for key, pid, text in rows:
+        found.setdefault(key, []).append((pid, text))
+    return found
+
+
+def update_job(conn: psycopg.Connection, job_id: int, **fields) -> None:
+    allowed = {"job_name", "state", "input_path", "input_file", "output_file", "request_count",
+               "succeeded_count", "failed_count", "prompt_tokens", "output_tokens", "estimated_cost_usd",
+               "actual_cost_usd", "error", "result_stats", "submitted_at", "finished_at", "ingested_at"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not batch_jobs columns: {sorted(unknown)}")
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields)
+    conn.execute(sql.SQL("UPDATE batch_jobs SET {}, updated_at = now() WHERE job_id = %(job_id)s")
+                 .format(assignments), {**fields, "job_id": job_id})
+
+
+def fail_job_requests(conn: psycopg.Connection, job_id: int, error: str, max_attempts: int,
+                      release: bool = False) -> int:
+    """Every in-flight request of a job failed (job FAILED/EXPIRED/CANCELLED, or never
+    created). ``release`` returns them to pending without counting an attempt: the
+    provider never saw them."""
+    if release:
+        return conn.execute(
+            """UPDATE passage_requests SET status = 'pending', job_id = NULL, attempts = attempts - 1,
+                      updated_at = now() WHERE job_id = %s AND status = 'in_flight'""", (job_id,)).rowcount
+    return conn.execute(
+        """UPDATE passage_requests
+           SET status = CASE WHEN attempts >= %(max)s THEN 'dead' ELSE 'failed' END,
+               last_error = %(error)s, updated_at = now()
+           WHERE job_id = %(job)s AND status = 'in_flight'""",
+        dict(max=max_attempts, error=error, job=job_id)).rowcount
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: int
+    extractor_version: str
+    shard: int
+    state: str
+    job_name: str | None
+    display_name: str
+    input_path: str | None
+    input_file: str | None
+    output_file: str | None
+    request_count: int
+    estimated_cost_usd: float
+
+
+def jobs(conn: psycopg.Connection, version: str, states: tuple[str, ...], shard: int | None = None) -> list[Job]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT job_id, extractor_version, shard, state, job_name, display_name, input_path, input_file,
+                      output_file, request_count, estimated_cost_usd::float AS estimated_cost_usd
+               FROM batch_jobs
+               WHERE extractor_version = %s AND state = ANY(%s) AND (%s::int IS NULL OR shard = %s)
+               ORDER BY job_id""",
+            (version, list(states), shard, shard)).fetchall()
+    return [Job(**row) for row in rows]
+
+
+def status_counts(conn: psycopg.Connection, version: str) -> dict[int, dict[str, int]]:
+    """shard -> {status: count} for one extractor version."""
+    counts: dict[int, dict[str, int]] = {}
+    for shard, status, n in conn.execute(
+            """SELECT shard, status, count(*) FROM passage_requests WHERE extractor_version = %s
+               GROUP BY shard, status""", (version,)):
+        counts.setdefault(shard, {})[status] = n
+    return counts
+
+
+def costs(conn: psycopg.Connection, version: str) -> dict[str, float]:
+    row = conn.execute(
+        """SELECT coalesce(sum(estimated_cost_usd), 0)::float,
+                  coalesce(sum(actual_cost_usd), 0)::float,
+                  coalesce(sum(estimated_cost_usd) FILTER (WHERE actual_cost_usd IS NULL
+                                                          AND state <> 'abandoned'), 0)::float
+           FROM batch_jobs WHERE extractor_version = %s""", (version,)).fetchone()
+    return {"estimated_usd": row[0], "actual_usd": row[1], "committed_estimate_usd": row[1] + row[2]}
+
+
+def forget_version(conn: psycopg.Connection, version: str, *, concepts: bool) -> dict[str, int]:
+    """Delete one extractor version's bookkeeping (and, for a rollback, its concepts);
+    other versions are untouched."""
+    deleted = {}
+    if concepts:
+        deleted["passage_concepts"] = conn.execute(
+            "DELETE FROM passage_concepts WHERE extractor_version = %s", (version,)).rowcount
+    deleted["passage_requests"] = conn.execute(
+        "DELETE FROM passage_requests WHERE extractor_version = %s", (version,)).rowcount
+    deleted["batch_jobs"] = conn.execute(
+        "DELETE FROM batch_jobs WHERE extractor_version = %s", (version,)).rowcount
+    deleted["kb_migrations"] = conn.execute(
+        "DELETE FROM kb_migrations WHERE job_name = %s", (checkpoint_name(version),)).rowcount
+    return deleted
+
+
+def checkpoint_name(version: str) -> str:
+    return f"gemini_batch:{version}"
+
+
+def save_checkpoint(conn: psycopg.Connection, version: str, checkpoint: dict, status: str = "running") -> None:
+    from psycopg.types.json import Jsonb
+
+    conn.execute(
+        """INSERT INTO kb_migrations (job_name, status, checkpoint) VALUES (%s, %s, %s)
+           ON CONFLICT (job_name) DO UPDATE SET status = EXCLUDED.status,
+               checkpoint = kb_migrations.checkpoint || EXCLUDED.checkpoint, updated_at = now(),
+               completed_at = CASE WHEN EXCLUDED.status = 'completed' THEN now() END""",
+        (checkpoint_name(version), status, Jsonb(checkpoint)))
+
+
+def known_versions(conn: psycopg.Connection) -> set[str]:
+    rows = conn.execute(
+        """SELECT extractor_version FROM passage_concepts GROUP BY 1
+           UNION SELECT extractor_version FROM passage_requests GROUP BY 1
+           UNION SELECT extractor_version FROM batch_jobs GROUP BY 1""").fetchall()
+    return {r[0] for r in rows}

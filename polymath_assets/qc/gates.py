@@ -1,0 +1,72 @@
+"""Acceptance gates (SPEC §4) as pure functions of the metrics. Thresholds are configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polymath_assets.config import Config
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    evidence_min: float = 0.99
+    concepts_min: float = 4.0
+    concepts_max: float = 14.0
+    parse_failure_max: float = 0.01
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Thresholds":
+        return cls(config.gate_evidence_min, config.gate_concepts_min, config.gate_concepts_max,
+                   config.gate_parse_failure_max)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    value: str
+    target: str
+    detail: str = ""
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def evaluate(metrics: dict, t: Thresholds) -> list[GateResult]:
+    concepts = metrics["concepts"]
+    evidence = _share(metrics["with_evidence"], concepts)
+    aligned = _share(metrics["aligned"], concepts)
+    mean = metrics["mean"] or 0.0
+    lines = metrics["lines"]
+    parse_rate = _share(metrics["parse_errors"], lines)
+    return [
+        GateResult("evidence present", concepts > 0 and evidence >= t.evidence_min,
+                   f"{evidence:.2%} of {concepts} concepts", f"≥ {t.evidence_min:.0%}",
+                   f"aligned share {aligned:.2%} {metrics['alignment']}"),
+        GateResult("concepts per passage", metrics["passages_done"] > 0 and t.concepts_min <= mean <= t.concepts_max,
+                   f"mean {mean:.2f} (P10 {metrics['p10'] or 0:.1f}, P90 {metrics['p90'] or 0:.1f}) "
+                   f"over {metrics['passages_done']} passages", f"{t.concepts_min:g}–{t.concepts_max:g}"),
+        GateResult("JSON parse failures", lines > 0 and parse_rate <= t.parse_failure_max,
+                   f"{parse_rate:.2%} of {lines} responses", f"≤ {t.parse_failure_max:.0%}"),
+        GateResult("resume safety (ledger reconciles)",
+                   metrics["mismatched"] == 0 and metrics["orphaned"] == 0,
+                   f"{metrics['mismatched']} passages whose rows ≠ recorded count, "
+                   f"{metrics['orphaned']} in flight without a live job", "0 and 0",
+                   "no lost and no duplicated rows"),
+    ]
+
+
+def warnings(metrics: dict) -> list[str]:
+    found = []
+    if metrics["long_names"]:
+        found.append(f"{metrics['long_names']} concept names longer than 60 characters (likely garbage)")
+    requests = sum(metrics["states"].values())
+    if metrics["request_errors"]:
+        found.append(f"request error rate {_share(metrics['request_errors'], metrics['lines'] or 1):.2%} "
+                     f"({metrics['request_errors']} failed requests; they are resubmitted)")
+    if metrics["states"].get("dead"):
+        found.append(f"{metrics['states']['dead']} of {requests} passages are dead after repeated failures")
+    if metrics["estimated_usd"] and metrics["actual_usd"] > 1.5 * metrics["estimated_usd"]:
+        found.append(f"actual cost ${metrics['actual_usd']:.4f} is over 1.5× the estimate ${metrics['estimated_usd']:.4f}")
+    return found

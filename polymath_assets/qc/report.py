@@ -1,0 +1,78 @@
+"""The QC report: gate verdicts and the numbers behind them, as markdown in the run-log folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+from polymath_assets.kb.quality import extraction_metrics, type_distribution
+from polymath_assets.qc.gates import GateResult, Thresholds, evaluate, warnings
+
+
+@dataclass
+class Report:
+    path: Path
+    gates: list[GateResult]
+    warnings: list[str]
+    metrics: dict
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    def verdict_lines(self) -> str:
+        lines = [f"  {'PASS' if g.passed else 'FAIL'}  {g.name}: {g.value} (target {g.target})" for g in self.gates]
+        lines += [f"  WARN  {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: list[str],
+                    types: dict[str, dict[str, int]], generated: datetime) -> str:
+    version = metrics["extractor_version"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Extractor version `{version}` · generated {generated:%Y-%m-%d %H:%M:%S} UTC · "
+        f"verdict **{'PASS' if all(g.passed for g in gates) else 'FAIL'}**",
+        "",
+        "## Acceptance gates",
+        "",
+        "| gate | verdict | value | target | detail |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {g.name} | {'PASS' if g.passed else 'FAIL'} | {g.value} | {g.target} | {g.detail} |" for g in gates]
+    lines += ["", "## Passages", "", "| state | passages |", "|---|---|"]
+    lines += [f"| {state} | {n} |" for state, n in sorted(metrics["states"].items())]
+    lines += ["", "## Evidence alignment", "", "| alignment | concepts |", "|---|---|"]
+    lines += [f"| {status} | {n} |" for status, n in sorted(metrics["alignment"].items())]
+    lines += ["", "## Concept types by extractor version", ""]
+    all_types = sorted({t for counts in types.values() for t in counts})
+    lines += ["| type | " + " | ".join(types) + " |", "|---|" + "---|" * len(types)]
+    for ctype in all_types:
+        cells = []
+        for counts in types.values():
+            total = sum(counts.values()) or 1
+            cells.append(f"{counts.get(ctype, 0)} ({counts.get(ctype, 0) / total:.0%})")
+        lines.append(f"| {ctype} | " + " | ".join(cells) + " |")
+    lines += ["", "## Cost and responses", "",
+              f"- responses: {metrics['lines']}, parse failures {metrics['parse_errors']}, "
+              f"failed requests {metrics['request_errors']}",
+              f"- cost: estimated ${metrics['estimated_usd']:.4f}, actual ${metrics['actual_usd']:.4f}",
+              "", "## Warnings", ""]
+    lines += [f"- {w}" for w in warns] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def write_extraction_report(conn: psycopg.Connection, settings, runlog_dir: Path, *, label: str,
+                            thresholds: Thresholds | None = None, shard: int | None = None) -> Report:
+    metrics = extraction_metrics(conn, settings.version, shard)
+    gates = evaluate(metrics, thresholds or Thresholds())
+    warns = warnings(metrics)
+    generated = datetime.now(timezone.utc)
+    runlog_dir.mkdir(parents=True, exist_ok=True)
+    path = runlog_dir / f"{label}_qc_{settings.version}_{generated:%Y%m%dT%H%M%S}.md"
+    path.write_text(render_markdown(f"QC report: {label}", metrics, gates, warns, type_distribution(conn), generated))
+    return Report(path, gates, warns, metrics)
