@@ -185,7 +185,8 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
     with connect(dsn) as conn:
         added = runner.select_pilot(conn, settings, size) if not dry_run else 0
         estimate = runner.estimate_pending(conn, settings)
-        click.echo(f"pilot: {added} passages selected; {estimate['requests']} requests waiting, "
+        selection = "continuing the unfinished pilot" if added is None else f"{added} passages selected"
+        click.echo(f"pilot: {selection}; {estimate['requests']} requests waiting, "
                    f"≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
                    f"≈${estimate['estimated_cost_usd']:.4f}")
         if dry_run:
@@ -241,6 +242,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
 
 
 def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label) -> None:
+    from polymath_assets.extraction import runner
     from polymath_assets.extraction.pipeline import drive
     from polymath_assets.extraction.runner import BudgetExceeded
     from polymath_assets.gemini.client import ProviderError
@@ -254,6 +256,8 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
         raise click.ClickException(f"{err} (state is saved; run the same command again to continue)") from None
     for note in summary.notes:
         click.echo(note)
+    runner.finish_run(conn, settings, label, {"jobs_submitted": summary.jobs_submitted,
+                                              "concepts_loaded": summary.concepts_loaded})
     report = write_extraction_report(conn, settings, config.runlog_dir, label=label,
                                      thresholds=Thresholds.from_config(config))
     click.echo(f"{label}: {summary.jobs_submitted} jobs submitted, {summary.jobs_ingested} ingested, "

@@ -16,6 +16,7 @@ import psycopg
 
 from polymath_assets.extraction import runner
 from polymath_assets.extraction.runner import ExtractionSettings
+from polymath_assets.failpoints import failpoint
 from polymath_assets.gemini.client import BatchClient
 from polymath_assets.kb import ledger
 
@@ -30,30 +31,34 @@ class RunSummary:
     job_ids: list[int] = field(default_factory=list)
 
 
-def scopes_with_work(conn: psycopg.Connection, s: ExtractionSettings, pilot: bool) -> list[int | None]:
+def scopes_with_work(conn: psycopg.Connection, s: ExtractionSettings, pilot: bool,
+                     retry_failed: bool = True) -> list[int | None]:
     """Submission scopes that have waiting requests: all shards at once for the pilot,
     otherwise each shard on its own."""
     rows = conn.execute(
         """SELECT DISTINCT shard FROM passage_requests
-           WHERE extractor_version = %s AND (status = 'pending' OR (status = 'failed' AND attempts < %s))
-           ORDER BY shard""", (s.version, s.max_attempts)).fetchall()
+           WHERE extractor_version = %s AND (status = 'pending' OR (%s AND status = 'failed' AND attempts < %s))
+           ORDER BY shard""", (s.version, retry_failed, s.max_attempts)).fetchall()
     if not rows:
         return []
     return [None] if pilot else [shard for (shard,) in rows]
 
 
 def drive(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, *, pilot: bool,
-          poll_interval_s: float = 5.0, timeout_s: float | None = None,
+          poll_interval_s: float = 5.0, timeout_s: float | None = None, retry_failed: bool = True,
           report: Callable[[str], None] = lambda _: None) -> RunSummary:
-    """Submit, poll and ingest until no request is waiting or in flight."""
+    """Submit, poll and ingest until no request is waiting or in flight.
+
+    With ``retry_failed=False`` only never-submitted requests go out, so one call is one
+    round; failed requests wait for the next run."""
     summary = RunSummary()
     summary.notes += runner.recover(conn, client, s)
     for note in summary.notes:
         report(note)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        for scope in scopes_with_work(conn, s, pilot):
-            result = runner.submit(conn, client, s, scope)
+        for scope in scopes_with_work(conn, s, pilot, retry_failed):
+            result = runner.submit(conn, client, s, scope, retry_failed=retry_failed)
             if result.job_id is not None:
                 summary.jobs_submitted += 1
                 summary.job_ids.append(result.job_id)
@@ -79,4 +84,5 @@ def drive(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, 
             summary.notes.append("stopped waiting: jobs are still in flight; run the same command again to continue")
             return summary
         if ledger.jobs(conn, s.version, ledger.ACTIVE_JOB_STATES):
+            failpoint("polling")
             time.sleep(poll_interval_s)

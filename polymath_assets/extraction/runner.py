@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from polymath_assets.config import Config
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
+from polymath_assets.failpoints import failpoint
 from polymath_assets.extraction.cost import Prices, estimate_cost
 from polymath_assets.extraction.requests import RequestSettings, write_request_file
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
@@ -113,15 +114,30 @@ def select_shard(conn: psycopg.Connection, s: ExtractionSettings, shard: int) ->
     return added
 
 
-def select_pilot(conn: psycopg.Connection, s: ExtractionSettings, size: int) -> int:
+def select_pilot(conn: psycopg.Connection, s: ExtractionSettings, size: int) -> int | None:
+    """Select a new pilot sample, or None when an unfinished pilot exists: running the
+    pilot again after an interruption continues that pilot instead of starting another."""
+    if ledger.checkpoint_status(conn, s.version, "pilot") == "running":
+        return None
     added = ledger.register_pilot(conn, version=s.version, size=size, shard_count=s.shard_count,
                                   fingerprint=s.request.fingerprint())
-    conn.commit()
+    ledger.save_checkpoint(conn, s.version, "pilot", {"size": size, "selected": added})
+    conn.commit()  # selection and checkpoint together, or neither
     return added
 
 
+def finish_run(conn: psycopg.Connection, s: ExtractionSettings, run: str, summary: dict) -> None:
+    """Mark a pilot/backfill run completed once nothing of it is waiting or in flight."""
+    waiting = conn.execute(
+        """SELECT count(*) FROM passage_requests WHERE extractor_version = %s
+           AND (status IN ('pending', 'in_flight') OR (status = 'failed' AND attempts < %s))""",
+        (s.version, s.max_attempts)).fetchone()[0]
+    ledger.save_checkpoint(conn, s.version, run, summary, status="running" if waiting else "completed")
+    conn.commit()
+
+
 def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
-           limit: int | None = None) -> SubmitResult:
+           limit: int | None = None, retry_failed: bool = True) -> SubmitResult:
     """Submit the scope's waiting requests as one batch job, unless a job of that scope is
     still in flight (never two jobs for the same work)."""
     active = [j for j in ledger.jobs(conn, s.version, ledger.ACTIVE_JOB_STATES) if j.shard == shard]
@@ -130,8 +146,9 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     job_id = ledger.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model)
     conn.commit()
     claimed = ledger.claim_requests(conn, version=s.version, shard=shard, job_id=job_id,
-                                    max_attempts=s.max_attempts, limit=limit)
+                                    max_attempts=s.max_attempts, limit=limit, retry_failed=retry_failed)
     conn.commit()
+    failpoint("after_claim")
     if not claimed:
         ledger.update_job(conn, job_id, state="abandoned", error="nothing to submit")
         conn.commit()
@@ -155,8 +172,10 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     file_name = client.upload(path, display_name=path.name)
     ledger.update_job(conn, job_id, input_file=file_name, state="uploaded")
     conn.commit()
+    failpoint("after_upload")
     display = ledger.display_name(s.version, shard, job_id)
     job_name = client.create(s.model, file_name, display)
+    failpoint("after_create")
     # Creation is not idempotent: the name is committed before anything else can fail.
     ledger.update_job(conn, job_id, job_name=job_name, state="submitted", submitted_at=_now())
     conn.commit()
@@ -216,6 +235,7 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     with conn.transaction():
         passages = ledger.job_passages(conn, job.job_id)
         loaded = load_concepts(conn, read_results(path, passages, ctx, stats, outcomes))
+        failpoint("mid_ingest")
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)
         actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens)

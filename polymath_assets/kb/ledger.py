@@ -101,7 +101,7 @@ def display_name(version: str, shard: int | None, job_id: int) -> str:
 
 
 def claim_requests(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int,
-                   max_attempts: int, limit: int | None = None) -> int:
+                   max_attempts: int, limit: int | None = None, retry_failed: bool = True) -> int:
     """Move pending and retryable failed requests (of one shard, or of all shards for
     ``shard=None``) into job ``job_id``."""
     limit_sql = sql.SQL("LIMIT {}").format(sql.Literal(limit)) if limit else sql.SQL("")
@@ -111,10 +111,11 @@ def claim_requests(conn: psycopg.Connection, *, version: str, shard: int | None,
         WHERE (r.extractor_version, r.passage_id) IN (
             SELECT extractor_version, passage_id FROM passage_requests
             WHERE extractor_version = %(version)s AND (%(shard)s::int IS NULL OR shard = %(shard)s)
-              AND (status = 'pending' OR (status = 'failed' AND attempts < %(max)s))
+              AND (status = 'pending' OR (%(retry)s AND status = 'failed' AND attempts < %(max)s))
             ORDER BY passage_id {limit}
             FOR UPDATE SKIP LOCKED)
-    """).format(limit=limit_sql), dict(job=job_id, version=version, shard=shard, max=max_attempts)).rowcount
+    """).format(limit=limit_sql),
+        dict(job=job_id, version=version, shard=shard, max=max_attempts, retry=retry_failed)).rowcount
 
 
 def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, str]]:
@@ -233,15 +234,17 @@ def forget_version(conn: psycopg.Connection, version: str, *, concepts: bool) ->
     deleted["batch_jobs"] = conn.execute(
         "DELETE FROM batch_jobs WHERE extractor_version = %s", (version,)).rowcount
     deleted["kb_migrations"] = conn.execute(
-        "DELETE FROM kb_migrations WHERE job_name = %s", (checkpoint_name(version),)).rowcount
+        "DELETE FROM kb_migrations WHERE job_name LIKE %s", (checkpoint_name(version, "%"),)).rowcount
     return deleted
 
 
-def checkpoint_name(version: str) -> str:
-    return f"gemini_batch:{version}"
+def checkpoint_name(version: str, run: str) -> str:
+    """kb_migrations job names: ``gemini_batch:<version>:<run>`` (run = pilot or backfill)."""
+    return f"gemini_batch:{version}:{run}"
 
 
-def save_checkpoint(conn: psycopg.Connection, version: str, checkpoint: dict, status: str = "running") -> None:
+def save_checkpoint(conn: psycopg.Connection, version: str, run: str, checkpoint: dict,
+                    status: str = "running") -> None:
     from psycopg.types.json import Jsonb
 
     conn.execute(
@@ -249,7 +252,13 @@ def save_checkpoint(conn: psycopg.Connection, version: str, checkpoint: dict, st
            ON CONFLICT (job_name) DO UPDATE SET status = EXCLUDED.status,
                checkpoint = kb_migrations.checkpoint || EXCLUDED.checkpoint, updated_at = now(),
                completed_at = CASE WHEN EXCLUDED.status = 'completed' THEN now() END""",
-        (checkpoint_name(version), status, Jsonb(checkpoint)))
+        (checkpoint_name(version, run), status, Jsonb(checkpoint)))
+
+
+def checkpoint_status(conn: psycopg.Connection, version: str, run: str) -> str | None:
+    row = conn.execute("SELECT status FROM kb_migrations WHERE job_name = %s",
+                       (checkpoint_name(version, run),)).fetchone()
+    return row[0] if row else None
 
 
 def known_versions(conn: psycopg.Connection) -> set[str]:

@@ -59,7 +59,9 @@ def start(home: Path, faults_json: str | None = None) -> str:
     with open(directory / "emulator.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "polymath_assets.gemini.emulator", "--port", str(port),
-             "--state-dir", str(directory / "state")],
+             "--state-dir", str(directory / "state"),
+             # slow jobs on purpose (demos of the sensor, resume tests): seconds spent PENDING
+             "--pending-s", os.environ.get("POLYMATH_EMULATOR_PENDING_S", "0")],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     write_json(directory / "process.json", {"pid": proc.pid, "port": port})
     deadline = time.monotonic() + START_TIMEOUT_S

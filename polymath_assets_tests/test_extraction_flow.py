@@ -1,0 +1,156 @@
+"""Extraction end to end with the real SDK against the offline emulator and a real database:
+pilot, faults and resubmission, budget cap, rollback, no-resume."""
+
+import json
+
+import psycopg
+import pytest
+
+from polymath_assets.extraction import runner
+from polymath_assets.extraction.pipeline import drive
+from polymath_assets.gemini.client import BatchClient
+from polymath_assets.gemini.emulator import Faults, GeminiEmulator
+from polymath_assets.kb import ledger
+from polymath_assets.qc.gates import Thresholds
+from polymath_assets.qc.report import write_extraction_report
+from polymath_assets_tests.extraction_helpers import concept_rows, ledger_states, load_sample, settings
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    with GeminiEmulator(state_dir=tmp_path / "emulator", faults=Faults()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator):
+    return BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator")
+
+
+@pytest.fixture
+def corpus(kb):
+    load_sample(kb)
+    return kb
+
+
+def test_pilot_loads_concepts_for_every_selected_passage_with_verified_evidence(corpus, client, tmp_path):
+    s = settings(tmp_path)
+    assert runner.select_pilot(corpus, s, 120) == 120
+    summary = drive(corpus, client, s, pilot=True, poll_interval_s=0.05)
+    assert summary.jobs_submitted == summary.jobs_ingested == 1
+    assert ledger_states(corpus) == {"done": 120}
+
+    recorded = corpus.execute("SELECT sum(concept_count) FROM passage_requests").fetchone()[0]
+    assert recorded == len(concept_rows(corpus)) == summary.concepts_loaded > 120 * 4
+    checked = 0
+    for pid, name, _, _, _, evidence in concept_rows(corpus):
+        text = corpus.execute("SELECT passage_text FROM passages WHERE passage_id = %s", (pid,)).fetchone()[0]
+        for support in json.loads(evidence)["support"]:
+            if support["alignment"] == "exact":
+                assert text[support["start"]:support["end"]] == support["quote"]
+                checked += 1
+    assert checked > 500
+
+    report = write_extraction_report(corpus, s, tmp_path / "runlogs", label="pilot", thresholds=Thresholds())
+    assert [g.name for g in report.gates] == ["evidence present", "concepts per passage", "JSON parse failures",
+                                              "resume safety (ledger reconciles)"]
+    assert report.passed, report.verdict_lines()
+    assert "| evidence present | PASS |" in report.path.read_text()
+
+    # while this pilot is unfinished, running the pilot again continues it ...
+    assert runner.select_pilot(corpus, s, 120) is None
+    # ... once finished, a new pilot selects other passages; nothing done is asked again
+    runner.finish_run(corpus, s, "pilot", {})
+    assert runner.select_pilot(corpus, s, 120) == 120
+    assert corpus.execute("SELECT count(DISTINCT passage_id) FROM passage_requests").fetchone()[0] == 240
+
+
+def test_faults_are_resubmitted_exactly_and_every_passage_ends_done_or_dead(corpus, client, emulator, tmp_path):
+    emulator.faults = Faults(malformed_json_share=0.05, request_error_share=0.02, expire_jobs=1, seed=3)
+    s = settings(tmp_path)
+    selected = sum(runner.select_shard(corpus, s, shard) for shard in range(s.shard_count))
+    assert selected == 384
+
+    first = drive(corpus, client, s, pilot=False, poll_interval_s=0.05, retry_failed=False)
+    assert first.jobs_failed == 1  # the expired job
+    failed_after_first = {pid for (pid,) in corpus.execute(
+        "SELECT passage_id FROM passage_requests WHERE status = 'failed'")}
+    expired_job = corpus.execute("SELECT job_id, request_count FROM batch_jobs WHERE state = 'expired'").fetchone()
+    malformed, errors = corpus.execute(
+        """SELECT sum((result_stats->'outcomes'->>'parse_error')::int),
+                  sum(coalesce((result_stats->'outcomes'->>'request_error')::int, 0))
+           FROM batch_jobs WHERE state = 'ingested'""").fetchone()
+    assert malformed > 0 and errors > 0
+    # every failure is accounted for: parse failures + request errors + the expired job's requests
+    assert len(failed_after_first) == malformed + errors + expired_job[1]
+    assert ledger_states(corpus) == {"done": 384 - len(failed_after_first), "failed": len(failed_after_first)}
+
+    emulator.faults = Faults()
+    second = drive(corpus, client, s, pilot=False, poll_interval_s=0.05)
+    # the second run resubmitted exactly the failed requests, once each
+    resubmitted = {pid for (pid,) in corpus.execute("SELECT passage_id FROM passage_requests WHERE attempts = 2")}
+    assert resubmitted == failed_after_first
+    assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 2
+    assert second.jobs_ingested == len({shard for (shard,) in corpus.execute(
+        "SELECT DISTINCT shard FROM passage_requests WHERE attempts = 2")})
+    assert ledger_states(corpus) == {"done": 384}
+    assert corpus.execute("SELECT sum(concept_count) FROM passage_requests").fetchone()[0] == len(concept_rows(corpus))
+
+
+def test_requests_that_keep_failing_end_dead_with_their_reason(corpus, client, emulator, tmp_path):
+    s = settings(tmp_path, POLYMATH_MAX_ATTEMPTS="2")
+    runner.select_pilot(corpus, s, 30)
+    doomed = corpus.execute("SELECT request_key FROM passage_requests LIMIT 3").fetchall()
+    emulator.faults = Faults(bad_output_keys={k for (k,) in doomed})
+    drive(corpus, client, s, pilot=True, poll_interval_s=0.05)
+    assert ledger_states(corpus) == {"done": 27, "dead": 3}
+    reasons = corpus.execute("SELECT last_error FROM passage_requests WHERE status = 'dead'").fetchall()
+    assert all(r.startswith("parse_error: answer is not valid JSON") for (r,) in reasons)
+
+
+def test_budget_cap_refuses_submission_and_loses_nothing(corpus, client, tmp_path):
+    s = settings(tmp_path, POLYMATH_BUDGET_USD="0.0001")
+    runner.select_pilot(corpus, s, 50)
+    with pytest.raises(runner.BudgetExceeded, match="past POLYMATH_BUDGET_USD"):
+        runner.submit(corpus, client, s, None)
+    assert ledger_states(corpus) == {"pending": 50}
+    assert corpus.execute("SELECT sum(attempts) FROM passage_requests").fetchone()[0] == 0
+
+
+def test_rollback_removes_one_version_and_leaves_others_byte_identical(corpus, client, tmp_path):
+    pids = [pid for (pid,) in corpus.execute("SELECT passage_id FROM passages ORDER BY passage_id LIMIT 20")]
+    with corpus.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO passage_concepts (passage_id, concept_name, concept_type, aliases, confidence,
+                   extractor_model, extractor_version, evidence)
+               VALUES (%s, 'transfer learning', 'method', '["TL"]', 0.8, 'qwen2.5:7b-instruct', 'llm_v2', NULL)""",
+            [(pid,) for pid in pids])
+    corpus.commit()
+    before = concept_rows(corpus, "llm_v2")
+    s = settings(tmp_path)
+    runner.select_pilot(corpus, s, 40)
+    drive(corpus, client, s, pilot=True, poll_interval_s=0.05)
+    runner.finish_run(corpus, s, "pilot", {})
+    assert concept_rows(corpus)
+
+    deleted = ledger.forget_version(corpus, s.version, concepts=True)
+    corpus.commit()
+    assert deleted["passage_concepts"] > 0 and deleted["passage_requests"] == 40 and deleted["kb_migrations"] == 1
+    assert concept_rows(corpus) == [] and ledger_states(corpus) == {}
+    assert concept_rows(corpus, "llm_v2") == before
+    raw = corpus.execute("SELECT created_at FROM passage_concepts WHERE extractor_version = 'llm_v2'").fetchall()
+    assert len(raw) == 20
+
+
+def test_lost_provider_job_is_treated_as_expired_and_resubmitted(corpus, client, emulator, tmp_path):
+    s = settings(tmp_path)
+    runner.select_pilot(corpus, s, 10)
+    emulator.pending_s = 3600  # the job stays pending ...
+    job_id = runner.submit(corpus, client, s, None).job_id
+    job_name = corpus.execute("SELECT job_name FROM batch_jobs WHERE job_id = %s", (job_id,)).fetchone()[0]
+    client._client.batches.delete(name=job_name)  # ... and then the provider forgets it
+    emulator.pending_s = 0
+    drive(corpus, client, s, pilot=True, poll_interval_s=0.05)
+    assert corpus.execute("SELECT state, error FROM batch_jobs WHERE job_id = %s", (job_id,)).fetchone() == \
+        ("expired", "job not found at the provider")
+    assert ledger_states(corpus) == {"done": 10}
