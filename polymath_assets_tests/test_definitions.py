@@ -39,4 +39,11 @@ def test_embeddings_run_in_the_gpu_pool():
 
 
 def test_resources_are_wired():
-    assert set(defs.resources) >= {"postgres", "graph"}
+    assert set(defs.resources) >= {"postgres", "graph", "gemini"}
+
+
+def test_jobs_and_the_sensor_are_registered():
+    assert {"pilot", "submit_batches", "ingest_concepts"} <= {j.name for j in defs.jobs}
+    sensor = defs.get_sensor_def("batch_completion_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {j.name for j in sensor.jobs} == {"submit_batches", "ingest_concepts"}

@@ -1,20 +1,67 @@
 import dagster as dg
 
-from polymath_assets.defs.resources import PostgresResource
-from polymath_assets.defs.not_built import not_built_yet
-from polymath_assets.defs.partitions import shard_partitions
+from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.passages import pending_passages
+from polymath_assets.defs.resources import GeminiResource, PostgresResource
+from polymath_assets.defs.settings import CONFIG
+from polymath_assets.extraction import runner
+from polymath_assets.kb import ledger
 
 
 @dg.asset(partitions_def=shard_partitions, deps=[pending_passages], group_name="extraction", kinds={"gemini"})
-def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
-    """One shard's pending requests as a submitted Gemini batch job, recorded in Postgres
-    before anything else can fail; never resubmits work in flight or done."""
-    raise not_built_yet("gemini_batch_jobs", "concept extraction issue")
+def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResource,
+                      gemini: GeminiResource) -> dg.MaterializeResult:
+    """One shard's waiting requests as a submitted Gemini batch job, recorded in Postgres
+    before anything else can fail; never resubmits work in flight or done. The
+    batch-completion sensor picks the job up when it finishes."""
+    settings = runner.ExtractionSettings.from_config(CONFIG)
+    shard = shard_from_context(context)
+    client = gemini.client()
+    with postgres.connect() as conn:
+        for note in runner.recover(conn, client, settings):
+            context.log.warning(note)
+        result = runner.submit(conn, client, settings, shard)
+    if result.job_id is None:
+        context.log.info(f"shard {shard}: no job submitted ({result.reason})")
+    return dg.MaterializeResult(metadata={
+        "job id": result.job_id if result.job_id is not None else dg.MetadataValue.null(),
+        "requests": result.requests,
+        "estimated cost (USD)": dg.MetadataValue.float(round(result.estimated_cost_usd, 6)),
+        "note": result.reason or "submitted",
+    })
 
 
 @dg.asset(partitions_def=shard_partitions, deps=[gemini_batch_jobs], group_name="extraction", kinds={"postgres"})
-def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResource,
+                     gemini: GeminiResource) -> dg.MaterializeResult:
     """The shard's finished batch results: parsed, validated, evidence aligned, loaded into
-    passage_concepts idempotently; failed or expired requests marked for resubmission."""
-    raise not_built_yet("passage_concepts", "concept extraction issue")
+    passage_concepts idempotently; requests of failed or expired jobs marked for
+    resubmission. Jobs still in flight are left for a later materialization."""
+    from polymath_assets.kb.quality import extraction_metrics
+
+    settings = runner.ExtractionSettings.from_config(CONFIG)
+    shard = shard_from_context(context)
+    client = gemini.client()
+    loaded, ingested, still_running = 0, [], []
+    with postgres.connect() as conn:
+        for job in ledger.jobs(conn, settings.version, ledger.ACTIVE_JOB_STATES, shard=shard):
+            status = runner.refresh(conn, client, settings, job)
+            if not status.terminal:
+                still_running.append(job.job_id)
+            elif status.state != "succeeded":
+                context.log.warning(f"job {job.job_id} {status.state}: {status.error}; requests queued for resubmission")
+        for job in ledger.jobs(conn, settings.version, ("succeeded",), shard=shard):
+            result = runner.ingest(conn, client, settings, job)
+            loaded += result.concepts_loaded
+            ingested.append(job.job_id)
+        metrics = extraction_metrics(conn, settings.version, shard)
+    return dg.MaterializeResult(metadata={
+        "concepts loaded now": loaded,
+        "jobs ingested now": str(ingested),
+        "jobs still in flight": str(still_running),
+        "concepts (shard total)": metrics["concepts"],
+        "passages": dg.MetadataValue.json(metrics["states"]),
+        "parse failures": metrics["parse_errors"],
+        "responses": metrics["lines"],
+        "mean concepts per passage": dg.MetadataValue.float(round(metrics["mean"] or 0.0, 3)),
+    })

@@ -41,8 +41,8 @@ def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None
                    coalesce(sum(estimated_cost_usd) FILTER (WHERE state = 'ingested'), 0)::float AS estimated_usd,
                    coalesce(sum(actual_cost_usd), 0)::float AS actual_usd
             FROM batch_jobs
-            WHERE extractor_version = %(version)s AND (%(shard)s::int IS NULL OR shard = %(shard)s
-                                                      OR shard IS NULL)""", params).fetchone()
+            WHERE extractor_version = %(version)s AND (%(shard)s::int IS NULL OR shard = %(shard)s)
+            """, params).fetchone()
         reconciliation = cur.execute(f"""
             SELECT count(*) FILTER (WHERE r.status = 'done' AND coalesce(n.rows, 0) <> r.concept_count) AS mismatched,
                    count(*) FILTER (WHERE r.status = 'in_flight' AND NOT EXISTS (
