@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install test demo validate dev services-up services-down services-status clean
+.PHONY: install test demo validate dev bench services-up services-down services-status clean \
+	gemini_passage_pilot gemini_backfill_status gemini_passage_backfill
 
 install: $(STAMP)
 
@@ -23,7 +24,8 @@ test: install
 demo: install
 	$(BIN)/polymath services up
 	$(BIN)/polymath ingest sample_corpus/corpus.jsonl
-	$(BIN)/polymath assets
+	$(BIN)/polymath pilot --offline --poll-interval 1
+	$(BIN)/polymath status
 	@echo
 	@echo "Services keep running: 'make services-status', 'make services-down'."
 	@echo "The Dagster UI: 'make dev', then open http://127.0.0.1:3000"
@@ -40,6 +42,21 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
+
+# The operations of the Gemini backfill. OFFLINE=1 uses the offline emulator.
+GEMINI_FLAGS := $(if $(filter 1,$(OFFLINE)),--offline,)
+
+gemini_passage_pilot: install
+	$(BIN)/polymath pilot $(GEMINI_FLAGS)
+
+gemini_backfill_status: install
+	$(BIN)/polymath status
+
+gemini_passage_backfill: install
+	$(BIN)/polymath backfill $(GEMINI_FLAGS)
+
+bench: install
+	$(BIN)/python benchmarks/extraction_bench.py
 
 services-up: install
 	$(BIN)/polymath services up

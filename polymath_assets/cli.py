@@ -179,20 +179,26 @@ def _extraction_context(offline: bool | None):
 def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool) -> None:
     """Extract concepts for a random sample of pending passages and write a QC report."""
     from polymath_assets.extraction import runner
+    from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect
 
     config, dsn, settings, make_client = _extraction_context(offline)
     with connect(dsn) as conn:
-        added = runner.select_pilot(conn, settings, size) if not dry_run else 0
+        if dry_run:
+            eligible = ledger.unselected_count(conn, settings.version)
+            click.echo(f"dry run: a pilot would select {min(size, eligible)} of the {eligible} passages that lack "
+                       f"{settings.version} concepts and are not in the ledger; nothing submitted")
+            return
+        client = make_client()  # before selecting anything: a missing key is reported first
+        added = runner.select_pilot(conn, settings, size)
+        settings = runner.calibrate_tokens(conn, client, settings)
         estimate = runner.estimate_pending(conn, settings)
         selection = "continuing the unfinished pilot" if added is None else f"{added} passages selected"
         click.echo(f"pilot: {selection}; {estimate['requests']} requests waiting, "
                    f"≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
-                   f"≈${estimate['estimated_cost_usd']:.4f}")
-        if dry_run:
-            click.echo("dry run: nothing submitted")
-            return
-        _drive_and_report(conn, make_client(), settings, config, pilot=True, poll_interval=poll_interval,
+                   f"≈${estimate['estimated_cost_usd']:.4f} "
+                   f"({settings.chars_per_token:.2f} characters per token, from countTokens)")
+        _drive_and_report(conn, client, settings, config, pilot=True, poll_interval=poll_interval,
                           timeout=timeout, label="pilot")
 
 
@@ -212,6 +218,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
     from polymath_assets.progress import progress_bar
 
     config, dsn, settings, make_client = _extraction_context(offline)
+    client = None if dry_run else make_client()  # a missing key is reported before anything changes
     with connect(dsn) as conn:
         if no_resume and not dry_run:
             deleted = ledger.forget_version(conn, settings.version, concepts=False)
@@ -222,6 +229,8 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
             for shard in range(settings.shard_count):
                 added += runner.select_shard(conn, settings, shard) if not dry_run else 0
                 bar.update(1)
+        if client is not None:
+            settings = runner.calibrate_tokens(conn, client, settings)
         estimate = runner.estimate_pending(conn, settings)
         spent = ledger.costs(conn, settings.version)["committed_estimate_usd"]
         click.echo(f"backfill {settings.version}: {added} passages newly selected; {estimate['requests']} requests "
@@ -237,7 +246,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
                 f"${settings.budget_usd:.2f}; raise the cap or run a smaller scope")
         if estimate["requests"] and not yes and not click.confirm("Submit?", default=False):
             raise click.ClickException("not confirmed; nothing submitted")
-        _drive_and_report(conn, make_client(), settings, config, pilot=False, poll_interval=poll_interval,
+        _drive_and_report(conn, client, settings, config, pilot=False, poll_interval=poll_interval,
                           timeout=timeout, label="backfill")
 
 

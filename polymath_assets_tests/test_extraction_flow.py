@@ -154,3 +154,36 @@ def test_lost_provider_job_is_treated_as_expired_and_resubmitted(corpus, client,
     assert corpus.execute("SELECT state, error FROM batch_jobs WHERE job_id = %s", (job_id,)).fetchone() == \
         ("expired", "job not found at the provider")
     assert ledger_states(corpus) == {"done": 10}
+
+
+def test_without_a_key_or_offline_the_command_says_what_to_set(kb_dsn, tmp_path):
+    from polymath_assets_tests.extraction_helpers import run_cli
+
+    result = run_cli(tmp_path, kb_dsn, "pilot", env={"GEMINI_API_KEY": "", "GOOGLE_API_KEY": "", "POLYMATH_OFFLINE": ""})
+    assert result.returncode == 1
+    assert "set GEMINI_API_KEY (or GOOGLE_API_KEY), or run with --offline" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_status_accounts_for_every_selected_passage_and_rollback_asks_for_known_versions(kb, kb_dsn, tmp_path):
+    from polymath_assets.local import emulator_service
+    from polymath_assets_tests.extraction_helpers import run_cli, status_json
+
+    load_sample(kb)
+    try:
+        pilot = run_cli(tmp_path, kb_dsn, "pilot", "--offline", "--size", "50", "--poll-interval", "0.1")
+        assert pilot.returncode == 0, pilot.stderr
+        assert "characters per token, from countTokens" in pilot.stdout
+        assert "QC report:" in pilot.stdout and "PASS  evidence present" in pilot.stdout
+    finally:
+        emulator_service.stop(tmp_path)
+    status = status_json(tmp_path, kb_dsn)
+    assert status["total"] == {"pending": 0, "in_flight": 0, "done": 50, "failed": 0, "dead": 0}
+    assert sum(sum(v.values()) for v in status["shards"].values()) == 50
+    assert status["cost"]["actual_usd"] > 0
+
+    unknown = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_v9", "--yes")
+    assert unknown.returncode == 1 and "unknown extractor version 'gemini_v9'" in unknown.stderr
+    done = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_batch_v1", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert status_json(tmp_path, kb_dsn)["total"]["done"] == 0

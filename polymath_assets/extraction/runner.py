@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from polymath_assets.config import Config
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 from polymath_assets.failpoints import failpoint
-from polymath_assets.extraction.cost import Prices, estimate_cost
+from polymath_assets.extraction.cost import DEFAULT_CHARS_PER_TOKEN, Prices, calibrate, estimate_cost
 from polymath_assets.extraction.requests import RequestSettings, write_request_file
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
 from polymath_assets.gemini.client import BatchClient, JobStatus, ProviderError
@@ -47,6 +47,7 @@ class ExtractionSettings:
     budget_usd: float
     shard_count: int
     work_dir: Path
+    chars_per_token: float = DEFAULT_CHARS_PER_TOKEN  # replaced by calibrate() against countTokens
 
     @classmethod
     def from_config(cls, config: Config) -> "ExtractionSettings":
@@ -97,7 +98,8 @@ def estimate_pending(conn: psycopg.Connection, s: ExtractionSettings, shard: int
              AND (r.status = 'pending' OR (r.status = 'failed' AND r.attempts < %s))""",
         (s.version, shard, shard, s.max_attempts)).fetchone()
     fixed = _fixed_prompt_chars(s)
-    prompt, output, usd = estimate_cost(requests, chars + requests * fixed, s.expected_output_tokens, s.prices)
+    prompt, output, usd = estimate_cost(requests, chars + requests * fixed, s.expected_output_tokens, s.prices,
+                                        s.chars_per_token)
     return {"requests": requests, "prompt_tokens": prompt, "output_tokens": output, "estimated_cost_usd": usd}
 
 
@@ -105,6 +107,26 @@ def _fixed_prompt_chars(s: ExtractionSettings) -> int:
     from polymath_assets.extraction.prompt import SYSTEM_INSTRUCTION, user_prompt
 
     return len(SYSTEM_INSTRUCTION) + len(user_prompt("", s.request.concept_types))
+
+
+def calibrate_tokens(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
+                     sample: int = 20) -> ExtractionSettings:
+    """Settings whose characters-per-token ratio comes from countTokens on real rendered
+    requests for a sample of waiting passages (the fast estimate stays calibrated)."""
+    from dataclasses import replace
+
+    from polymath_assets.extraction.requests import build_request
+
+    rows = conn.execute(
+        """SELECT p.passage_text FROM passage_requests r JOIN passages p USING (passage_id)
+           WHERE r.extractor_version = %s AND r.status IN ('pending', 'failed')
+           ORDER BY r.request_key LIMIT %s""", (s.version, sample)).fetchall()
+    fixed = _fixed_prompt_chars(s)
+    pairs = []
+    for (text,) in rows:
+        request = build_request(text, s.request)
+        pairs.append((fixed + len(text), client.count_tokens(s.model, request)))
+    return replace(s, chars_per_token=calibrate(pairs))
 
 
 def select_shard(conn: psycopg.Connection, s: ExtractionSettings, shard: int) -> int:
@@ -156,7 +178,8 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
 
     path = s.work_dir / f"job-{job_id}-requests.jsonl"
     file_stats = write_request_file(path, ledger.job_requests(conn, job_id), s.request)
-    prompt, output, usd = estimate_cost(file_stats.requests, file_stats.prompt_chars, s.expected_output_tokens, s.prices)
+    prompt, output, usd = estimate_cost(file_stats.requests, file_stats.prompt_chars, s.expected_output_tokens,
+                                        s.prices, s.chars_per_token)
     committed = ledger.costs(conn, s.version)["committed_estimate_usd"]
     if committed + usd > s.budget_usd:
         ledger.fail_job_requests(conn, job_id, "", s.max_attempts, release=True)

@@ -83,6 +83,17 @@ def register_pilot(conn: psycopg.Connection, *, version: str, size: int, shard_c
         dict(version=version, fingerprint=fingerprint, seed=seed)).rowcount
 
 
+def unselected_count(conn: psycopg.Connection, version: str) -> int:
+    """Passages lacking concepts for ``version`` that are not in the ledger yet."""
+    return conn.execute(
+        """SELECT count(*) FROM passages p
+           WHERE NOT EXISTS (SELECT 1 FROM passage_requests r
+                             WHERE r.extractor_version = %(v)s AND r.passage_id = p.passage_id)
+             AND NOT EXISTS (SELECT 1 FROM passage_concepts c
+                             WHERE c.extractor_version = %(v)s AND c.passage_id = p.passage_id)""",
+        {"v": version}).fetchone()[0]
+
+
 def create_job(conn: psycopg.Connection, *, version: str, shard: int | None, provider: str, model: str) -> int:
     job_id = conn.execute(
         """INSERT INTO batch_jobs (extractor_version, shard, provider, model, display_name)
