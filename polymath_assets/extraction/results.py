@@ -77,13 +77,13 @@ def read_results(path: Path, passages_by_key: dict[str, list[tuple[str, str]]], 
                 outcomes.extend(Outcome(pid, False, 0, f"{parsed.outcome}: {parsed.error}") for pid, _ in targets)
                 continue
             stats.rejected.update(parsed.rejected)
+            stats.long_names += parsed.long_names * len(targets)
             for pid, text in targets:
                 for concept in parsed.concepts:
                     evidence = build_evidence(text, concept.name, list(concept.quotes), concept.confidence,
                                               f"extracted by {ctx.model}", ctx.fuzzy_threshold)
                     stats.alignment[evidence["quality"]["alignment"]] += 1
                     stats.concepts += 1
-                    stats.long_names += len(concept.name) > 60
                     yield ConceptRow(pid, concept.name, concept.type, list(concept.aliases), concept.confidence,
                                      ctx.model, ctx.version, evidence)
                 outcomes.append(Outcome(pid, True, len(parsed.concepts), None))

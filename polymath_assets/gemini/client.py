@@ -16,7 +16,10 @@ from google import genai
 from google.genai import errors, types
 
 RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
-JSONL_MIME_TYPE = "application/jsonl"
+# The batch docs say "jsonl"; the Files API has rejected it intermittently with
+# "Unsupported MIME type" (python-genai #1547, cookbook #1008), and users fall back to
+# text/plain, which keeps the bytes as they are. Try in this order.
+JSONL_MIME_TYPES = ("jsonl", "text/plain")
 
 _STATES = {
     "BATCH_STATE_PENDING": "pending", "JOB_STATE_PENDING": "pending", "JOB_STATE_QUEUED": "pending",
@@ -85,10 +88,16 @@ class BatchClient:
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     def upload(self, path: Path, display_name: str) -> str:
-        with _explained("upload of the request file"):
-            uploaded = self._client.files.upload(
-                file=str(path), config=types.UploadFileConfig(mime_type=JSONL_MIME_TYPE, display_name=display_name))
-        return uploaded.name
+        for mime_type in JSONL_MIME_TYPES:
+            try:
+                with _explained("upload of the request file"):
+                    uploaded = self._client.files.upload(
+                        file=str(path), config=types.UploadFileConfig(mime_type=mime_type, display_name=display_name))
+                return uploaded.name
+            except ProviderError as err:
+                if "Unsupported MIME type" not in str(err.__cause__) or mime_type == JSONL_MIME_TYPES[-1]:
+                    raise
+        raise AssertionError("unreachable")
 
     def create(self, model: str, file_name: str, display_name: str) -> str:
         with _explained("batch creation"):

@@ -64,13 +64,15 @@ class Faults:
     rate_limit_creates: int = 0
     shuffle_output: bool = False
     bad_output_keys: set[str] = field(default_factory=set)
+    reject_mime_types: set[str] = field(default_factory=set)  # uploads of these fail: "Unsupported MIME type"
     seed: int = 0
 
     @classmethod
     def from_env(cls) -> Faults:
         """Faults from POLYMATH_EMULATOR_FAULTS (JSON of the fields), for a separate process."""
         values = json.loads(os.environ.get(FAULTS_ENV) or "{}")
-        values["bad_output_keys"] = set(values.get("bad_output_keys", ()))
+        for name in ("bad_output_keys", "reject_mime_types"):
+            values[name] = set(values.get(name, ()))
         return cls(**values)
 
     def request_fault(self, job_seq: int, key: str) -> str | None:
@@ -251,6 +253,8 @@ class GeminiEmulator:
         upload["received"] += len(data)
         if not finalize:
             return None
+        if upload["mime_type"] in self.faults.reject_mime_types:
+            raise ApiError(400, "INVALID_ARGUMENT", f"Unsupported MIME type: {upload['mime_type']}")
         file_id = _new_id(12)
         path = upload["path"].rename(self.state_dir / "files" / file_id)
         stored = self._store(f"files/{file_id}", path, upload["mime_type"], upload["display_name"], "UPLOADED")

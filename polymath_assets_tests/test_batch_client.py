@@ -1,0 +1,74 @@
+"""The batch client against the emulator through the real SDK: what the SDK hides, how
+errors reach the operator, and the MIME-type fallback."""
+
+import json
+
+import pytest
+
+from polymath_assets.gemini.client import BatchClient, ProviderError, job_status_from_operation
+from polymath_assets.gemini.emulator import Faults, GeminiEmulator
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    with GeminiEmulator(state_dir=tmp_path / "emu", faults=Faults()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator):
+    return BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator", retry_attempts=1)
+
+
+@pytest.fixture
+def request_file(tmp_path):
+    path = tmp_path / "requests.jsonl"
+    line = {"key": "k1", "request": {"contents": [{"role": "user", "parts": [{"text": "<passage>\nBERT on SQuAD.\n</passage>"}]}]}}
+    path.write_text(json.dumps(line) + "\n")
+    return path
+
+
+def test_upload_falls_back_to_text_plain_when_jsonl_is_refused(client, emulator, request_file):
+    emulator.faults = Faults(reject_mime_types={"jsonl"})
+    name = client.upload(request_file, "requests")
+    assert client._client.files.get(name=name).mime_type == "text/plain"
+
+
+def test_raw_operation_gives_stats_and_the_job_error(client, emulator, request_file):
+    name = client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "ok-job")
+    status = client.status(name)
+    assert (status.state, status.request_count, status.succeeded_count) == ("succeeded", 1, 1)
+    assert status.output_file and status.error is None
+
+    emulator.faults = Faults(fail_jobs=1)
+    failed = client.status(client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "bad-job"))
+    assert failed.state == "failed" and "Enqueued token quota exceeded" in failed.error
+    assert client.find_by_display_name("bad-job") is not None and client.find_by_display_name("nope") is None
+
+
+def test_429_on_create_becomes_an_operator_message(client, emulator, request_file):
+    emulator.faults = Faults(rate_limit_creates=5)
+    with pytest.raises(ProviderError, match="429 RESOURCE_EXHAUSTED.*run again; nothing was lost") as err:
+        client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "job")
+    assert err.value.code == 429
+
+
+def test_missing_key_is_refused_before_any_call():
+    with pytest.raises(ProviderError, match="set GEMINI_API_KEY"):
+        BatchClient("")
+
+
+@pytest.mark.parametrize("operation, expected", [
+    ({"metadata": {"state": "BATCH_STATE_RUNNING", "batchStats": {"requestCount": "4", "pendingRequestCount": "4"}}},
+     ("running", 4, 0, 0, None, None)),
+    ({"metadata": {"state": "BATCH_STATE_SUCCEEDED", "batchStats": {"requestCount": "2", "successfulRequestCount": "1",
+                                                                     "failedRequestCount": "1"},
+                   "output": {"responsesFile": "files/batch-x"}}, "done": True},
+     ("succeeded", 2, 1, 1, "files/batch-x", None)),
+    ({"metadata": {"state": "BATCH_STATE_EXPIRED"}, "done": True}, ("expired", 0, 0, 0, None, None)),
+    ({"metadata": {"state": "BATCH_STATE_FAILED"}, "error": {"code": 8, "message": "quota"}},
+     ("failed", 0, 0, 0, None, "8: quota")),
+])
+def test_operation_parsing(operation, expected):
+    s = job_status_from_operation(operation)
+    assert (s.state, s.request_count, s.succeeded_count, s.failed_count, s.output_file, s.error) == expected
