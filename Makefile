@@ -21,14 +21,20 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/pytest
 
-demo: install
+# The offline profile: the Gemini emulator and the small embedding model shipped on PyPI.
+polymath.env:
+	printf '# Written by make demo: the offline profile (delete this file for the production defaults).\nPOLYMATH_OFFLINE=1\nPOLYMATH_EMBEDDING_MODEL=packaged-minilm\nPOLYMATH_EMBEDDING_DIM=384\n' > $@
+
+demo: install polymath.env $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/polymath services up
 	$(BIN)/polymath ingest sample_corpus/corpus.jsonl
-	$(BIN)/polymath pilot --offline --poll-interval 1
+	$(BIN)/polymath run
 	$(BIN)/polymath status
+	$(BIN)/polymath verify
+	$(BIN)/polymath search "graph neural networks for protein structure prediction" -k 3
 	@echo
-	@echo "Services keep running: 'make services-status', 'make services-down'."
-	@echo "The Dagster UI: 'make dev', then open http://127.0.0.1:3000"
+	@echo "QC reports and charts: docs/runlogs/.  Services keep running: 'make services-status' / 'make services-down'."
+	@echo "The Dagster UI with these runs: 'make dev', then open http://127.0.0.1:3000"
 
 validate: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -w workspace.yaml

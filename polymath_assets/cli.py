@@ -35,9 +35,20 @@ def config_command() -> None:
 
 
 @main.command("config-table", hidden=True)
-def config_table() -> None:
+@click.option("--update", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rewrite the table between the markers in this file (the README).")
+def config_table(update: Path | None) -> None:
     """The README's configuration table, generated from polymath_assets.config."""
-    click.echo(settings_table_markdown())
+    table = settings_table_markdown()
+    if update is None:
+        click.echo(table)
+        return
+    start, end = "<!-- config-table:start -->", "<!-- config-table:end -->"
+    text = update.read_text()
+    if start not in text or end not in text:
+        raise click.ClickException(f"{update} lacks the {start} / {end} markers")
+    head, rest = text.split(start, 1)
+    update.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
 
 
 @main.command("assets")
@@ -334,6 +345,69 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
         deleted = ledger.forget_version(conn, version, concepts=True)
         conn.commit()
         click.echo(f"deleted {deleted}")
+
+
+# --- the whole pipeline, verification, search ------------------------------------------
+
+@main.command("run")
+@click.option("--shard", "shards", multiple=True, type=int, help="Only these shards (default: every shard with passages).")
+@_offline_option
+def run_command(shards: tuple[int, ...], offline: bool | None) -> None:
+    """Materialize the whole asset graph, shard by shard, then the QC report (in this process,
+    recorded in the Dagster instance at DAGSTER_HOME so the UI shows the runs)."""
+    from polymath_assets.pipeline_run import run_pipeline
+
+    config = _config()
+    outcome = _guard(lambda: run_pipeline(config, shards=shards or None, offline=offline, report=click.echo))
+    click.echo(outcome.summary())
+    sys.exit(0 if outcome.ok else 1)
+
+
+@main.command()
+def verify() -> None:
+    """End-to-end checks: concept → passage → paper traceability, graph traversal, vector search."""
+    from polymath_assets import verify as checks
+    from polymath_assets.graph.connection import open_driver
+    from polymath_assets.kb.db import connect
+    from polymath_assets.local.services import up
+
+    config = _config()
+    endpoints = _guard(lambda: up(config))
+    with connect(endpoints.postgres_dsn) as conn, open_driver(endpoints.graph_uri, endpoints.graph_auth,
+                                                              endpoints.graph_database) as graph:
+        results = [checks.check_traceability(conn, config.extractor_version), checks.check_traversal(conn, graph),
+                   checks.check_vector_search(conn)]
+    for check in results:
+        click.echo(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
+        for row in check.rows[:3]:
+            click.echo("      " + " | ".join(f"{k}={str(v)[:60]}" for k, v in row.items()))
+    sys.exit(0 if all(c.passed for c in results) else 1)
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", "k", default=10, show_default=True, help="How many passages.")
+@click.option("--year-from", type=int, default=None, help="Only papers from this year on.")
+@click.option("--concept-type", default=None, help="Only passages mentioning a concept of this type.")
+def search(query: str, k: int, year_from: int | None, concept_type: str | None) -> None:
+    """Nearest passages to a text query, with their paper and top concepts."""
+    from polymath_assets.embedding.encoder import Encoder
+    from polymath_assets.kb.db import connect, prepare
+    from polymath_assets.kb.search import nearest_passages
+    from polymath_assets.local.services import postgres_dsn
+
+    config = _config()
+    dsn = _guard(lambda: postgres_dsn(config))
+    _guard(lambda: prepare(dsn, config))
+    vector = Encoder.from_config(config).encode([query])[0]
+    with connect(dsn) as conn:
+        rows = nearest_passages(conn, vector, k, year_from=year_from, concept_type=concept_type)
+    if not rows:
+        raise click.ClickException("no passage has an embedding yet; run `polymath run` or passage_embeddings")
+    for rank, row in enumerate(rows, start=1):
+        click.echo(f"{rank:>3}. {row['distance']:.3f}  {row['title']} ({row['year']}, doi:{row['doi']})")
+        click.echo(f"      {row['preview']}")
+        click.echo(f"      concepts: {', '.join(row['concepts']) or '-'}")
 
 
 def _guard(action):

@@ -1,7 +1,8 @@
 """The one place where configuration is read.
 
-Every setting comes from an environment variable with a default; nothing else in the
-package calls ``os.getenv``. The README's configuration table is generated from
+Every setting comes from an environment variable with a default, optionally preset by a
+``polymath.env`` file in the working directory (``make demo`` writes one with the offline
+profile); nothing else in the package calls ``os.getenv``. The README's configuration table is generated from
 ``SETTINGS`` (``polymath config``), so the two cannot drift apart.
 """
 
@@ -58,8 +59,38 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+ENV_FILE_VARIABLE = "POLYMATH_ENV_FILE"
+DEFAULT_ENV_FILE = "polymath.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (``#`` comments). Secrets are refused here: they come from the
+    environment only, never from a file in the working tree."""
+    if not path.is_file():
+        return {}
+    secrets = {s.env for s in SETTINGS if s.secret} | {"GOOGLE_API_KEY"}
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        key = key.strip()
+        if key in secrets:
+            raise ConfigError(f"{path}:{number}: {key} is a secret; set it in the environment, not in a file")
+        values[key] = value.strip().strip('"').strip("'")
+    return values
+
+
 def _env_map(environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    return os.environ if environ is None else environ
+    """The process environment over the optional env file (``polymath.env`` in the working
+    directory, or POLYMATH_ENV_FILE); an explicit mapping is used as it is (tests)."""
+    if environ is not None:
+        return environ
+    file_values = read_env_file(Path(os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)))
+    return {**file_values, **os.environ}
 
 
 def _get(environ: Mapping[str, str], name: str) -> str:

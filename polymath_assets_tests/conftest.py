@@ -17,6 +17,7 @@ from pathlib import Path
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="polymath-test-"))
 os.environ["POLYMATH_HOME"] = str(_SESSION_HOME)
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["POLYMATH_ENV_FILE"] = str(_SESSION_HOME / "no-env-file")  # a demo's polymath.env must not leak in
 os.environ["POLYMATH_RUNLOG_DIR"] = str(_SESSION_HOME / "runlogs")
 for _name in ("POSTGRES_DSN", "NEO4J_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY", "POLYMATH_SHARD_COUNT"):
     os.environ.pop(_name, None)

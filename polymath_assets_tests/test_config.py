@@ -56,3 +56,20 @@ def test_readme_configuration_table_lists_every_setting():
     for setting in SETTINGS:
         assert f"`{setting.env}`" in table
         assert f"`{setting.env}`" in readme, f"README configuration table lacks {setting.env}"
+
+
+def test_env_file_presets_settings_and_the_environment_wins(tmp_path, monkeypatch):
+    env_file = tmp_path / "polymath.env"
+    env_file.write_text("# offline profile\nPOLYMATH_EMBEDDING_DIM=384\nPOLYMATH_SHARD_COUNT=8\n")
+    monkeypatch.setenv("POLYMATH_ENV_FILE", str(env_file))
+    monkeypatch.setenv("POLYMATH_SHARD_COUNT", "16")
+    config = Config.from_env()
+    assert (config.embedding_dim, config.shard_count) == (384, 16)
+
+
+def test_env_file_refuses_secrets(tmp_path, monkeypatch):
+    env_file = tmp_path / "polymath.env"
+    env_file.write_text("GEMINI_API_KEY=AIza-not-here\n")
+    monkeypatch.setenv("POLYMATH_ENV_FILE", str(env_file))
+    with pytest.raises(ConfigError, match="GEMINI_API_KEY is a secret; set it in the environment"):
+        Config.from_env()

@@ -1,9 +1,14 @@
 import dagster as dg
 
 from polymath_assets.defs.extraction import passage_concepts
-from polymath_assets.defs.resources import PostgresResource
-from polymath_assets.defs.not_built import not_built_yet
-from polymath_assets.defs.partitions import shard_partitions
+from polymath_assets.defs.partitions import shard_from_context, shard_partitions
+from polymath_assets.defs.quality import shard_check
+from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
+from polymath_assets.defs.settings import CONFIG
+
+# Follows passage_concepts only once its blocking gate checks passed (declarative
+# automation; inside one run the blocking checks already stop this step).
+GATED = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
 @dg.asset(
@@ -12,8 +17,34 @@ from polymath_assets.defs.partitions import shard_partitions
     pool="gpu",
     group_name="enrichment",
     kinds={"pytorch", "postgres"},
+    automation_condition=GATED,
+    check_specs=[shard_check("embedding_completeness", "passage_embeddings",
+                             "Every passage of the shard has an embedding from the configured model.")],
 )
-def passage_embeddings(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
-    """BGE-M3 dense vectors for the shard's passages that lack one for the configured
-    model, written to pgvector. Runs in pool "gpu" (limit 1)."""
-    raise not_built_yet("passage_embeddings", "embeddings and graph issue")
+def passage_embeddings(context: dg.AssetExecutionContext, postgres: PostgresResource,
+                       embedder: EmbeddingResource) -> dg.MaterializeResult:
+    """Dense vectors for the shard's passages that lack one from the configured model,
+    written to pgvector (COPY into a temporary table, one UPDATE). Runs in pool "gpu"
+    (limit 1); length-sorted batches; the HNSW index is created after the bulk write."""
+    from polymath_assets.embedding.pipeline import embed_shard
+    from polymath_assets.kb.embeddings import embedding_coverage
+
+    encoder = embedder.encoder()
+    shard = shard_from_context(context)
+    with postgres.connect() as conn:
+        result = embed_shard(conn, encoder, shard=shard, shard_count=CONFIG.shard_count)
+        with_embedding, total = embedding_coverage(conn, shard, CONFIG.shard_count, encoder.name)
+    return dg.MaterializeResult(
+        metadata={
+            "embedded now": result.embedded,
+            "passages with embedding": with_embedding,
+            "passages": total,
+            "model": encoder.name,
+            "device": encoder.device,
+            "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="embedding_completeness", passed=with_embedding == total,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"with embedding": with_embedding, "passages": total})],
+    )

@@ -2,6 +2,7 @@ import dagster as dg
 
 from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.passages import pending_passages
+from polymath_assets.defs.quality import CONCEPT_GATE_CHECKS, concept_gate_results
 from polymath_assets.defs.resources import GeminiResource, PostgresResource
 from polymath_assets.defs.settings import CONFIG
 from polymath_assets.extraction import runner
@@ -31,12 +32,14 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
     })
 
 
-@dg.asset(partitions_def=shard_partitions, deps=[gemini_batch_jobs], group_name="extraction", kinds={"postgres"})
+@dg.asset(partitions_def=shard_partitions, deps=[gemini_batch_jobs], group_name="extraction", kinds={"postgres"},
+          check_specs=CONCEPT_GATE_CHECKS)
 def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResource,
                      gemini: GeminiResource) -> dg.MaterializeResult:
     """The shard's finished batch results: parsed, validated, evidence aligned, loaded into
     passage_concepts idempotently; requests of failed or expired jobs marked for
-    resubmission. Jobs still in flight are left for a later materialization."""
+    resubmission. Jobs still in flight are left for a later materialization. The gates
+    are evaluated on the shard here, as blocking checks."""
     from polymath_assets.kb.quality import extraction_metrics
 
     settings = runner.ExtractionSettings.from_config(CONFIG)
@@ -64,4 +67,4 @@ def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResour
         "parse failures": metrics["parse_errors"],
         "responses": metrics["lines"],
         "mean concepts per passage": dg.MetadataValue.float(round(metrics["mean"] or 0.0, 3)),
-    })
+    }, check_results=concept_gate_results(metrics))

@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from polymath_assets.defs.embeddings import passage_embeddings
 from polymath_assets.defs.extraction import gemini_batch_jobs, passage_concepts
+from polymath_assets.defs.graph import neo4j_concept_graph
 from polymath_assets.defs.passages import pending_passages
 from polymath_assets.defs.resources import GeminiResource, PostgresResource
 from polymath_assets.defs.settings import CONFIG
@@ -18,9 +20,11 @@ submit_batches = dg.define_asset_job(
     "submit_batches", selection=[pending_passages, gemini_batch_jobs],
     description="Select a shard's pending passages and submit them as a Gemini batch job (the backfill).")
 
+# Embeddings and the graph follow in the same run; the blocking gate checks on
+# passage_concepts keep a shard that fails a gate out of both.
 ingest_concepts = dg.define_asset_job(
-    "ingest_concepts", selection=[passage_concepts],
-    description="Load the results of a shard's finished batch jobs (launched by the sensor).")
+    "ingest_concepts", selection=[passage_concepts, passage_embeddings, neo4j_concept_graph],
+    description="Load a shard's finished batch results; if its gates pass, embed and project it to the graph.")
 
 
 class PilotConfig(dg.Config):

@@ -19,14 +19,17 @@ class PostgresResource(dg.ConfigurableResource):
     ``dsn`` overrides the configured/embedded server (tests)."""
 
     dsn_override: str = ""
+    embedding_dim: int = 0  # 0: POLYMATH_EMBEDDING_DIM
     _dsn: str = PrivateAttr(default="")
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from dataclasses import replace
+
         from polymath_assets.kb.db import prepare
         from polymath_assets.local.services import postgres_dsn
 
         self._dsn = self.dsn_override or postgres_dsn(CONFIG)
-        prepare(self._dsn, CONFIG)
+        prepare(self._dsn, replace(CONFIG, embedding_dim=self.embedding_dim or CONFIG.embedding_dim))
 
     @property
     def dsn(self) -> str:
@@ -60,19 +63,42 @@ class GeminiResource(dg.ConfigurableResource):
 
 
 class GraphResource(dg.ConfigurableResource):
-    """The concept graph over Bolt: Neo4j in production, the embedded server by default."""
+    """The concept graph over Bolt: Neo4j in production, the embedded server by default.
+    ``uri_override`` points at another server (tests)."""
 
-    _uri: str = PrivateAttr(default="")
+    uri_override: str = ""
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from polymath_assets.local.services import graph_uri
+    def open(self):
+        from polymath_assets.graph.connection import open_driver
+        from polymath_assets.local.services import endpoints, graph_uri
 
-        self._uri = graph_uri(CONFIG)
+        uri = self.uri_override or graph_uri(CONFIG)
+        found = endpoints(CONFIG, "", uri)
+        return open_driver(uri, auth=None if self.uri_override else found.graph_auth, database=found.graph_database)
 
-    @property
-    def uri(self) -> str:
-        return self._uri
+
+# One encoder per process and settings: loading BGE-M3 takes seconds to minutes, and the
+# demo and the sensor's runs call the resource many times in the same process.
+_ENCODERS: dict[tuple, object] = {}
+
+
+class EmbeddingResource(dg.ConfigurableResource):
+    """The embedding model on the GPU (BGE-M3 by default; CPU fallback), loaded once per
+    process. Empty fields take their value from configuration."""
+
+    model: str = ""
+    device: str = ""
+
+    def encoder(self):
+        from polymath_assets.embedding.encoder import Encoder
+
+        key = (self.model or CONFIG.embedding_model, self.device or CONFIG.embedding_device, CONFIG.embedding_fp16,
+               CONFIG.embedding_batch_size, CONFIG.embedding_max_length)
+        if key not in _ENCODERS:
+            _ENCODERS[key] = Encoder(key[0], device=key[1], fp16=key[2], batch_size=key[3], max_length=key[4])
+        return _ENCODERS[key]
 
 
 def resources_for(config: Config) -> dict[str, dg.ConfigurableResource]:
-    return {"postgres": PostgresResource(), "graph": GraphResource(), "gemini": GeminiResource()}
+    return {"postgres": PostgresResource(), "graph": GraphResource(), "gemini": GeminiResource(),
+            "embedder": EmbeddingResource()}

@@ -14,6 +14,7 @@ requests go back to pending without counting an attempt.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -176,7 +177,8 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         conn.commit()
         return SubmitResult(None, reason="nothing to submit")
 
-    path = s.work_dir / f"job-{job_id}-requests.jsonl"
+    # unique even when two databases share one POLYMATH_HOME (job ids are per database)
+    path = s.work_dir / "requests" / f"{ledger.display_name(s.version, shard, job_id)}-{uuid.uuid4().hex[:8]}.jsonl"
     file_stats = write_request_file(path, ledger.job_requests(conn, job_id), s.request)
     prompt, output, usd = estimate_cost(file_stats.requests, file_stats.prompt_chars, s.expected_output_tokens,
                                         s.prices, s.chars_per_token)
@@ -248,7 +250,9 @@ def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
 
 def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job) -> IngestResult:
     """Download a succeeded job's results and load them, all in one transaction."""
-    path = s.work_dir / f"job-{job.job_id}-results.jsonl"
+    # Named by the provider's output file (unique there), not by our job id: a cached
+    # download is reused after a crash, and never mistaken for another database's job.
+    path = s.work_dir / "results" / f"{job.output_file.replace('/', '_')}.jsonl"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         client.download(job.output_file, path)

@@ -52,7 +52,12 @@ def _quote(passage: str, match: re.Match, name: str) -> str:
         following = _NEXT_WORD.match(passage, end)
         if following:
             end = following.end()
-    return passage[start:end]
+    # Like a model, collapse line breaks inside a quote and now and then change its case:
+    # such quotes are found by the aligner's normalized pass, not verbatim.
+    quote = " ".join(passage[start:end].split())
+    if _unit("case", name, passage, str(start)) < 0.08 and quote != quote.lower():
+        quote = quote.lower()
+    return quote
 
 
 def _lexicon_concepts(passage: str) -> tuple[dict[str, dict], list[tuple[int, int]]]:

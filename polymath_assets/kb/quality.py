@@ -65,3 +65,11 @@ def type_distribution(conn: psycopg.Connection) -> dict[str, dict[str, int]]:
             "SELECT extractor_version, concept_type, count(*) FROM passage_concepts GROUP BY 1, 2"):
         found.setdefault(version, {})[ctype] = n
     return found
+
+
+def concepts_per_passage(conn: psycopg.Connection, version: str, shard: int | None = None) -> list[int]:
+    """Concept counts of the done passages in scope (one small int per passage)."""
+    return [n for (n,) in conn.execute(
+        """SELECT concept_count FROM passage_requests
+           WHERE extractor_version = %s AND status = 'done' AND (%s::int IS NULL OR shard = %s)""",
+        (version, shard, shard))]

@@ -8,16 +8,19 @@ from pathlib import Path
 
 import psycopg
 
-from polymath_assets.kb.quality import extraction_metrics, type_distribution
+from polymath_assets.kb.quality import concepts_per_passage, extraction_metrics, type_distribution
+from polymath_assets.qc.chart import render_chart
 from polymath_assets.qc.gates import GateResult, Thresholds, evaluate, warnings
 
 
 @dataclass
 class Report:
     path: Path
+    chart: Path
     gates: list[GateResult]
     warnings: list[str]
     metrics: dict
+    markdown: str
 
     @property
     def passed(self) -> bool:
@@ -30,7 +33,7 @@ class Report:
 
 
 def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: list[str],
-                    types: dict[str, dict[str, int]], generated: datetime) -> str:
+                    types: dict[str, dict[str, int]], generated: datetime, chart_name: str | None = None) -> str:
     version = metrics["extractor_version"]
     lines = [
         f"# {title}",
@@ -44,6 +47,8 @@ def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: l
         "|---|---|---|---|---|",
     ]
     lines += [f"| {g.name} | {'PASS' if g.passed else 'FAIL'} | {g.value} | {g.target} | {g.detail} |" for g in gates]
+    if chart_name:
+        lines += ["", f"![QC chart]({chart_name})"]
     lines += ["", "## Passages", "", "| state | passages |", "|---|---|"]
     lines += [f"| {state} | {n} |" for state, n in sorted(metrics["states"].items())]
     lines += ["", "## Evidence alignment", "", "| alignment | concepts |", "|---|---|"]
@@ -68,11 +73,19 @@ def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: l
 
 def write_extraction_report(conn: psycopg.Connection, settings, runlog_dir: Path, *, label: str,
                             thresholds: Thresholds | None = None, shard: int | None = None) -> Report:
+    thresholds = thresholds or Thresholds()
     metrics = extraction_metrics(conn, settings.version, shard)
-    gates = evaluate(metrics, thresholds or Thresholds())
+    gates = evaluate(metrics, thresholds)
     warns = warnings(metrics)
+    types = type_distribution(conn)
     generated = datetime.now(timezone.utc)
     runlog_dir.mkdir(parents=True, exist_ok=True)
-    path = runlog_dir / f"{label}_qc_{settings.version}_{generated:%Y%m%dT%H%M%S}.md"
-    path.write_text(render_markdown(f"QC report: {label}", metrics, gates, warns, type_distribution(conn), generated))
-    return Report(path, gates, warns, metrics)
+    stem = f"{label}_qc_{settings.version}_{generated:%Y%m%dT%H%M%S}"
+    chart = render_chart(runlog_dir / f"{stem}.png",
+                         concepts_per_passage=concepts_per_passage(conn, settings.version, shard),
+                         alignment=metrics["alignment"], types=types,
+                         concepts_band=(thresholds.concepts_min, thresholds.concepts_max))
+    markdown = render_markdown(f"QC report: {label}", metrics, gates, warns, types, generated, chart.name)
+    path = runlog_dir / f"{stem}.md"
+    path.write_text(markdown)
+    return Report(path, chart, gates, warns, metrics, markdown)

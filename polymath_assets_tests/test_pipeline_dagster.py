@@ -1,0 +1,144 @@
+"""The whole asset graph in-process on an ephemeral Dagster instance: real PostgreSQL, the
+real SDK against the emulator, real FlagEmbedding on the packaged small model, the real
+embedded graph. One shard's model output is broken on purpose: its gates fail, and it must
+not reach embeddings or the graph — in the same run and under declarative automation."""
+
+import dagster as dg
+import psycopg
+import pytest
+from PIL import Image
+
+from polymath_assets.definitions import ASSETS, defs
+from polymath_assets.defs.resources import EmbeddingResource, GeminiResource, GraphResource, PostgresResource
+from polymath_assets.gemini.emulator import Faults, GeminiEmulator
+from polymath_assets.kb.migrate import migrate
+from polymath_assets_tests.extraction_helpers import load_sample
+
+CHAIN = ["pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "neo4j_concept_graph"]
+EXTRACTION = CHAIN[:3]
+
+
+def assets(names):
+    by_name = {a.key.to_user_string(): a for a in ASSETS}
+    return [by_name[n] for n in names]
+
+
+@pytest.fixture
+def small_model_db(new_database):
+    dsn = new_database()
+    with psycopg.connect(dsn) as conn:
+        migrate(conn, embedding_dim=384, shard_count=64, merge_preference=("gemini_batch_v1", "llm_v2", "haiku_v1"),
+                confidence_floor=0.7)
+        load_sample(conn)
+    return dsn
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    with GeminiEmulator(state_dir=tmp_path / "emu", faults=Faults()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def resources(small_model_db, emulator, graph, graph_server):
+    return {
+        "postgres": PostgresResource(dsn_override=small_model_db, embedding_dim=384),
+        "gemini": GeminiResource(base_url_override=emulator.base_url),
+        "embedder": EmbeddingResource(model="packaged-minilm", device="cpu"),
+        "graph": GraphResource(uri_override=graph_server),
+    }
+
+
+def two_shards(dsn) -> tuple[int, int]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT shard_hash % 64 AS s FROM passages GROUP BY s ORDER BY count(*) DESC, s LIMIT 2")
+        good, bad = [s for (s,) in rows]
+    return good, bad
+
+
+def break_shard(dsn, emulator, instance, resources, shard):
+    """Register the shard's requests, then make the emulator answer all of them with broken JSON."""
+    dg.materialize(assets(["pending_passages"]), partition_key=f"shard-{shard:03d}", resources=resources,
+                   instance=instance)
+    with psycopg.connect(dsn) as conn:
+        keys = {k for (k,) in conn.execute("SELECT request_key FROM passage_requests WHERE shard = %s", (shard,))}
+    emulator.faults = Faults(bad_output_keys=keys)
+
+
+def passages_embedded(dsn, shard):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT count(*) FILTER (WHERE embedding IS NOT NULL), count(*) FROM passages "
+                            "WHERE shard_hash %% 64 = %s", (shard,)).fetchone()
+
+
+def graph_passages(graph, shard):
+    with graph.session() as session:
+        return session.run("MATCH (p:Passage {shard: $s}) RETURN count(p) AS n", s=shard).single()["n"]
+
+
+def test_two_shards_end_to_end_and_the_bad_shard_stays_out(small_model_db, emulator, resources, graph, tmp_path):
+    good, bad = two_shards(small_model_db)
+    instance = dg.DagsterInstance.ephemeral()
+    break_shard(small_model_db, emulator, instance, resources, bad)
+
+    good_run = dg.materialize(assets(CHAIN), partition_key=f"shard-{good:03d}", resources=resources, instance=instance)
+    assert good_run.success
+    assert all(e.passed for e in good_run.get_asset_check_evaluations())
+    embedded, total = passages_embedded(small_model_db, good)
+    assert embedded == total > 0
+    assert graph_passages(graph, good) > 0
+
+    bad_run = dg.materialize(assets(CHAIN), partition_key=f"shard-{bad:03d}", resources=resources, instance=instance,
+                             raise_on_error=False)
+    failed = {e.check_name for e in bad_run.get_asset_check_evaluations() if not e.passed}
+    assert "json_parse_failures" in failed
+    started = {e.step_key for e in bad_run.all_events if e.event_type_value == "STEP_START"}
+    assert started == {"pending_passages", "gemini_batch_jobs", "passage_concepts"}  # the blocking gate stopped the rest
+    assert not bad_run.success
+    assert passages_embedded(small_model_db, bad)[0] == 0
+    assert graph_passages(graph, bad) == 0
+
+    # The data in Postgres and in the graph agree for the good shard.
+    with psycopg.connect(small_model_db) as conn:
+        mentions = conn.execute(
+            """SELECT count(*) FROM passage_concepts_merged m JOIN passages p USING (passage_id)
+               WHERE p.shard_hash %% 64 = %s""", (good,)).fetchone()[0]
+    with graph.session() as session:
+        in_graph = session.run("MATCH (p:Passage {shard: $s})-[m:MENTIONS]->() RETURN count(m) AS n",
+                               s=good).single()["n"]
+    assert in_graph == mentions > 0
+
+
+def test_declarative_automation_only_requests_shards_whose_gates_passed(small_model_db, emulator, resources):
+    good, bad = two_shards(small_model_db)
+    instance = dg.DagsterInstance.ephemeral()
+    before = dg.evaluate_automation_conditions(defs=defs, instance=instance)  # the sensor's first tick
+    assert before.total_requested == 0
+    break_shard(small_model_db, emulator, instance, resources, bad)
+    for shard in (good, bad):
+        dg.materialize(assets(EXTRACTION), partition_key=f"shard-{shard:03d}", resources=resources,
+                       instance=instance, raise_on_error=False)
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
+    requested = result.get_requested_partitions(dg.AssetKey("passage_embeddings"))
+    assert f"shard-{good:03d}" in requested
+    assert f"shard-{bad:03d}" not in requested
+
+
+def test_qc_report_asset_writes_markdown_and_a_chart_that_opens(small_model_db, emulator, resources, tmp_path,
+                                                                monkeypatch):
+    from polymath_assets.defs import quality
+
+    monkeypatch.setattr(quality, "CONFIG", quality.CONFIG.__class__(**{**quality.CONFIG.__dict__,
+                                                                        "runlog_dir": tmp_path / "runlogs"}))
+    good, _ = two_shards(small_model_db)
+    instance = dg.DagsterInstance.ephemeral()
+    dg.materialize(assets(EXTRACTION), partition_key=f"shard-{good:03d}", resources=resources, instance=instance)
+    result = dg.materialize(assets(["qc_report"]), resources=resources, instance=instance)
+    metadata = result.asset_materializations_for_node("qc_report")[0].metadata
+    assert metadata["verdict"].value == "PASS"
+    assert "data:image/png;base64," in metadata["report"].value
+    with Image.open(metadata["chart file"].value) as chart:
+        assert chart.format == "PNG" and chart.size[0] > 800
+    report = open(metadata["report file"].value).read()
+    for gate in ("evidence present", "concepts per passage", "JSON parse failures", "resume safety"):
+        assert f"| {gate}" in report
