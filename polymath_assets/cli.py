@@ -16,13 +16,43 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def _config() -> Config:
-    try:
-        return Config.from_env()
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from None
+    return Config.from_env()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _operator_errors() -> tuple[type[Exception], ...]:
+    """Errors that carry a complete message for the operator: shown without a traceback."""
+    from polymath_assets.embedding.pipeline import EmbeddingDimensionMismatch
+    from polymath_assets.extraction.runner import BudgetExceeded
+    from polymath_assets.gemini.client import ProviderError
+    from polymath_assets.graph.connection import GraphUnavailable
+    from polymath_assets.kb.db import DatabaseUnavailable
+    from polymath_assets.kb.migrate import SchemaError
+
+    return (ConfigError, DatabaseUnavailable, SchemaError, GraphUnavailable, ProviderError, BudgetExceeded,
+            EmbeddingDimensionMismatch)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _operator_errors() as err:
+            hint = " (state is saved; run the same command again to continue)" if _resumable(err) else ""
+            raise click.ClickException(f"{err}{hint}") from None
+        except RuntimeError as err:  # e.g. an embedded server that would not start: its message says why
+            if type(err) is RuntimeError:
+                raise click.ClickException(str(err)) from None
+            raise
+
+
+def _resumable(err: Exception) -> bool:
+    from polymath_assets.extraction.runner import BudgetExceeded
+    from polymath_assets.gemini.client import ProviderError
+
+    return isinstance(err, (BudgetExceeded, ProviderError))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Polymath concept pipeline: typed concepts with evidence, embeddings and a concept graph."""
 
@@ -80,8 +110,8 @@ def services_up() -> None:
     from polymath_assets.local import services as svc
 
     config = _config()
-    endpoints = _guard(lambda: svc.up(config))
-    applied = _guard(lambda: prepare(endpoints.postgres_dsn, config))
+    endpoints = svc.up(config)
+    applied = prepare(endpoints.postgres_dsn, config)
     click.echo(f"postgres  {endpoints.postgres_dsn}")
     click.echo(f"graph     {endpoints.graph_uri}")
     if applied:
@@ -132,8 +162,8 @@ def ingest(paths: tuple[Path, ...]) -> None:
     from polymath_assets.progress import progress_bar
 
     config = _config()
-    dsn = _guard(lambda: postgres_dsn(config))
-    _guard(lambda: prepare(dsn, config))
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
     failed = False
     with session(dsn) as conn:
         for path in paths:
@@ -176,9 +206,9 @@ def _extraction_context(offline: bool | None):
     from polymath_assets.local.services import batch_client, postgres_dsn
 
     config = _config()
-    dsn = _guard(lambda: postgres_dsn(config))
-    _guard(lambda: prepare(dsn, config))
-    return config, dsn, ExtractionSettings.from_config(config), (lambda: _guard(lambda: batch_client(config, offline)))
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
+    return config, dsn, ExtractionSettings.from_config(config), (lambda: batch_client(config, offline))
 
 
 @main.command()
@@ -264,16 +294,11 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
 def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label) -> None:
     from polymath_assets.extraction import runner
     from polymath_assets.extraction.pipeline import drive
-    from polymath_assets.extraction.runner import BudgetExceeded
-    from polymath_assets.gemini.client import ProviderError
     from polymath_assets.qc.gates import Thresholds
     from polymath_assets.qc.report import write_extraction_report
 
-    try:
-        summary = drive(conn, client, settings, pilot=pilot, poll_interval_s=poll_interval, timeout_s=timeout,
-                        report=click.echo)
-    except (BudgetExceeded, ProviderError) as err:
-        raise click.ClickException(f"{err} (state is saved; run the same command again to continue)") from None
+    summary = drive(conn, client, settings, pilot=pilot, poll_interval_s=poll_interval, timeout_s=timeout,
+                    report=click.echo)
     for note in summary.notes:
         click.echo(note)
     runner.finish_run(conn, settings, label, {"jobs_submitted": summary.jobs_submitted,
@@ -289,33 +314,50 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
 @main.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_command(as_json: bool) -> None:
-    """Per shard and in total: pending / in flight / done / failed / dead, and cost so far."""
+    """Per shard and in total: pending / in flight / done / failed / dead, embeddings, graph
+    sync watermark, and cost so far against the estimate."""
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect, prepare
+    from polymath_assets.kb.status import embedding_coverage_by_shard, graph_watermarks
     from polymath_assets.local.services import postgres_dsn
 
     config = _config()
-    dsn = _guard(lambda: postgres_dsn(config))
-    _guard(lambda: prepare(dsn, config))
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
     settings = ExtractionSettings.from_config(config)
     with connect(dsn) as conn:
         by_shard = ledger.status_counts(conn, settings.version)
         costs = ledger.costs(conn, settings.version)
-        passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+        embedded = embedding_coverage_by_shard(conn, config.shard_count, config.embedding_model)
+        synced = graph_watermarks(conn)
     states = ("pending", "in_flight", "done", "failed", "dead")
+    shards = sorted(set(by_shard) | set(embedded))
     total = {st: sum(c.get(st, 0) for c in by_shard.values()) for st in states}
+    passages = sum(t for _, t in embedded.values())
+    with_vectors = sum(e for e, _ in embedded.values())
     if as_json:
-        click.echo(json.dumps({"extractor_version": settings.version, "passages": passages, "total": total,
-                               "shards": {str(k): v for k, v in sorted(by_shard.items())}, "cost": costs}, indent=2))
+        click.echo(json.dumps({
+            "extractor_version": settings.version, "passages": passages, "total": total,
+            "shards": {str(k): v for k, v in sorted(by_shard.items())}, "cost": costs,
+            "embeddings": {"model": config.embedding_model, "with_embedding": with_vectors, "passages": passages,
+                           "shards": {str(k): {"with_embedding": e, "passages": t} for k, (e, t) in embedded.items()}},
+            "graph_watermarks": {str(k): v for k, v in sorted(synced.items())},
+        }, indent=2))
         return
-    click.echo(f"extractor version {settings.version}: {passages} passages in the corpus, "
-               f"{sum(total.values())} selected")
-    click.echo(f"{'shard':>9} " + " ".join(f"{st:>9}" for st in states))
-    for shard, counts in sorted(by_shard.items()):
-        click.echo(f"{shard:>9} " + " ".join(f"{counts.get(st, 0):>9}" for st in states))
-    click.echo(f"{'total':>9} " + " ".join(f"{total[st]:>9}" for st in states))
-    click.echo(f"cost: estimated ${costs['estimated_usd']:.4f}, actual so far ${costs['actual_usd']:.4f}")
+    click.echo(f"extractor version {settings.version}: {passages} passages, {sum(total.values())} selected; "
+               f"embeddings ({config.embedding_model}) {with_vectors}/{passages}; "
+               f"graph synced for {len(synced)} shards")
+    header = " ".join(f"{st:>9}" for st in states)
+    click.echo(f"{'shard':>9} {header} {'embedded':>13}  graph synced up to")
+    for shard in shards:
+        counts = by_shard.get(shard, {})
+        e, t = embedded.get(shard, (0, 0))
+        click.echo(f"{shard:>9} " + " ".join(f"{counts.get(st, 0):>9}" for st in states)
+                   + f" {f'{e}/{t}':>13}  {synced.get(shard, '-')[:19]}")
+    click.echo(f"{'total':>9} " + " ".join(f"{total[st]:>9}" for st in states) + f" {f'{with_vectors}/{passages}':>13}")
+    click.echo(f"cost: actual ${costs['actual_usd']:.4f} so far; estimated ${costs['estimated_usd']:.4f} for the jobs "
+               f"submitted; cap POLYMATH_BUDGET_USD=${settings.budget_usd:.2f}")
 
 
 @main.command()
@@ -329,8 +371,8 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
     from polymath_assets.local.services import postgres_dsn
 
     config = _config()
-    dsn = _guard(lambda: postgres_dsn(config))
-    _guard(lambda: prepare(dsn, config))
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
     with connect(dsn) as conn:
         known = ledger.known_versions(conn)
         if version not in known:
@@ -358,7 +400,7 @@ def run_command(shards: tuple[int, ...], offline: bool | None) -> None:
     from polymath_assets.pipeline_run import run_pipeline
 
     config = _config()
-    outcome = _guard(lambda: run_pipeline(config, shards=shards or None, offline=offline, report=click.echo))
+    outcome = run_pipeline(config, shards=shards or None, offline=offline, report=click.echo)
     click.echo(outcome.summary())
     sys.exit(0 if outcome.ok else 1)
 
@@ -372,7 +414,7 @@ def verify() -> None:
     from polymath_assets.local.services import up
 
     config = _config()
-    endpoints = _guard(lambda: up(config))
+    endpoints = up(config)
     with connect(endpoints.postgres_dsn) as conn, open_driver(endpoints.graph_uri, endpoints.graph_auth,
                                                               endpoints.graph_database) as graph:
         results = [checks.check_traceability(conn, config.extractor_version), checks.check_traversal(conn, graph),
@@ -397,8 +439,8 @@ def search(query: str, k: int, year_from: int | None, concept_type: str | None) 
     from polymath_assets.local.services import postgres_dsn
 
     config = _config()
-    dsn = _guard(lambda: postgres_dsn(config))
-    _guard(lambda: prepare(dsn, config))
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
     vector = Encoder.from_config(config).encode([query])[0]
     with connect(dsn) as conn:
         rows = nearest_passages(conn, vector, k, year_from=year_from, concept_type=concept_type)
@@ -408,17 +450,6 @@ def search(query: str, k: int, year_from: int | None, concept_type: str | None) 
         click.echo(f"{rank:>3}. {row['distance']:.3f}  {row['title']} ({row['year']}, doi:{row['doi']})")
         click.echo(f"      {row['preview']}")
         click.echo(f"      concepts: {', '.join(row['concepts']) or '-'}")
-
-
-def _guard(action):
-    """Run an action; turn the operator-facing errors into a clean message and exit 1."""
-    from polymath_assets.kb.db import DatabaseUnavailable
-    from polymath_assets.kb.migrate import SchemaError
-
-    try:
-        return action()
-    except (DatabaseUnavailable, SchemaError, ConfigError, RuntimeError) as err:  # ProviderError is a RuntimeError
-        raise click.ClickException(str(err)) from None
 
 
 if __name__ == "__main__":

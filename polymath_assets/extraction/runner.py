@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from polymath_assets.config import Config
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 from polymath_assets.failpoints import failpoint
+from polymath_assets.progress import progress_bar
 from polymath_assets.extraction.cost import DEFAULT_CHARS_PER_TOKEN, Prices, calibrate, estimate_cost
 from polymath_assets.extraction.requests import RequestSettings, write_request_file
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
@@ -84,6 +85,13 @@ class IngestResult:
     outcome_counts: dict[str, int]
     stats: ResultStats = field(default_factory=ResultStats)
     actual_cost_usd: float = 0.0
+
+
+def _counted(items, bar):
+    """Pass items through, counting them on a progress bar."""
+    for item in items:
+        bar.update(1)
+        yield item
 
 
 def _now() -> datetime:
@@ -179,7 +187,8 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
 
     # unique even when two databases share one POLYMATH_HOME (job ids are per database)
     path = s.work_dir / "requests" / f"{ledger.display_name(s.version, shard, job_id)}-{uuid.uuid4().hex[:8]}.jsonl"
-    file_stats = write_request_file(path, ledger.job_requests(conn, job_id), s.request)
+    with progress_bar(total=claimed, desc=f"requests job {job_id}", unit="req") as bar:
+        file_stats = write_request_file(path, _counted(ledger.job_requests(conn, job_id), bar), s.request)
     prompt, output, usd = estimate_cost(file_stats.requests, file_stats.prompt_chars, s.expected_output_tokens,
                                         s.prices, s.chars_per_token)
     committed = ledger.costs(conn, s.version)["committed_estimate_usd"]
@@ -261,7 +270,8 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     outcomes: list[Outcome] = []
     with conn.transaction():
         passages = ledger.job_passages(conn, job.job_id)
-        loaded = load_concepts(conn, read_results(path, passages, ctx, stats, outcomes))
+        with progress_bar(desc=f"results job {job.job_id}", unit="concept") as bar:
+            loaded = load_concepts(conn, _counted(read_results(path, passages, ctx, stats, outcomes), bar))
         failpoint("mid_ingest")
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)

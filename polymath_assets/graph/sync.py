@@ -19,6 +19,7 @@ import psycopg
 from polymath_assets.graph import cypher
 from polymath_assets.graph.connection import GraphConnection
 from polymath_assets.kb import graph_source
+from polymath_assets.progress import progress_bar
 
 KINDS = ("papers", "passages", "concepts", "mentions")
 
@@ -80,7 +81,7 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
     scope = graph_source.open_scope(conn, shard=shard, shard_count=shard_count, watermark=watermark,
                                     concept_types=tuple(cypher.CONCEPT_LABELS))
     synced_at = int(time.time() * 1000)  # epoch ms: FalkorDB cannot take temporal values over Bolt
-    writer = _BatchWriter(graph, synced_at)
+    writer = _BatchWriter(graph, synced_at, progress_bar(desc=f"graph sync {_scope_name(shard)}", unit="row"))
     counts = {
         "papers": writer.write(cypher.MERGE_PAPERS, graph_source.stream_papers(conn, batch_size)),
         "passages": writer.write(cypher.MERGE_PASSAGES, graph_source.stream_passages(conn, batch_size)),
@@ -89,6 +90,7 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
         # at ~8 mentions a passage this keeps statements near batch_size rows.
         "mentions": _write_mentions(writer, graph_source.stream_mentions(conn, max(1, batch_size // 8))),
     }
+    writer.bar.close()
     if full:
         sweep = cypher.SWEEP_ALL_PASSAGES if shard is None else cypher.SWEEP_SHARD_PASSAGES
         writer.add(graph.run(sweep, shard=shard, synced_at=synced_at))
@@ -102,12 +104,17 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
                       skipped_unknown_type=scope.skipped_unknown_type, graph_changes=writer.changes)
 
 
+def _scope_name(shard: int | None) -> str:
+    return "all shards" if shard is None else f"shard {shard}"
+
+
 class _BatchWriter:
     """Runs UNWIND statements batch by batch and sums their summary counters."""
 
-    def __init__(self, graph: GraphConnection, synced_at: int):
+    def __init__(self, graph: GraphConnection, synced_at: int, bar):
         self.graph = graph
         self.synced_at = synced_at
+        self.bar = bar  # silent unless on a terminal
         self.changes: dict[str, int] = {}
 
     def add(self, counters: dict[str, int]) -> None:
@@ -117,6 +124,7 @@ class _BatchWriter:
     def run(self, statement: str, rows: list[dict]) -> None:
         for chunk in chunk_rows(rows, self.graph.max_message_bytes, len(statement.encode()) + 64):
             self.add(self.graph.run(statement, rows=chunk, synced_at=self.synced_at))
+            self.bar.update(len(chunk))
 
     def write(self, statement: str, batches: Iterable[list[dict]]) -> int:
         sent = 0
