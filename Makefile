@@ -63,6 +63,8 @@ gemini_passage_backfill: install
 
 bench: install
 	$(BIN)/python benchmarks/extraction_bench.py
+	$(BIN)/python benchmarks/embedding_bench.py
+	$(BIN)/python benchmarks/graph_bench.py
 
 services-up: install
 	$(BIN)/polymath services up
