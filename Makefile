@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install test demo validate dev bench services-up services-down services-status clean \
+.PHONY: install ui-deps test demo validate dev bench services-up services-down services-status clean \
 	gemini_passage_pilot gemini_backfill_status gemini_passage_backfill
 
 install: $(STAMP)
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-test: install
+# The UI tests drive Debian's headless Chromium (never a downloaded browser build).
+ui-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "The UI tests need Debian's chromium: sudo apt-get install -y chromium"; exit 1; }; \
+	  echo "installing Debian's chromium for the UI tests ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install ui-deps
 	$(BIN)/pytest
 
 # The offline profile: the Gemini emulator and the small embedding model shipped on PyPI.

@@ -1,7 +1,6 @@
 """The asset graph as Dagster sees it: a snapshot of names, dependencies and partitions."""
 
 import dagster as dg
-import pytest
 
 from polymath_assets.definitions import defs
 

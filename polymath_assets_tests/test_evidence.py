@@ -3,7 +3,14 @@
 import pytest
 
 from polymath_assets.extraction.evidence import (
-    CONTEXT_CHARS, EXACT, FUZZY, NORMALIZED, SOURCE_TEXT_CHARS, UNALIGNED, align_quote, build_evidence,
+    CONTEXT_CHARS,
+    EXACT,
+    FUZZY,
+    NORMALIZED,
+    SOURCE_TEXT_CHARS,
+    UNALIGNED,
+    align_quote,
+    build_evidence,
     context_around,
 )
 

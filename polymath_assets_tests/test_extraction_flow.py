@@ -3,7 +3,6 @@ pilot, faults and resubmission, budget cap, rollback, no-resume."""
 
 import json
 
-import psycopg
 import pytest
 
 from polymath_assets.extraction import runner

@@ -12,8 +12,15 @@ import json
 import pytest
 
 from polymath_assets.corpus.lexicon import LEXICON
-from polymath_assets.graph import GraphUnavailable, open_driver, papers_of_concept, reconcile, sync_shard, wrap_driver
-from polymath_assets.graph import cypher
+from polymath_assets.graph import (
+    GraphUnavailable,
+    cypher,
+    open_driver,
+    papers_of_concept,
+    reconcile,
+    sync_shard,
+    wrap_driver,
+)
 from polymath_assets.graph.connection import kind_from
 from polymath_assets.kb import graph_source
 from polymath_assets_tests.extraction_helpers import load_sample

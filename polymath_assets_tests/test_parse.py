@@ -6,7 +6,12 @@ import pytest
 
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 from polymath_assets.extraction.parse import (
-    EMPTY, OK, PARSE_ERROR, REQUEST_ERROR, TRUNCATED, parse_output_line,
+    EMPTY,
+    OK,
+    PARSE_ERROR,
+    REQUEST_ERROR,
+    TRUNCATED,
+    parse_output_line,
 )
 
 

@@ -3,7 +3,6 @@ import uuid
 from polymath_assets.shards import parse_shard_key, shard_hash, shard_key, shard_keys, shard_of
 
 
-
 def test_shard_of_is_stable_forever():
     assert shard_hash("7d7b3a2e-0000-4000-8000-000000000001") == 138323089
     assert shard_of("7d7b3a2e-0000-4000-8000-000000000001", 64) == 17

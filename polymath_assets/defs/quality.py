@@ -10,6 +10,7 @@ from polymath_assets.defs.resources import PostgresResource
 from polymath_assets.defs.settings import CONFIG
 from polymath_assets.qc.gates import GATE_CHECKS, GateResult, Thresholds, evaluate
 
+
 # Blocking: a shard failing one of these does not flow into embeddings or the graph.
 # Partitioned (a preview feature in Dagster 1.13) so that each shard's verdict is its own:
 # without it the latest shard's result would stand for the whole asset.

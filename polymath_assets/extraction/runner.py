@@ -24,14 +24,14 @@ from psycopg.types.json import Jsonb
 
 from polymath_assets.config import Config
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
-from polymath_assets.failpoints import failpoint
-from polymath_assets.progress import progress_bar
 from polymath_assets.extraction.cost import DEFAULT_CHARS_PER_TOKEN, Prices, calibrate, estimate_cost
 from polymath_assets.extraction.requests import RequestSettings, write_request_file
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
+from polymath_assets.failpoints import failpoint
 from polymath_assets.gemini.client import BatchClient, JobStatus, ProviderError
 from polymath_assets.kb import ledger
 from polymath_assets.kb.concepts import Outcome, load_concepts, record_outcomes
+from polymath_assets.progress import progress_bar
 
 
 class BudgetExceeded(RuntimeError):

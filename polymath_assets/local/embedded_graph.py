@@ -165,7 +165,7 @@ def settle_bolt(uri: str, tries: int = 40, timeout_s: float = 0.25) -> bool:
 
 def answers(uri: str, auth=None) -> bool:
     from neo4j import GraphDatabase
-    from neo4j.exceptions import Neo4jError, DriverError
+    from neo4j.exceptions import DriverError, Neo4jError
 
     if auth is None and not settle_bolt(uri, tries=8):
         return False
