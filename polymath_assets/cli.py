@@ -279,7 +279,8 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
                    f"≈${estimate['estimated_cost_usd']:.4f} (already committed ${spent:.4f}, "
                    f"cap ${settings.budget_usd:.2f})")
         if dry_run:
-            click.echo("dry run: nothing submitted")
+            click.echo(f"dry run: {ledger.unselected_count(conn, settings.version)} more passages lack "
+                       f"{settings.version} concepts and would be selected; nothing submitted")
             return
         if spent + estimate["estimated_cost_usd"] > settings.budget_usd:
             raise click.ClickException(

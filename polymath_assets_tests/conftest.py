@@ -96,15 +96,14 @@ def graph_server(config):
 
 @pytest.fixture
 def graph(graph_server):
-    """A neo4j driver on an emptied graph."""
-    from neo4j import GraphDatabase
+    """A neo4j driver on an emptied graph (opened like the product opens the embedded server:
+    settled listener, short handshake deadline, retried on a lost handshake)."""
+    from polymath_assets.graph.connection import open_driver
 
-    embedded_graph.settle_bolt(graph_server)
-    driver = GraphDatabase.driver(graph_server, auth=None)
-    with driver.session() as session:
-        session.run("MATCH (n) DETACH DELETE n").consume()
-    yield driver
-    driver.close()
+    connection = open_driver(graph_server)
+    connection.run("MATCH (n) DETACH DELETE n")
+    yield connection.driver
+    connection.close()
 
 
 def pytest_sessionfinish(session, exitstatus):

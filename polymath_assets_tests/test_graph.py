@@ -126,6 +126,19 @@ def test_reconcile_detects_a_deleted_mention_and_full_resync_repairs_it(kb, g, c
     assert reconcile(kb, g, shard=shard, shard_count=SHARDS).ok
 
 
+def test_an_emptied_graph_is_projected_again_by_a_plain_incremental_sync(kb, g, corpus):
+    """A graph lost with its server (or wiped) has no epoch marker any more: the
+    watermarks recorded against it stop counting, so nothing stays missing."""
+    shard = _shard_with_passages(kb)
+    _sync(kb, g, shard=shard)
+    assert reconcile(kb, g, shard=shard, shard_count=SHARDS).ok
+    g.run("MATCH (n) DETACH DELETE n")
+    assert not reconcile(kb, g, shard=shard, shard_count=SHARDS).ok
+    again = _sync(kb, g, shard=shard)  # not full=True
+    assert again.counts["passages"] > 0
+    assert reconcile(kb, g, shard=shard, shard_count=SHARDS).ok
+
+
 def test_merge_policy_decides_what_is_projected(kb, g, corpus):
     _sync(kb, g, full=True)
     assert g.records("MATCH (c:Concept {name: $name}) RETURN count(c) AS n", name=BELOW_FLOOR)[0]["n"] == 0
@@ -148,7 +161,7 @@ def test_concept_labels_come_from_the_allow_list_and_unknown_types_are_skipped(k
     result = _sync(kb, g, full=True)
     assert result.skipped_unknown_type == len(range(0, len(corpus), 10))
     labels = {r["label"] for r in g.records("CALL db.labels() YIELD label RETURN label")}
-    assert labels == {"Paper", "Passage", "Concept"} | set(cypher.CONCEPT_LABELS.values())
+    assert labels == {"Paper", "Passage", "Concept", "PolymathGraph"} | set(cypher.CONCEPT_LABELS.values())
     method = LEXICON["method"][0]
     node = g.records("MATCH (c:Concept {key: $key}) RETURN labels(c) AS labels, c.type AS type",
                      key=cypher.concept_key("method", method))

@@ -9,9 +9,8 @@ import time
 
 import psycopg
 import pytest
-from neo4j import GraphDatabase
 
-from polymath_assets.local.embedded_graph import settle_bolt
+from polymath_assets.graph.connection import open_driver
 
 
 @pytest.fixture
@@ -37,9 +36,8 @@ def status(cli):
 def assert_both_answer(info):
     with psycopg.connect(info["postgres_dsn"]) as conn:
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0].startswith("0.8")
-    assert settle_bolt(info["graph_uri"])
-    with GraphDatabase.driver(info["graph_uri"], auth=None) as driver, driver.session() as session:
-        assert session.run("RETURN 1 AS one").single()["one"] == 1
+    with open_driver(info["graph_uri"]) as graph:  # the official neo4j driver, as the product opens it
+        assert graph.records("RETURN 1 AS one") == [{"one": 1}]
 
 
 def pids(info):
@@ -67,10 +65,17 @@ def test_up_status_kill_up_down(cli):
         assert code == 0
         assert_both_answer(info)
 
+    with open_driver(info["graph_uri"]) as graph:
+        graph.run("CREATE (:Probe {name: 'kept across down and up'})")
+
     down = cli("services", "down")
     assert "postgres  stopped" in down.stdout and "graph     stopped" in down.stdout
     code, info = status(cli)
     assert code == 1 and info["postgres_dsn"] is None and info["graph_uri"] is None
+
+    cli("services", "up")  # the graph was saved at shutdown
+    with open_driver(status(cli)[1]["graph_uri"]) as graph:
+        assert graph.records("MATCH (p:Probe) RETURN p.name AS name") == [{"name": "kept across down and up"}]
 
 
 def test_external_servers_are_used_and_never_started_or_stopped(cli, tmp_path, pg_server):

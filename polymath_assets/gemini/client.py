@@ -15,6 +15,8 @@ from pathlib import Path
 from google import genai
 from google.genai import errors, types
 
+from polymath_assets.progress import progress_bar
+
 RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
 # The batch docs say "jsonl"; the Files API has rejected it intermittently with
 # "Unsupported MIME type" (python-genai #1547, cookbook #1008), and users fall back to
@@ -88,6 +90,14 @@ class BatchClient:
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     def upload(self, path: Path, display_name: str) -> str:
+        # The SDK reports no bytes as it goes: the bar shows the size and the time taken.
+        size = path.stat().st_size
+        with progress_bar(total=size, desc=f"upload {path.name}", unit="B", unit_scale=True) as bar:
+            name = self._upload(path, display_name)
+            bar.update(size)
+        return name
+
+    def _upload(self, path: Path, display_name: str) -> str:
         for mime_type in JSONL_MIME_TYPES:
             try:
                 with _explained("upload of the request file"):
@@ -120,8 +130,9 @@ class BatchClient:
 
     def download(self, file_name: str, destination: Path) -> None:
         partial = destination.with_suffix(destination.suffix + ".partial")
-        with _explained(f"download of {file_name}"):
+        with _explained(f"download of {file_name}"), progress_bar(desc=f"download {file_name}", unit="file") as bar:
             self._client.files.download(file=file_name, destination=str(partial))
+            bar.update(1)
         partial.replace(destination)
 
     def cancel(self, job_name: str) -> None:

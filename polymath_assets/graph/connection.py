@@ -12,7 +12,9 @@ whereas an operator wants to hear at once that the graph is unreachable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from neo4j import Driver, GraphDatabase
@@ -21,6 +23,8 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavaila
 from polymath_assets.graph import cypher
 
 CONNECTION_TIMEOUT_S = 10.0
+EMBEDDED_HANDSHAKE_TIMEOUT_S = 5.0  # embedded server only: a swallowed handshake fails fast
+EMBEDDED_ATTEMPTS = 3
 # FalkorDB 4.16's Bolt listener segfaults the whole server on a RUN message of about
 # 4 KiB or more (statement text + parameters; measured: 3.5 KB passes, 4 KB kills it).
 # Statements to it are therefore split by size; see sync.chunk_rows. Neo4j has no limit.
@@ -43,6 +47,18 @@ def unavailable(uri: str, err: BaseException) -> GraphUnavailable:
     )
 
 
+def connection_agent(connection: GraphConnection) -> str:
+    """The server's agent string, retried like a statement on the embedded server."""
+    for attempt in range(1, (EMBEDDED_ATTEMPTS if connection.settle else 1) + 1):
+        try:
+            return connection.driver.get_server_info().agent or ""
+        except (ServiceUnavailable, SessionExpired, OSError):
+            if attempt == EMBEDDED_ATTEMPTS or not connection.settle:
+                raise
+            connection.settle()
+    return ""
+
+
 def kind_from(agent: str, answers_neo4j_components: bool) -> str:
     """The server kind from its agent string and whether it answered dbms.components()."""
     if "falkor" in agent.lower():
@@ -59,6 +75,8 @@ class GraphConnection:
     database: str | None = None
     kind: str = cypher.NEO4J
     owns_driver: bool = field(default=True, repr=False)
+    # For the embedded server: clears its swallowed-handshake slot before a retry.
+    settle: Callable[[], bool] | None = field(default=None, repr=False)
 
     @property
     def max_message_bytes(self) -> int | None:
@@ -75,17 +93,25 @@ class GraphConnection:
         return self._execute(statement, params, want_records=True)
 
     def _execute(self, statement: str, params: dict, *, want_records: bool):
-        try:
-            with self.driver.session(database=self.database) as session:
-                result = session.run(statement, params)
-                if want_records:
-                    return [record.data() for record in result]
-                return result.consume()
-        except (ServiceUnavailable, SessionExpired, AuthError, OSError) as err:
-            raise unavailable(self.uri, err) from err
-        except Neo4jError as err:
-            head = " ".join(statement.split())[:120]
-            raise GraphStatementError(f"graph server at {self.uri} rejected `{head}`: {err}") from err
+        # Every statement here is idempotent (MERGE or a read), so the embedded server's
+        # lost handshakes (a driver elsewhere said GOODBYE at the wrong moment) are retried.
+        attempts = EMBEDDED_ATTEMPTS if self.settle else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.driver.session(database=self.database) as session:
+                    result = session.run(statement, params)
+                    if want_records:
+                        return [record.data() for record in result]
+                    return result.consume()
+            except (ServiceUnavailable, SessionExpired, OSError) as err:
+                if attempt == attempts:
+                    raise unavailable(self.uri, err) from err
+                self.settle()
+            except AuthError as err:
+                raise unavailable(self.uri, err) from err
+            except Neo4jError as err:
+                head = " ".join(statement.split())[:120]
+                raise GraphStatementError(f"graph server at {self.uri} rejected `{head}`: {err}") from err
 
     def close(self) -> None:
         if self.owns_driver:
@@ -108,30 +134,37 @@ def _counters(summary) -> dict[str, int]:
 def open_driver(uri: str, auth: tuple[str, str] | None = None, database: str | None = None) -> GraphConnection:
     """Connect to the graph at ``uri`` and detect its kind; raise GraphUnavailable if it
     cannot be reached. Use one per process (or per sync) and close it when done."""
+    settle = None
+    options = {}
     if auth is None:
         # Only the embedded server runs without auth. Its Bolt listener swallows the
-        # first handshake after an earlier driver said GOODBYE; a bare probe clears that.
+        # first handshake after an earlier driver said GOODBYE; a bare probe clears that,
+        # and a short handshake deadline turns a lost one into a quick retry, not 60 s.
         from polymath_assets.local.embedded_graph import settle_bolt
 
-        settle_bolt(uri)
+        settle = partial(settle_bolt, uri)
+        settle()
+        options["connection_acquisition_timeout"] = EMBEDDED_HANDSHAKE_TIMEOUT_S
     try:
-        driver = GraphDatabase.driver(uri, auth=auth, connection_timeout=CONNECTION_TIMEOUT_S)
+        driver = GraphDatabase.driver(uri, auth=auth, connection_timeout=CONNECTION_TIMEOUT_S, **options)
     except (DriverError, ValueError) as err:
         raise unavailable(uri, err) from err
     try:
-        return wrap_driver(driver, uri, database, owns_driver=True)
+        connection = wrap_driver(driver, uri, database, owns_driver=True, settle=settle)
     except BaseException:
         driver.close()
         raise
+    return connection
 
 
-def wrap_driver(driver: Driver, uri: str, database: str | None = None, *, owns_driver: bool = False) -> GraphConnection:
+def wrap_driver(driver: Driver, uri: str, database: str | None = None, *, owns_driver: bool = False,
+                settle: Callable[[], bool] | None = None) -> GraphConnection:
     """A GraphConnection around a driver opened elsewhere (e.g. a test fixture)."""
+    connection = GraphConnection(driver, uri, database, cypher.NEO4J, owns_driver, settle)
     try:
-        agent = driver.get_server_info().agent or ""
+        agent = connection_agent(connection)
     except (DriverError, Neo4jError, OSError) as err:
         raise unavailable(uri, err) from err
-    connection = GraphConnection(driver, uri, database, cypher.NEO4J, owns_driver)
     try:
         connection.records(cypher.NEO4J_COMPONENTS)
         answered = True

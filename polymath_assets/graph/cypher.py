@@ -167,3 +167,9 @@ RETURN d.doc_id AS doc_id, d.title AS title, d.doi AS doi, p.passage_id AS passa
 ORDER BY m.confidence DESC, p.passage_id
 LIMIT $limit
 """
+
+
+# The graph's epoch marker (see sync.graph_epoch). MERGE on a fixed id keeps one marker
+# even if two shards' syncs start at once; the first epoch written wins.
+READ_EPOCH = "MATCH (s:PolymathGraph {id: 'polymath'}) RETURN s.epoch AS epoch"
+CREATE_EPOCH = "MERGE (s:PolymathGraph {id: 'polymath'}) ON CREATE SET s.epoch = $epoch"

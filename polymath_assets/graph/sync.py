@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -77,7 +78,8 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
     started = time.perf_counter()
     if create_schema:
         ensure_schema(graph)
-    watermark = None if full else graph_source.read_watermark(conn, shard)
+    epoch = graph_epoch(graph)
+    watermark = None if full else graph_source.read_watermark(conn, shard, epoch)
     scope = graph_source.open_scope(conn, shard=shard, shard_count=shard_count, watermark=watermark,
                                     concept_types=tuple(cypher.CONCEPT_LABELS))
     synced_at = int(time.time() * 1000)  # epoch ms: FalkorDB cannot take temporal values over Bolt
@@ -95,9 +97,9 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
         sweep = cypher.SWEEP_ALL_PASSAGES if shard is None else cypher.SWEEP_SHARD_PASSAGES
         writer.add(graph.run(sweep, shard=shard, synced_at=synced_at))
     high = graph_source.scope_high_water(conn)
-    graph_source.save_watermark(conn, shard, high, counts)
+    graph_source.save_watermark(conn, shard, high, counts, epoch)
     conn.commit()
-    stored = graph_source.read_watermark(conn, shard)
+    stored = graph_source.read_watermark(conn, shard, epoch)
     conn.commit()
     return SyncResult(shard=shard, full=full, counts=counts, seconds=time.perf_counter() - started,
                       watermark=stored.isoformat() if stored else None,
@@ -106,6 +108,17 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
 
 def _scope_name(shard: int | None) -> str:
     return "all shards" if shard is None else f"shard {shard}"
+
+
+def graph_epoch(graph: GraphConnection) -> str:
+    """The identity of this graph's contents: a marker node created with the first sync.
+    An emptied or replaced graph has none (or another), so watermarks recorded against
+    the old one no longer count and the next sync projects everything again."""
+    found = graph.records(cypher.READ_EPOCH)
+    if found:
+        return found[0]["epoch"]
+    graph.run(cypher.CREATE_EPOCH, epoch=uuid.uuid4().hex)
+    return graph.records(cypher.READ_EPOCH)[0]["epoch"]
 
 
 class _BatchWriter:

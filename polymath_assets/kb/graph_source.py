@@ -140,18 +140,25 @@ def scope_high_water(conn: psycopg.Connection) -> datetime | None:
 
 # ---- watermark (kb_migrations checkpoint) -------------------------------------------------
 
-def read_watermark(conn: psycopg.Connection, shard: int | None) -> datetime | None:
-    row = conn.execute("SELECT checkpoint->>'watermark' FROM kb_migrations WHERE job_name = %s",
-                       (job_name(shard),)).fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+def read_watermark(conn: psycopg.Connection, shard: int | None, graph_epoch: str | None = None) -> datetime | None:
+    """The shard's watermark, or None when it was recorded against another graph (the
+    graph was emptied or replaced since: everything must be projected again)."""
+    row = conn.execute("SELECT checkpoint->>'watermark', checkpoint->>'graph_epoch' FROM kb_migrations "
+                       "WHERE job_name = %s", (job_name(shard),)).fetchone()
+    if not row or not row[0] or (graph_epoch is not None and row[1] != graph_epoch):
+        return None
+    return datetime.fromisoformat(row[0])
 
 
 def save_watermark(conn: psycopg.Connection, shard: int | None, watermark: datetime | None,
-                   counts: dict[str, int]) -> None:
-    """Record the shard's watermark (kept when this run found nothing newer)."""
+                   counts: dict[str, int], graph_epoch: str | None = None) -> None:
+    """Record the shard's watermark (kept when this run found nothing newer) and the
+    epoch of the graph it was written to."""
     checkpoint = {"counts": counts}
     if watermark is not None:
         checkpoint["watermark"] = watermark.isoformat()
+    if graph_epoch is not None:
+        checkpoint["graph_epoch"] = graph_epoch
     conn.execute("""
         INSERT INTO kb_migrations (job_name, status, checkpoint, completed_at)
         VALUES (%(job)s, 'completed', %(checkpoint)s::jsonb, now())

