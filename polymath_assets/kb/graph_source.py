@@ -39,7 +39,11 @@ def _shard_filter(shard: int | None, shard_count: int) -> sql.Composable:
     # (%% because these statements always run with parameters.)
     if shard is None:
         return sql.SQL("true")
-    return sql.SQL("p.shard_hash %% {} = {}").format(sql.Literal(int(shard_count)), sql.Literal(int(shard)))
+    # A restriction on the view's own passage_id (its PARTITION BY column) is pushed into
+    # the window: only the shard's concept rows are ranked. Filtering through the join to
+    # passages instead would rank the whole table for every shard.
+    return sql.SQL("m.passage_id = ANY(ARRAY(SELECT passage_id FROM passages WHERE shard_hash %% {} = {}))").format(
+        sql.Literal(int(shard_count)), sql.Literal(int(shard)))
 
 
 def _scope_select(shard: int | None, shard_count: int, watermark: datetime | None,
