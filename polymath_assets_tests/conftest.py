@@ -106,6 +106,23 @@ def graph(graph_server):
     connection.close()
 
 
+@pytest.fixture
+def emulator(tmp_path):
+    """The offline Gemini emulator in this process, without faults (tests set them)."""
+    from polymath_assets.gemini.emulator import Faults, GeminiEmulator
+
+    with GeminiEmulator(state_dir=tmp_path / "emulator", faults=Faults()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator):
+    """The batch client on the emulator, through the real SDK (SDK retries off: faults show at once)."""
+    from polymath_assets.gemini.client import BatchClient
+
+    return BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator", retry_attempts=1)
+
+
 def pytest_sessionfinish(session, exitstatus):
     home = Config.from_env().home
     embedded_postgres.stop(home)

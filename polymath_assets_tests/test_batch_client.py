@@ -6,18 +6,7 @@ import json
 import pytest
 
 from polymath_assets.gemini.client import BatchClient, ProviderError, job_status_from_operation
-from polymath_assets.gemini.emulator import Faults, GeminiEmulator
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    with GeminiEmulator(state_dir=tmp_path / "emu", faults=Faults()) as emu:
-        yield emu
-
-
-@pytest.fixture
-def client(emulator):
-    return BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator", retry_attempts=1)
+from polymath_assets.gemini.emulator import Faults
 
 
 @pytest.fixture

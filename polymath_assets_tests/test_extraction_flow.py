@@ -7,23 +7,11 @@ import pytest
 
 from polymath_assets.extraction import runner
 from polymath_assets.extraction.pipeline import drive
-from polymath_assets.gemini.client import BatchClient
-from polymath_assets.gemini.emulator import Faults, GeminiEmulator
+from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb import ledger
 from polymath_assets.qc.gates import Thresholds
 from polymath_assets.qc.report import write_extraction_report
 from polymath_assets_tests.extraction_helpers import concept_rows, ledger_states, load_sample, settings
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    with GeminiEmulator(state_dir=tmp_path / "emulator", faults=Faults()) as emu:
-        yield emu
-
-
-@pytest.fixture
-def client(emulator):
-    return BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from PIL import Image
 
 from polymath_assets.definitions import ASSETS, defs
 from polymath_assets.defs.resources import EmbeddingResource, GeminiResource, GraphResource, PostgresResource
-from polymath_assets.gemini.emulator import Faults, GeminiEmulator
+from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb.migrate import migrate
 from polymath_assets_tests.extraction_helpers import load_sample
 
@@ -31,12 +31,6 @@ def small_model_db(new_database):
                 confidence_floor=0.7)
         load_sample(conn)
     return dsn
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    with GeminiEmulator(state_dir=tmp_path / "emu", faults=Faults()) as emu:
-        yield emu
 
 
 @pytest.fixture
