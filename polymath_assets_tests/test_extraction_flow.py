@@ -7,6 +7,7 @@ import pytest
 
 from polymath_assets.extraction import runner
 from polymath_assets.extraction.pipeline import drive
+from polymath_assets.extraction.requests import request_key
 from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb import ledger
 from polymath_assets.qc.gates import Thresholds
@@ -23,6 +24,11 @@ def corpus(kb):
 def test_pilot_loads_concepts_for_every_selected_passage_with_verified_evidence(corpus, client, tmp_path):
     s = settings(tmp_path)
     assert runner.select_pilot(corpus, s, 120) == 120
+    # the ledger computes request keys in SQL; they must be exactly extraction.requests.request_key
+    fingerprint = s.request.fingerprint()
+    for key, text in corpus.execute("SELECT r.request_key, p.passage_text FROM passage_requests r "
+                                    "JOIN passages p USING (passage_id)"):
+        assert key == request_key(text, fingerprint)
     summary = drive(corpus, client, s, pilot=True, poll_interval_s=0.05)
     assert summary.jobs_submitted == summary.jobs_ingested == 1
     assert ledger_states(corpus) == {"done": 120}

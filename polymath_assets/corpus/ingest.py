@@ -31,10 +31,6 @@ class IngestResult:
     passages_added: int = 0
     errors: list[BadRecord] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
     def summary(self) -> str:
         return (
             f"{self.path}: documents {self.documents_in_file} in file, {self.documents_added} added, "

@@ -97,10 +97,6 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
             yield number, {k: v for k, v in row.items() if v is not None}
 
 
-def file_size(path: Path) -> int:
-    return path.stat().st_size
-
-
 def validate(line: int, raw: dict | BadRecord) -> Record:
     """Turn one raw record into a Document or Passage, or a BadRecord saying why not."""
     if isinstance(raw, BadRecord):

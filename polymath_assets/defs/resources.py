@@ -31,20 +31,10 @@ class PostgresResource(dg.ConfigurableResource):
         self._dsn = self.dsn_override or postgres_dsn(CONFIG)
         prepare(self._dsn, replace(CONFIG, embedding_dim=self.embedding_dim or CONFIG.embedding_dim))
 
-    @property
-    def dsn(self) -> str:
-        return self._dsn
-
     def connect(self):
         from polymath_assets.kb.db import connect
 
-        return connect(self._dsn or self.dsn_override or _resolve_dsn())
-
-
-def _resolve_dsn() -> str:
-    from polymath_assets.local.services import postgres_dsn
-
-    return postgres_dsn(CONFIG)
+        return connect(self._dsn)
 
 
 class GeminiResource(dg.ConfigurableResource):

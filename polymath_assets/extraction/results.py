@@ -31,10 +31,6 @@ class ResultStats:
     prompt_tokens: int = 0
     output_tokens: int = 0
 
-    @property
-    def parse_failures(self) -> int:
-        return self.outcomes["parse_error"]
-
     def as_dict(self) -> dict:
         return {
             "lines": self.lines, "outcomes": dict(self.outcomes), "missing_keys": self.missing_keys,

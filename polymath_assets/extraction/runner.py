@@ -84,7 +84,6 @@ class IngestResult:
     concepts_loaded: int
     outcome_counts: dict[str, int]
     stats: ResultStats = field(default_factory=ResultStats)
-    actual_cost_usd: float = 0.0
 
 
 def _counted(items, bar):
@@ -280,4 +279,4 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
                           output_tokens=stats.output_tokens, actual_cost_usd=actual, result_stats=Jsonb(stats.as_dict()),
                           error=f"{stats.missing_keys} requests had no result line" if stats.missing_keys else None)
     conn.commit()
-    return IngestResult(job.job_id, loaded, counts, stats, actual)
+    return IngestResult(job.job_id, loaded, counts, stats)
