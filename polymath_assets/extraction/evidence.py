@@ -2,28 +2,60 @@
 
 Offsets from a model are never trusted. Each quote is searched for:
 
-1. ``exact``      — verbatim; ``passage[start:end] == quote``.
-2. ``normalized`` — after folding case, unicode compatibility forms, dash variants and
-   whitespace runs, and joining words hyphenated across a line break; the offsets are
-   those of the original span, so ``passage[start:end]`` is what the model quoted,
-   as printed in the passage.
-3. ``fuzzy``      — the best window of the normalized passage whose similarity to the
-   normalized quote reaches a threshold.
+1. ``exact``      — verbatim at word boundaries; ``passage[start:end] == quote``
+   (``CIFAR-10`` is not found inside ``CIFAR-100``).
+2. ``normalized`` — the same token sequence after normalization: case, unicode
+   compatibility forms (ligatures), dash and quote variants, NBSP and whitespace runs,
+   invisible characters (zero-width, invisible operators, soft hyphen) and words
+   hyphenated across a line break are folded, and spacing at punctuation is ignored
+   (``ResNet-101`` = ``ResNet - 101``, ``(CNN)`` = ``( CNN )``). The offsets are those of
+   the original span, so ``passage[start:end]`` is the text as printed in the passage.
+3. ``fuzzy``      — a window of whole passage tokens whose word-level similarity to the
+   quote reaches the threshold, and whose numbers are the quote's numbers, in order.
 4. ``unaligned``  — kept, with no offsets: we never invent them.
+
+Every span starts and ends at token boundaries: never inside a word. When a quote
+occurs more than once, the occurrence nearest the concept's surface form wins.
+
+Speed: the passage is tokenized once (cached) into an index of token positions. The
+fuzzy step only scores windows on the few diagonals where the quote's tokens vote for
+an alignment, so it is linear in the quote, not quadratic in the passage.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 EXACT, NORMALIZED, FUZZY, UNALIGNED = "exact", "normalized", "fuzzy", "unaligned"
 _RANK = {EXACT: 0, NORMALIZED: 1, FUZZY: 2, UNALIGNED: 3}
 DEFAULT_FUZZY_THRESHOLD = 0.85
 CONTEXT_CHARS = 300
 SOURCE_TEXT_CHARS = 1200
-_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"), "-")
+# Below this many words similarity says little: "neural network" ~ "neural networks"
+# is a different phrase, not a slip. Such quotes must match exactly or normalized.
+FUZZY_MIN_WORDS = 4
+# A changed word gets partial credit only when it is nearly the same word
+# (microscopes/microscopy), never for CNN/RNN.
+_SOFT_WORD_MIN = 0.8
+# Diagonals scored per quote, and the band (in tokens) an insertion may shift one.
+_CANDIDATES = 3
+_BAND = 2
+
+_FOLD = {
+    **dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-"),
+    **dict.fromkeys(map(ord, "\u2018\u2019\u201a\u201b\u2032\u0060\u00b4"), "'"),
+    # a double quote is two single ones, so that `` '' " and “ ” all compare equal
+    **dict.fromkeys(map(ord, "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\""), "''"),
+}
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+_LINE_BREAK_HYPHEN = re.compile(r"-[ \t\r]*\n")
+_ESCAPED_BRACKET = re.compile(r"-[lr][rsc]b-", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -32,20 +64,59 @@ class Alignment:
     start: int | None
     end: int | None
     status: str
+    score: float | None = None  # 1.0 for exact/normalized, the similarity for fuzzy
 
     def as_support(self) -> dict:
-        return {"quote": self.quote, "start": self.start, "end": self.end, "alignment": self.status}
+        return {"quote": self.quote, "start": self.start, "end": self.end, "alignment": self.status,
+                "score": self.score}
 
 
-def _normalize_with_map(text: str) -> tuple[str, list[int]]:
-    """Normalized text plus, for each of its characters, the index of its source character."""
-    out: list[str] = []
-    where: list[int] = []
+def is_word_char(ch: str) -> bool:
+    """Letters, digits and combining marks make words; spans never separate two of them."""
+    return ch.isalnum() or unicodedata.category(ch)[0] == "M"
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """A character as compared: NFKC (ligatures, NBSP, full-width forms), dash and quote
+    variants folded, case folded; invisible format characters (zero-width, invisible
+    operators, soft hyphen, BOM) vanish."""
+    if unicodedata.category(ch) == "Cf":
+        return ""
+    return unicodedata.normalize("NFKC", ch).translate(_FOLD).casefold().translate(_FOLD)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Normalized tokens (maximal runs of word characters, or one punctuation character)
+    with their [start, end) in the original text."""
+    text: tuple[str, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+
+def tokenize(text: str) -> Tokens:
+    if text.isascii() and '"' not in text and "`" not in text and not _LINE_BREAK_HYPHEN.search(text):
+        found = [(m.group(), m.start(), m.end()) for m in _ASCII_TOKEN.finditer(text.lower())]
+    else:
+        found = _tokenize_unicode(text)
+    if not found:
+        return Tokens((), (), ())
+    if _ESCAPED_BRACKET.search(text):
+        found = _unescape_brackets(found)
+    words, starts, ends = zip(*found)
+    return Tokens(words, starts, ends)
+
+
+def _tokenize_unicode(text: str) -> list[tuple[str, int, int]]:
+    found: list[tuple[str, int, int]] = []
+    word: list[str] = []
+    word_start = word_end = 0
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         # a word hyphenated across a line break: "segmen-\ntation" -> "segmentation"
-        if ch == "-" and out and out[-1].isalnum():
+        if ch in "-\u00ad\u2010" and word and word_end == i:
             j = i + 1
             while j < n and text[j] in " \t\r":
                 j += 1
@@ -53,73 +124,261 @@ def _normalize_with_map(text: str) -> tuple[str, list[int]]:
                 j += 1
                 while j < n and text[j] in " \t\r":
                     j += 1
-                if j < n and text[j].isalnum():
+                if j < n and is_word_char(text[j]):
                     i = j
+                    word_end = j  # the word goes on at j
                     continue
-        if ch.isspace():
-            if out and out[-1] != " ":
-                out.append(" ")
-                where.append(i)
+        folded = _fold_char(ch)
+        if not folded:  # invisible: neither a character nor a break
+            if word and word_end == i:
+                word_end = i + 1
             i += 1
             continue
-        for folded in unicodedata.normalize("NFKC", ch).translate(_DASHES).casefold():
-            out.append(folded)
-            where.append(i)
+        for c in folded:
+            if is_word_char(c):
+                if not word or word_end < i:
+                    if word:
+                        found.append(("".join(word), word_start, word_end))
+                    word, word_start = [], i
+                word.append(c)
+                word_end = i + 1
+            else:
+                if word:
+                    found.append(("".join(word), word_start, word_end))
+                    word = []
+                if not c.isspace():
+                    found.append((c, i, i + 1))
         i += 1
-    return "".join(out), where
+    if word:
+        found.append(("".join(word), word_start, word_end))
+    return found
 
 
-def _normalize(text: str) -> str:
-    return _normalize_with_map(text)[0].strip()
+# Treebank-tokenized corpora escape brackets: "-LRB- CNN -RRB-" is "( CNN )".
+_BRACKETS = {"lrb": "(", "rrb": ")", "lsb": "[", "rsb": "]", "lcb": "{", "rcb": "}"}
 
 
-def align_quote(passage: str, quote: str, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> Alignment:
+def _unescape_brackets(found: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    out: list[tuple[str, int, int]] = []
+    k = 0
+    while k < len(found):
+        if k + 2 < len(found) and found[k][0] == "-" and found[k + 2][0] == "-" and found[k + 1][0] in _BRACKETS \
+                and found[k][2] == found[k + 1][1] and found[k + 1][2] == found[k + 2][1]:
+            out.append((_BRACKETS[found[k + 1][0]], found[k][1], found[k + 2][2]))
+            k += 3
+            continue
+        out.append(found[k])
+        k += 1
+    return out
+
+
+@dataclass(frozen=True)
+class _Passage:
+    tokens: Tokens
+    positions: dict[str, list[int]]    # token -> its indexes in tokens.text
+    words: tuple[int, ...]             # indexes of the word (not punctuation) tokens
+    word_text: tuple[str, ...]
+    word_positions: dict[str, list[int]]  # word -> its indexes in word_text
+
+
+@lru_cache(maxsize=16)  # build_evidence aligns every concept of a passage against the same text
+def _index(passage: str) -> _Passage:
+    tokens = tokenize(passage)
+    positions: dict[str, list[int]] = {}
+    for k, tok in enumerate(tokens.text):
+        positions.setdefault(tok, []).append(k)
+    words = tuple(k for k, tok in enumerate(tokens.text) if is_word_char(tok[0]))
+    word_text = tuple(tokens.text[k] for k in words)
+    word_positions: dict[str, list[int]] = {}
+    for w, tok in enumerate(word_text):
+        word_positions.setdefault(tok, []).append(w)
+    return _Passage(tokens, positions, words, word_text, word_positions)
+
+
+def _numbers(tokens) -> list[str]:
+    return [t for t in tokens if any(c.isdigit() for c in t)]
+
+
+def align_quote(passage: str, quote: str, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+                surface: str | None = None) -> Alignment:
+    """Where ``quote`` is in ``passage`` and how it was found. With several occurrences,
+    the one nearest ``surface`` (the concept as written) when that is in the passage,
+    else the first."""
     if not quote or not quote.strip():
         return Alignment(quote, None, None, UNALIGNED)
-    start = passage.find(quote)
-    if start >= 0:
-        return Alignment(quote, start, start + len(quote), EXACT)
+    # a quote padded with whitespace is not taken verbatim: its span would start on a space
+    exact = _exact_spans(passage, quote) if quote == quote.strip() else []
+    if exact:
+        start, end = _nearest(exact, passage, surface)
+        return Alignment(quote, start, end, EXACT, 1.0)
 
-    norm_passage, where = _normalize_with_map(passage)
-    norm_quote = _normalize(quote)
-    if not norm_quote:
+    index = _index(passage)
+    q = tokenize(quote)
+    if not q.text:
         return Alignment(quote, None, None, UNALIGNED)
-    at = norm_passage.find(norm_quote)
-    if at >= 0:
-        return Alignment(quote, where[at], where[at + len(norm_quote) - 1] + 1, NORMALIZED)
+    found = _token_spans(index, q.text)
+    if found:
+        start, end = _nearest(found, passage, surface)
+        return Alignment(quote, start, end, NORMALIZED, 1.0)
 
-    best = _best_fuzzy_window(norm_passage, norm_quote)
-    if best is not None and best[0] >= fuzzy_threshold:
-        _, lo, hi = best
-        return Alignment(quote, where[lo], where[hi - 1] + 1, FUZZY)
+    best = _fuzzy(index, q.text, fuzzy_threshold, passage, surface)
+    if best is not None:
+        score, start, end = best
+        return Alignment(quote, start, end, FUZZY, round(score, 4))
     return Alignment(quote, None, None, UNALIGNED)
 
 
-def _best_fuzzy_window(text: str, quote: str) -> tuple[float, int, int] | None:
-    """Best (ratio, start, end) over windows that start at a word boundary and are about
-    as long as the quote. Linear in the passage length for a bounded quote length."""
-    if len(quote) < 8 or len(text) < len(quote) // 2:
-        return None  # too short for similarity to mean anything
-    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == " "]
-    lengths = {len(quote), int(len(quote) * 0.9), int(len(quote) * 1.1)}
-    matcher = SequenceMatcher(autojunk=False)
-    matcher.set_seq2(quote)
-    best = None
-    for lo in starts:
-        for length in lengths:
-            hi = min(len(text), lo + length)
-            matcher.set_seq1(text[lo:hi])
-            if matcher.real_quick_ratio() < (best[0] if best else 0.5):
-                continue
-            ratio = matcher.ratio()
-            if best is None or ratio > best[0]:
-                best = (ratio, lo, hi)
-    if best is None:
+def _exact_spans(passage: str, quote: str) -> list[tuple[int, int]]:
+    """Verbatim occurrences that neither start nor end inside a word."""
+    spans = []
+    n = len(quote)
+    head_is_word, tail_is_word = is_word_char(quote[0]), is_word_char(quote[-1])
+    at = passage.find(quote)
+    while at >= 0:
+        end = at + n
+        if not (head_is_word and at > 0 and is_word_char(passage[at - 1])) and \
+                not (tail_is_word and end < len(passage) and is_word_char(passage[end])):
+            spans.append((at, end))
+        at = passage.find(quote, at + 1)
+    return spans
+
+
+def _token_spans(index: _Passage, wanted: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Original [start, end) of every occurrence of a token sequence."""
+    tokens, n = index.tokens, len(wanted)
+    # anchor on the rarest token of the quote: few places to check
+    anchor = min(range(n), key=lambda j: len(index.positions.get(wanted[j], ())))
+    spans = []
+    for k in index.positions.get(wanted[anchor], ()):
+        first = k - anchor
+        if first >= 0 and tokens.text[first:first + n] == wanted:
+            spans.append((tokens.starts[first], tokens.ends[first + n - 1]))
+    return spans
+
+
+def _surface_spans(passage: str, surface: str | None) -> list[tuple[int, int]]:
+    if not surface or not surface.strip():
+        return []
+    wanted = tokenize(surface).text
+    return _token_spans(_index(passage), wanted) if wanted else []
+
+
+def _nearest(spans: list[tuple[int, int]], passage: str, surface: str | None) -> tuple[int, int]:
+    if len(spans) == 1:
+        return spans[0]
+    anchors = _surface_spans(passage, surface)
+    if not anchors:
+        return spans[0]
+
+    def distance(span):  # 0 when the span overlaps an occurrence of the surface form
+        return min(max(0, a_start - span[1], span[0] - a_end) for a_start, a_end in anchors)
+    return min(spans, key=lambda span: (distance(span), span[0]))
+
+
+def _word_similarity(quote: tuple[str, ...], window: tuple[str, ...]) -> float:
+    """2·matches / (|quote| + |window|) over words, where a nearly identical word in the
+    place of a changed one counts its character similarity."""
+    if not quote or not window:
+        return 0.0
+    matcher = SequenceMatcher(None, quote, window, autojunk=False)
+    matched = 0.0
+    qi = wi = 0
+    for qa, wa, size in matcher.get_matching_blocks():
+        gap_q, gap_w = quote[qi:qa], window[wi:wa]
+        if gap_q and len(gap_q) == len(gap_w):
+            for a, b in zip(gap_q, gap_w):
+                if not (_numbers((a,)) or _numbers((b,))):
+                    soft = SequenceMatcher(None, a, b, autojunk=False).ratio()
+                    if soft >= _SOFT_WORD_MIN:
+                        matched += soft
+        matched += size
+        qi, wi = qa + size, wa + size
+    return 2.0 * matched / (len(quote) + len(window))
+
+
+def _fuzzy(index: _Passage, quote_tokens: tuple[str, ...], threshold: float, passage: str,
+           surface: str | None) -> tuple[float, int, int] | None:
+    quote = tuple(t for t in quote_tokens if is_word_char(t[0]))
+    n, total = len(quote), len(index.word_text)
+    if n < FUZZY_MIN_WORDS or total == 0:
         return None
-    ratio, lo, hi = best
-    while hi > lo and text[hi - 1] == " ":  # no trailing space in the span
-        hi -= 1
-    return ratio, lo, hi
+    # At best every missing word is a soft match of similarity < 1: a window needs at
+    # least this many exact word matches on one diagonal to have a chance.
+    need = max(2, math.ceil(n * threshold) - n // 3)
+    votes: Counter = Counter()
+    for j, word in enumerate(quote):
+        for w in index.word_positions.get(word, ()):
+            votes[w - j] += 1
+    if not votes:
+        return None
+    banded = Counter()
+    for diagonal in votes:
+        banded[diagonal] = sum(votes.get(diagonal + d, 0) for d in range(-_BAND, _BAND + 1))
+    numbers = _numbers(quote_tokens)
+    results: list[tuple[float, int, int]] = []
+    chosen: list[int] = []
+    for diagonal, count in banded.most_common():
+        if count < need or len(chosen) == _CANDIDATES:
+            break
+        if any(abs(diagonal - c) <= 2 * _BAND for c in chosen):
+            continue  # the same alignment seen from a neighbouring diagonal
+        chosen.append(diagonal)
+        for lo, hi in _windows(index, quote, diagonal):
+            if _numbers(index.tokens.text[index.words[lo]:index.words[hi - 1] + 1]) != numbers:
+                continue  # digits must agree: 91.2 is not 92.1
+            score = _word_similarity(quote, index.word_text[lo:hi])
+            if score >= threshold:
+                results.append((score, *_span(index, quote_tokens, lo, hi)))
+                break  # the windows come in order of preference
+    if not results:
+        return None
+    top = max(r[0] for r in results)
+    best = [(start, end) for score, start, end in results if score == top]
+    start, end = _nearest(best, passage, surface)
+    return top, start, end
+
+
+def _windows(index: _Passage, quote: tuple[str, ...], diagonal: int) -> list[tuple[int, int]]:
+    """Word windows for one diagonal, best guess first: the quote's matched words projected
+    to its full length (a changed first or last word is a substitution), then the tight
+    window around the matched words."""
+    total, n = len(index.word_text), len(quote)
+    lo = max(0, diagonal - _BAND)
+    hi = min(total, diagonal + n + _BAND)
+    if lo >= hi:
+        return []
+    blocks = [b for b in SequenceMatcher(None, quote, index.word_text[lo:hi], autojunk=False)
+              .get_matching_blocks() if b.size]
+    if not blocks:
+        return []
+    first, last = blocks[0], blocks[-1]
+    tight = (lo + first.b, lo + last.b + last.size)
+    projected = (max(0, tight[0] - first.a), min(total, tight[1] + n - (last.a + last.size)))
+    return [projected, tight] if projected != tight else [tight]
+
+
+def _span(index: _Passage, quote_tokens: tuple[str, ...], lo: int, hi: int) -> tuple[int, int]:
+    """Original offsets of word window [lo, hi), widened over punctuation the quote also
+    has at its edges (a quote ending in ')' keeps its ')')."""
+    tokens = index.tokens
+    first, last = index.words[lo], index.words[hi - 1]
+    lead = 0
+    while lead < len(quote_tokens) and not is_word_char(quote_tokens[lead][0]):
+        lead += 1
+    trail = 0
+    while trail < len(quote_tokens) and not is_word_char(quote_tokens[-1 - trail][0]):
+        trail += 1
+    for j in range(lead):
+        k = first - (j + 1)
+        if k < 0 or tokens.text[k] != quote_tokens[lead - 1 - j]:
+            break
+        first = k
+    for j in range(trail):
+        k = last + j + 1
+        if k >= len(tokens.text) or tokens.text[k] != quote_tokens[len(quote_tokens) - trail + j]:
+            break
+        last = k
+    return tokens.starts[first], tokens.ends[last]
 
 
 def overall_status(alignments: list[Alignment]) -> str:
@@ -144,7 +403,7 @@ def context_around(passage: str, start: int, end: int, width: int = CONTEXT_CHAR
 def build_evidence(passage: str, surface: str, quotes: list[str], confidence: float, notes: str,
                    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> dict:
     """The evidence JSON of one concept row (SPEC §2)."""
-    alignments = [align_quote(passage, q, fuzzy_threshold) for q in quotes]
+    alignments = [align_quote(passage, q, fuzzy_threshold, surface) for q in quotes]
     first = next((a for a in alignments if a.start is not None), None)
     context = context_around(passage, first.start, first.end) if first else ""
     return {
