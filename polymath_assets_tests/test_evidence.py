@@ -193,3 +193,67 @@ def test_scierc_quote_classes(scierc_results, cls):
         assert all(a.status == EXACT for _, a in results)
     if cls == "clause_changed":
         assert all(a.status == FUZZY for _, a in results if a.start is not None)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from polymath_assets.extraction.evidence import is_word_char, tokenize  # noqa: E402
+
+# Passages drawn from the characters scientific text is made of, including the ones
+# normalization folds (ligatures, dashes, NBSP, curly quotes, combining and invisible
+# characters). Exotic compatibility forms that expand to several words (a circled
+# "(1)") are left out: their inside has no original offset to report.
+_ALPHABET = "abcXYZ019 -().,%'\"\n\t\ufb01\u2013\u2014\u00a0\u2019\u201c\u201d\u03b1\u00e9\u0301\u200b\u2062\u00ad"
+_texts = st.text(alphabet=_ALPHABET, max_size=80)
+
+
+def _boundaries(text: str) -> list[int]:
+    return [i for i in range(len(text) + 1)
+            if i in (0, len(text)) or not (is_word_char(text[i - 1]) and is_word_char(text[i]))]
+
+
+def _cuts_a_word(text: str, i: int) -> bool:
+    return 0 < i < len(text) and is_word_char(text[i - 1]) and is_word_char(text[i])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_substring_at_word_boundaries_aligns_exactly(data):
+    passage = data.draw(_texts)
+    cuts = _boundaries(passage)
+    i = data.draw(st.sampled_from(cuts))
+    j = data.draw(st.sampled_from([c for c in cuts if c > i] or [i]))
+    quote = passage[i:j]
+    if not quote.strip() or quote != quote.strip():
+        return
+    a = align_quote(passage, quote)
+    assert a.status == EXACT and passage[a.start:a.end] == quote
+
+
+def _perturbed(quote: str, choice: int) -> str:
+    return [quote, quote.upper(), quote.replace("-", "\u2013"), quote.replace(" ", "  "),
+            quote.replace(" ", "\u00a0"), quote.replace("fi", "\ufb01"), " ".join(quote.split()),
+            quote.replace(" ", "")][choice]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_aligned_spans_never_cut_a_word_and_read_as_the_quote(data):
+    passage = data.draw(_texts)
+    if data.draw(st.booleans()):
+        quote = data.draw(_texts)
+    else:
+        i = data.draw(st.integers(0, len(passage)))
+        j = data.draw(st.integers(i, len(passage)))
+        quote = _perturbed(passage[i:j], data.draw(st.integers(0, 7)))
+    a = align_quote(passage, quote, surface=data.draw(st.one_of(st.none(), _texts)))
+    if a.status == UNALIGNED:
+        assert (a.start, a.end, a.score) == (None, None, None)
+        return
+    assert 0 <= a.start < a.end <= len(passage)
+    assert not _cuts_a_word(passage, a.start) and not _cuts_a_word(passage, a.end)
+    if a.status in (EXACT, NORMALIZED):
+        assert tokenize(passage[a.start:a.end]).text == tokenize(quote).text

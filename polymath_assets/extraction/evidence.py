@@ -50,8 +50,7 @@ _BAND = 2
 _FOLD = {
     **dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-"),
     **dict.fromkeys(map(ord, "\u2018\u2019\u201a\u201b\u2032\u0060\u00b4"), "'"),
-    # a double quote is two single ones, so that `` '' " and “ ” all compare equal
-    **dict.fromkeys(map(ord, "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\""), "''"),
+    **dict.fromkeys(map(ord, "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"), '"'),
 }
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 _LINE_BREAK_HYPHEN = re.compile(r"-[ \t\r]*\n")
@@ -96,10 +95,12 @@ class Tokens:
 
 
 def tokenize(text: str) -> Tokens:
-    if text.isascii() and '"' not in text and "`" not in text and not _LINE_BREAK_HYPHEN.search(text):
+    if text.isascii() and "`" not in text and not _LINE_BREAK_HYPHEN.search(text):
         found = [(m.group(), m.start(), m.end()) for m in _ASCII_TOKEN.finditer(text.lower())]
     else:
         found = _tokenize_unicode(text)
+    if "''" in text or not text.isascii():
+        found = _join_quote_pairs(found)
     if not found:
         return Tokens((), (), ())
     if _ESCAPED_BRACKET.search(text):
@@ -152,6 +153,17 @@ def _tokenize_unicode(text: str) -> list[tuple[str, int, int]]:
     if word:
         found.append(("".join(word), word_start, word_end))
     return found
+
+
+def _join_quote_pairs(found: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Two single quotes written together are a double quote: treebank `` and '' read as "."""
+    out: list[tuple[str, int, int]] = []
+    for tok in found:
+        if tok[0] == "'" and out and out[-1][0] == "'" and out[-1][2] == tok[1]:
+            out[-1] = ('"', out[-1][1], tok[2])
+        else:
+            out.append(tok)
+    return out
 
 
 # Treebank-tokenized corpora escape brackets: "-LRB- CNN -RRB-" is "( CNN )".
