@@ -17,7 +17,9 @@ What "intended" means (``Case.intended``):
 - ``repeated``: a word of a multi-word gold mention that also occurs elsewhere in the
   passage, quoted alone, with the mention as the concept's surface form: only the
   occurrence(s) inside the mention.
-- ``invented``, ``paraphrase``: nothing; they must stay unaligned.
+- ``invented``, ``paraphrase`` (reordered, or a third of the words reworded) and
+  ``wrong_number`` (a clause of the passage with one number changed, e.g. 91.2 -> 92.1):
+  nothing; they must stay unaligned.
 - ``other_abstract``: a gold mention of another abstract: nothing, unless its text
   genuinely occurs in this passage at word boundaries (e.g. "method"): then those
   occurrences are the right answer and aligning there is correct, not false.
@@ -37,7 +39,7 @@ from polymath_assets_tests.real_text import load_scierc
 
 POSITIVE = ("exact", "case", "detok", "whitespace", "en_dash", "nbsp", "ligature", "curly_quotes",
             "zero_width", "clause_changed", "repeated")
-NEGATIVE = ("invented", "paraphrase", "other_abstract")
+NEGATIVE = ("invented", "paraphrase", "wrong_number", "other_abstract")
 CLASSES = POSITIVE + NEGATIVE
 
 _ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
@@ -195,11 +197,26 @@ def _change_one_word(words: list[str], rng: random.Random, vocabulary: list[str]
 
 
 def _paraphrase(words: list[str], rng: random.Random) -> str:
-    """The clause's words, second half first, every third word replaced: a rewording that
-    shares vocabulary with the passage but is not in it."""
-    half = len(words) // 2
-    reordered = words[half:] + ["because"] + words[:half]
-    return " ".join(rng.choice(_FILLERS) if k % 3 == 1 else w for k, w in enumerate(reordered))
+    """A rewording that shares vocabulary with the passage but is not in it: either the
+    clause's second half first with every third word replaced, or the clause in order
+    with every third word replaced."""
+    if rng.random() < 0.5:
+        half = len(words) // 2
+        words = words[half:] + ["because"] + words[:half]
+    return " ".join(rng.choice(_FILLERS) if k % 3 == 1 else w for k, w in enumerate(words))
+
+
+def _change_number(text: str, rng: random.Random) -> str | None:
+    """One number of the text changed the way a model misquotes one: digits swapped or
+    shifted (91.2 -> 92.1, 78.9 -> 79.9)."""
+    numbers = list(re.finditer(r"\d+(?:\.\d+)?", text))
+    if not numbers:
+        return None
+    m = rng.choice(numbers)
+    digits = m.group()
+    swapped = digits[::-1] if digits[::-1] != digits and not digits[::-1].startswith("0") else None
+    new = swapped or str(int(digits.split(".")[0]) + 1) + digits[len(digits.split(".")[0]):]
+    return text[:m.start()] + new + text[m.end():]
 
 
 @cache
@@ -293,6 +310,19 @@ def build_cases(seed: int = 7, per_abstract: int = 1, limit_abstracts: int | Non
             words = [t[0] for t in tokens[window[0]:window[1]] if _is_word(t[0])]
             add("paraphrase", _paraphrase(words, rng), detokenize(m["text"].split()), ())
             made += 1
+        made = 0
+        numbered = [k for k, t in enumerate(tokens) if any(c.isdigit() for c in t[0])]
+        rng.shuffle(numbered)
+        for k in numbered:
+            if made == per_abstract:
+                break
+            window = _clause(tokens, k, k + 1, rng, min_words=6)
+            if window is None:
+                continue
+            quote = _change_number(detokenize([t[0] for t in tokens[window[0]:window[1]]]), rng)
+            if quote is not None:
+                add("wrong_number", quote, tokens[k][0], same_text_spans(passage, quote))
+                made += 1
         for _ in range(per_abstract):
             other_doc, text = rng.choice(all_mentions)
             while other_doc == doc_id:
