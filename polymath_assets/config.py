@@ -50,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
+    Setting("POLYMATH_MAX_CONCEPT_NAME_CHARS", "200", "Concept names longer than this are rejected when results are parsed (counted as name_too_long)."),
     Setting("POLYMATH_GATE_EVIDENCE_MIN", "0.99", "Gate 1: least share of inserted concepts that carry evidence."),
     Setting("POLYMATH_GATE_CONCEPTS_MIN", "4", "Gate 2: least mean concepts per passage."),
     Setting("POLYMATH_GATE_CONCEPTS_MAX", "14", "Gate 2: most mean concepts per passage."),
@@ -150,6 +151,7 @@ class Config:
     budget_usd: float
     max_attempts: int
     fuzzy_threshold: float
+    max_concept_name_chars: int
     gate_evidence_min: float
     gate_concepts_min: float
     gate_concepts_max: float
@@ -188,6 +190,7 @@ class Config:
             budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
+            max_concept_name_chars=_int(env, "POLYMATH_MAX_CONCEPT_NAME_CHARS"),
             gate_evidence_min=_float(env, "POLYMATH_GATE_EVIDENCE_MIN"),
             gate_concepts_min=_float(env, "POLYMATH_GATE_CONCEPTS_MIN"),
             gate_concepts_max=_float(env, "POLYMATH_GATE_CONCEPTS_MAX"),

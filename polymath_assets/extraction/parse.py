@@ -20,6 +20,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 MAX_NAME_CHARS = 60  # longer "concept names" are usually sentences: garbage, flagged in QC
+# Longer than this a "name" is a paragraph, not a concept: rejected outright (configurable:
+# POLYMATH_MAX_CONCEPT_NAME_CHARS, passed in by the caller).
+DEFAULT_NAME_LIMIT = 200
 OK, REQUEST_ERROR, TRUNCATED, EMPTY, PARSE_ERROR = "ok", "request_error", "truncated", "empty", "parse_error"
 
 
@@ -44,7 +47,8 @@ class ParsedLine:
     error: str | None = None
 
 
-def parse_output_line(line: str, concept_types: tuple[str, ...]) -> ParsedLine:
+def parse_output_line(line: str, concept_types: tuple[str, ...],
+                      max_name_chars: int = DEFAULT_NAME_LIMIT) -> ParsedLine:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
@@ -81,7 +85,7 @@ def parse_output_line(line: str, concept_types: tuple[str, ...]) -> ParsedLine:
     parsed = ParsedLine(**base, outcome=OK)
     by_name: dict[str, Concept] = {}
     for item in document["concepts"]:
-        concept, reason = validate_concept(item, concept_types)
+        concept, reason = validate_concept(item, concept_types, max_name_chars)
         if concept is None:
             parsed.rejected[reason] += 1
             continue
@@ -93,13 +97,18 @@ def parse_output_line(line: str, concept_types: tuple[str, ...]) -> ParsedLine:
     return parsed
 
 
-def validate_concept(item, concept_types: tuple[str, ...]) -> tuple[Concept | None, str]:
-    """A Concept, or None and the reason it was dropped."""
+def validate_concept(item, concept_types: tuple[str, ...],
+                     max_name_chars: int = DEFAULT_NAME_LIMIT) -> tuple[Concept | None, str]:
+    """A Concept, or None and the reason it was dropped: not_an_object, empty_name,
+    name_too_long, unknown_type, bad_confidence, wrong_types, no_quote."""
     if not isinstance(item, dict):
         return None, "not_an_object"
     name = item.get("name")
     if not isinstance(name, str) or not " ".join(name.split()):
         return None, "empty_name"
+    name = " ".join(name.split())
+    if len(name) > max_name_chars:
+        return None, "name_too_long"
     ctype = item.get("type")
     if not isinstance(ctype, str) or ctype.strip().lower() not in concept_types:
         return None, "unknown_type"
@@ -110,12 +119,17 @@ def validate_concept(item, concept_types: tuple[str, ...]) -> tuple[Concept | No
     quotes = item.get("quotes") or []
     if not isinstance(aliases, list) or not isinstance(quotes, list):
         return None, "wrong_types"
+    quotes = tuple(q for q in quotes if isinstance(q, str) and q.strip())
+    if not quotes:
+        # a concept without a quote has no evidence to verify: an invalid row, not an
+        # "unaligned" one (it would otherwise count as evidence present in the gates)
+        return None, "no_quote"
     return Concept(
-        name=" ".join(name.split()),
+        name=name,
         type=ctype.strip().lower(),
         aliases=tuple(a.strip() for a in aliases if isinstance(a, str) and a.strip()),
         confidence=min(1.0, max(0.0, float(confidence))),
-        quotes=tuple(q for q in quotes if isinstance(q, str) and q.strip()),
+        quotes=quotes,
     ), ""
 
 

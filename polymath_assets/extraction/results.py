@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polymath_assets.extraction.evidence import build_evidence
-from polymath_assets.extraction.parse import OK, parse_output_line
+from polymath_assets.extraction.parse import DEFAULT_NAME_LIMIT, OK, parse_output_line
 from polymath_assets.kb.concepts import ConceptRow, Outcome
 
 
@@ -46,6 +46,7 @@ class ResultContext:
     model: str
     concept_types: tuple[str, ...]
     fuzzy_threshold: float
+    max_name_chars: int = DEFAULT_NAME_LIMIT
 
 
 def read_results(path: Path, passages_by_key: dict[str, list[tuple[str, str]]], ctx: ResultContext,
@@ -60,7 +61,7 @@ def read_results(path: Path, passages_by_key: dict[str, list[tuple[str, str]]], 
             if not line.strip():
                 continue
             stats.lines += 1
-            parsed = parse_output_line(line, ctx.concept_types)
+            parsed = parse_output_line(line, ctx.concept_types, ctx.max_name_chars)
             targets = passages_by_key.get(parsed.key or "")
             if targets is None or parsed.key in seen:
                 stats.unknown_keys += 1

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from polymath_assets.config import Config
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 from polymath_assets.extraction.cost import DEFAULT_CHARS_PER_TOKEN, Prices, calibrate, estimate_cost
+from polymath_assets.extraction.parse import DEFAULT_NAME_LIMIT
 from polymath_assets.extraction.requests import RequestSettings, write_request_file
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
 from polymath_assets.failpoints import failpoint
@@ -50,6 +51,7 @@ class ExtractionSettings:
     shard_count: int
     work_dir: Path
     chars_per_token: float = DEFAULT_CHARS_PER_TOKEN  # replaced by calibrate() against countTokens
+    max_concept_name_chars: int = DEFAULT_NAME_LIMIT
 
     @classmethod
     def from_config(cls, config: Config) -> "ExtractionSettings":
@@ -63,6 +65,7 @@ class ExtractionSettings:
             budget_usd=config.budget_usd,
             shard_count=config.shard_count,
             work_dir=config.home / "batches" / config.extractor_version,
+            max_concept_name_chars=config.max_concept_name_chars,
         )
 
     @property
@@ -264,7 +267,7 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         client.download(job.output_file, path)
-    ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold)
+    ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold, s.max_concept_name_chars)
     stats = ResultStats()
     outcomes: list[Outcome] = []
     with conn.transaction():
