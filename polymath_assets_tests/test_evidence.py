@@ -1,6 +1,8 @@
 """Evidence alignment on real-looking scientific text: offsets are ours, and honest."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polymath_assets.extraction.evidence import (
     CONTEXT_CHARS,
@@ -12,7 +14,10 @@ from polymath_assets.extraction.evidence import (
     align_quote,
     build_evidence,
     context_around,
+    is_word_char,
+    tokenize,
 )
+from polymath_assets_tests.alignment_cases import CLASSES, NEGATIVE, build_cases
 
 PASSAGE = (
     "We apply graph neural networks to protein structure prediction. The α-synuclein aggregates\n"
@@ -152,9 +157,6 @@ def test_fuzzy_support_carries_its_score():
 
 # --- real abstracts, quotes written the way a model writes them -------------------------------
 
-from polymath_assets_tests.alignment_cases import CLASSES, NEGATIVE, build_cases  # noqa: E402
-
-
 @pytest.fixture(scope="module")
 def scierc_results():
     """Per class: (cases, alignments)."""
@@ -196,11 +198,6 @@ def test_scierc_quote_classes(scierc_results, cls):
 
 
 # --- properties -------------------------------------------------------------------------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from polymath_assets.extraction.evidence import is_word_char, tokenize  # noqa: E402
 
 # Passages drawn from the characters scientific text is made of, including the ones
 # normalization folds (ligatures, dashes, NBSP, curly quotes, combining and invisible
