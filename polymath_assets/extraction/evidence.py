@@ -99,8 +99,8 @@ def tokenize(text: str) -> Tokens:
         found = [(m.group(), m.start(), m.end()) for m in _ASCII_TOKEN.finditer(text.lower())]
     else:
         found = _tokenize_unicode(text)
-    if "''" in text or not text.isascii():
-        found = _join_quote_pairs(found)
+    if "'" in text or not text.isascii():
+        found = _join_contractions(_join_quote_pairs(found))
     if not found:
         return Tokens((), (), ())
     if _ESCAPED_BRACKET.search(text):
@@ -163,6 +163,27 @@ def _join_quote_pairs(found: list[tuple[str, int, int]]) -> list[tuple[str, int,
             out[-1] = ('"', out[-1][1], tok[2])
         else:
             out.append(tok)
+    return out
+
+
+def _join_contractions(found: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Treebank text splits "isn't" as "is n't": both become one token "isn't"."""
+    out: list[tuple[str, int, int]] = []
+    k = 0
+    while k < len(found):
+        tok = found[k]
+        rest = found[k + 1:k + 4]
+        if is_word_char(tok[0][0]) and len(rest) >= 2 and rest[0][0] == "'" and rest[1][0] == "t" \
+                and tok[0].endswith("n") and tok[2] == rest[0][1] and rest[0][2] == rest[1][1]:
+            out.append((tok[0] + "'t", tok[1], rest[1][2]))       # isn't
+            k += 3
+        elif is_word_char(tok[0][0]) and len(rest) == 3 and [r[0] for r in rest] == ["n", "'", "t"] \
+                and rest[0][2] == rest[1][1] and rest[1][2] == rest[2][1] and tok[2] < rest[0][1]:
+            out.append((tok[0] + "n't", tok[1], rest[2][2]))      # is n't
+            k += 4
+        else:
+            out.append(tok)
+            k += 1
     return out
 
 
@@ -335,13 +356,15 @@ def _fuzzy(index: _Passage, quote_tokens: tuple[str, ...], threshold: float, pas
         if any(abs(diagonal - c) <= 2 * _BAND for c in chosen):
             continue  # the same alignment seen from a neighbouring diagonal
         chosen.append(diagonal)
+        scored = []
         for lo, hi in _windows(index, quote, diagonal):
             if _numbers(index.tokens.text[index.words[lo]:index.words[hi - 1] + 1]) != numbers:
                 continue  # digits must agree: 91.2 is not 92.1
-            score = _word_similarity(quote, index.word_text[lo:hi])
+            scored.append((_word_similarity(quote, index.word_text[lo:hi]), lo, hi))
+        if scored:
+            score, lo, hi = max(scored, key=lambda s: s[0])  # ties: the first window
             if score >= threshold:
                 results.append((score, *_span(index, quote_tokens, lo, hi)))
-                break  # the windows come in order of preference
     if not results:
         return None
     top = max(r[0] for r in results)
@@ -351,9 +374,13 @@ def _fuzzy(index: _Passage, quote_tokens: tuple[str, ...], threshold: float, pas
 
 
 def _windows(index: _Passage, quote: tuple[str, ...], diagonal: int) -> list[tuple[int, int]]:
-    """Word windows for one diagonal, best guess first: the quote's matched words projected
-    to its full length (a changed first or last word is a substitution), then the tight
-    window around the matched words."""
+    """Word windows [lo, hi) to score for one diagonal. Their ends come from the quote's
+    length, never from where matching happens to stop, so a changed first or last word is
+    read as a substitution (the span covers it) and not cut off:
+
+    1. the quote laid over the passage along its longest matching run (substitutions only);
+    2. from the quote's first to its last matching word, each projected to the quote's ends
+       (a word left out or added inside the quote)."""
     total, n = len(index.word_text), len(quote)
     lo = max(0, diagonal - _BAND)
     hi = min(total, diagonal + n + _BAND)
@@ -363,10 +390,18 @@ def _windows(index: _Passage, quote: tuple[str, ...], diagonal: int) -> list[tup
               .get_matching_blocks() if b.size]
     if not blocks:
         return []
-    first, last = blocks[0], blocks[-1]
-    tight = (lo + first.b, lo + last.b + last.size)
-    projected = (max(0, tight[0] - first.a), min(total, tight[1] + n - (last.a + last.size)))
-    return [projected, tight] if projected != tight else [tight]
+    main = max(blocks, key=lambda b: b.size)
+    offset = main.b - main.a
+    # a stray common word ("in", "the") matched far off the run's diagonal says nothing
+    kept = [b for b in blocks if abs((b.b - b.a) - offset) <= _BAND]
+    first, last = kept[0], kept[-1]
+    windows = []
+    for start, end in ((lo + offset, lo + offset + n),
+                       (lo + first.b - first.a, lo + last.b + last.size + n - (last.a + last.size))):
+        window = (max(0, start), min(total, end))
+        if window[0] < window[1] and window not in windows:
+            windows.append(window)
+    return windows
 
 
 def _span(index: _Passage, quote_tokens: tuple[str, ...], lo: int, hi: int) -> tuple[int, int]:
