@@ -99,7 +99,7 @@ def tokenize(text: str) -> Tokens:
         found = [(m.group(), m.start(), m.end()) for m in _ASCII_TOKEN.finditer(text.lower())]
     else:
         found = _tokenize_unicode(text)
-    if "'" in text or not text.isascii():
+    if "'" in text or "`" in text or not text.isascii():
         found = _join_contractions(_join_quote_pairs(found))
     if not found:
         return Tokens((), (), ())
