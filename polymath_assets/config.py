@@ -44,6 +44,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
     Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
     Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
+    Setting("POLYMATH_MAX_CONCEPTS", "20", "Response schema: most concepts per passage (maxItems)."),
+    Setting("POLYMATH_MAX_QUOTES", "3", "Response schema: most evidence quotes per concept (maxItems)."),
+    Setting("POLYMATH_MAX_ALIASES", "4", "Response schema: most aliases per concept (maxItems)."),
+    Setting("POLYMATH_MAX_OUTPUT_TOKENS", "0", "generationConfig.maxOutputTokens; 0: the largest answer the schema limits allow (≈5.7k tokens at the defaults)."),
+    Setting("POLYMATH_THINKING_BUDGET", "0", "thinkingBudget for models that think by default (2.5 Flash/Pro; Pro's floor is 128); -1: the model's default."),
     Setting("POLYMATH_PRICE_INPUT_PER_M", "0.05", "Batch price in USD per million input tokens for the model."),
     Setting("POLYMATH_PRICE_OUTPUT_PER_M", "0.20", "Batch price in USD per million output (incl. thinking) tokens."),
     Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
@@ -144,6 +149,11 @@ class Config:
     gemini_api_key: str = field(repr=False)
     gemini_model: str
     temperature: float
+    max_concepts: int
+    max_quotes: int
+    max_aliases: int
+    max_output_tokens: int
+    thinking_budget: int
     price_input_per_m: float
     price_output_per_m: float
     expected_output_tokens: int
@@ -182,6 +192,11 @@ class Config:
             gemini_api_key=_get(env, "GEMINI_API_KEY") or env.get("GOOGLE_API_KEY", ""),
             gemini_model=_get(env, "POLYMATH_GEMINI_MODEL"),
             temperature=_float(env, "POLYMATH_TEMPERATURE"),
+            max_concepts=_int(env, "POLYMATH_MAX_CONCEPTS"),
+            max_quotes=_int(env, "POLYMATH_MAX_QUOTES"),
+            max_aliases=_int(env, "POLYMATH_MAX_ALIASES"),
+            max_output_tokens=_int(env, "POLYMATH_MAX_OUTPUT_TOKENS", minimum=0),
+            thinking_budget=_int(env, "POLYMATH_THINKING_BUDGET", minimum=-1),
             price_input_per_m=_float(env, "POLYMATH_PRICE_INPUT_PER_M"),
             price_output_per_m=_float(env, "POLYMATH_PRICE_OUTPUT_PER_M"),
             expected_output_tokens=_int(env, "POLYMATH_EXPECTED_OUTPUT_TOKENS"),
