@@ -24,6 +24,7 @@ class Setting:
 
 # Order matters only for the README table.
 SETTINGS: tuple[Setting, ...] = (
+    Setting("POLYMATH_ENV", "local", "local: embedded servers start when POSTGRES_DSN / NEO4J_URI are empty. production: a deployed code location; both must be set, or loading fails (also implied by DAGSTER_CLOUD_DEPLOYMENT_NAME)."),
     Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
     Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
     Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5). Empty: start the embedded Bolt graph server under POLYMATH_HOME."),
@@ -127,8 +128,22 @@ def _float(environ: Mapping[str, str], name: str) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+DEPLOYMENTS = ("local", "production")
+
+
+def _deployment(environ: Mapping[str, str]) -> str:
+    """The explicit switch; a Dagster+ deployment without one counts as production."""
+    explicit = environ.get("POLYMATH_ENV", "").strip().lower()
+    if not explicit:
+        return "production" if environ.get("DAGSTER_CLOUD_DEPLOYMENT_NAME") else "local"
+    if explicit not in DEPLOYMENTS:
+        raise ConfigError(f"POLYMATH_ENV={explicit!r} must be one of {', '.join(DEPLOYMENTS)}")
+    return explicit
+
+
 @dataclass(frozen=True)
 class Config:
+    deployment: str
     home: Path
     postgres_dsn: str = field(repr=False)
     neo4j_uri: str
@@ -172,6 +187,7 @@ class Config:
         env = _env_map(environ)
         preference = tuple(v.strip() for v in _get(env, "POLYMATH_MERGE_PREFERENCE").split(",") if v.strip())
         return cls(
+            deployment=_deployment(env),
             home=Path(_get(env, "POLYMATH_HOME")).absolute(),
             postgres_dsn=_get(env, "POSTGRES_DSN"),
             neo4j_uri=_get(env, "NEO4J_URI"),
@@ -210,6 +226,22 @@ class Config:
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
         )
+
+    def check_deployable(self) -> "Config":
+        """A deployed code location never falls back to throwaway embedded servers: data
+        written there would vanish with the container."""
+        if self.deployment == "production":
+            missing = [name for name, value in (("POSTGRES_DSN", self.postgres_dsn), ("NEO4J_URI", self.neo4j_uri))
+                       if not value]
+            if missing:
+                raise ConfigError(
+                    f"POLYMATH_ENV=production but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                    "not set: a deployed code location does not start embedded servers. Set "
+                    f"{' and '.join(missing)} to the production servers (or POLYMATH_ENV=local on a workstation)")
+            if self.offline:
+                raise ConfigError("POLYMATH_ENV=production with POLYMATH_OFFLINE=1: the offline emulator is not "
+                                  "a model; unset POLYMATH_OFFLINE for production")
+        return self
 
     def public_view(self) -> dict[str, str]:
         """Settings safe to print or attach as metadata: secrets are reduced to set/unset."""
