@@ -141,3 +141,59 @@ def test_pilot_job_runs_and_writes_a_report(kb, resources):
     assert result.success
     kb.rollback()
     assert ledger_states(kb) == {"done": 40}
+
+
+def submit_shard(kb, resources, instance) -> str:
+    load_sample(kb)
+    key = f"shard-{shard_with_most_passages(kb):03d}"
+    assert dg.materialize([pending_passages, gemini_batch_jobs], partition_key=key, resources=resources,
+                          instance=instance).success
+    kb.rollback()
+    return key
+
+
+def test_a_failed_job_refreshed_first_by_the_cli_still_gets_its_resubmission_run(kb, resources, emulator, tmp_path):
+    """Edge-triggered, the sensor acted only on changes it saw itself; level-triggered, the
+    ledger's state is enough, whoever recorded it (and a tick that died after committing
+    the refresh loses nothing either: the next tick reads the same state)."""
+    instance = dg.DagsterInstance.ephemeral()
+    emulator.faults = Faults(quota_fail_jobs=1)
+    key = submit_shard(kb, resources, instance)
+    settings = runner.ExtractionSettings.from_config(resources["postgres"].config())
+    from polymath_assets.kb import ledger
+
+    (job,) = ledger.jobs(kb, settings.version, ledger.ACTIVE_JOB_STATES)
+    client = resources["gemini"].client()
+    assert runner.refresh(kb, client, settings, job).state == "failed"  # e.g. `polymath pilot` polled it
+
+    runs, _ = tick(instance, resources)
+    assert [(r.job_name, r.partition_key, r.run_key) for r in runs] == [
+        ("submit_batches", key, f"resubmit-shard-{int(key[-3:])}-after-job-{job.job_id}-attempt-1")]
+    again, _ = tick(instance, resources)  # the same state asks for the same key: Dagster drops the repeat
+    assert [r.run_key for r in again] == [r.run_key for r in runs]
+
+
+def test_a_failed_ingest_run_is_launched_again_on_a_later_tick(kb, resources, emulator):
+    from polymath_assets.defs.jobs import SENSOR_WORK_TAG
+
+    instance = dg.DagsterInstance.ephemeral()
+    key = submit_shard(kb, resources, instance)
+    (first,), _ = tick(instance, resources)
+    assert first.job_name == "ingest_concepts" and first.run_key.endswith("-attempt-1")
+
+    # the ingest run fails for real: the provider cannot be reached for the download
+    broken = {**resources, "gemini": GeminiResource(base_url_override="http://127.0.0.1:9")}
+    failed = defs.resolve_job_def("ingest_concepts").execute_in_process(
+        partition_key=key, resources=broken, instance=instance, raise_on_error=False,
+        tags={**first.tags, SENSOR_WORK_TAG: first.tags[SENSOR_WORK_TAG]})
+    assert not failed.success
+
+    (second,), _ = tick(instance, resources)
+    assert (second.job_name, second.partition_key) == ("ingest_concepts", key)
+    assert second.run_key == first.run_key.replace("attempt-1", "attempt-2")
+
+    # while a run for the shard is queued, the sensor leaves the shard alone
+    queued = instance.create_run_for_job(defs.resolve_job_def("ingest_concepts"), tags={"dagster/partition": key})
+    assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+    skipped, _ = tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason)
