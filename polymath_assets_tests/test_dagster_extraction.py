@@ -197,3 +197,25 @@ def test_a_failed_ingest_run_is_launched_again_on_a_later_tick(kb, resources, em
     assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.NOT_STARTED
     skipped, _ = tick(instance, resources)
     assert isinstance(skipped, dg.SkipReason)
+
+
+def test_a_tick_that_dies_after_committing_its_poll_loses_nothing(kb, resources, emulator, monkeypatch):
+    from polymath_assets.defs import jobs as sensor_module
+
+    instance = dg.DagsterInstance.ephemeral()
+    emulator.faults = Faults(expire_jobs=1)
+    key = submit_shard(kb, resources, instance)
+    real = sensor_module.shard_states
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("the tick's process died here")
+
+    monkeypatch.setattr(sensor_module, "shard_states", dies)
+    with pytest.raises(RuntimeError):
+        tick(instance, resources)  # it polled the job (expired) and committed that, then died
+    kb.rollback()
+    assert kb.execute("SELECT state FROM batch_jobs").fetchone()[0] == "expired"
+
+    monkeypatch.setattr(sensor_module, "shard_states", real)
+    runs, _ = tick(instance, resources)
+    assert [(r.job_name, r.partition_key) for r in runs] == [("submit_batches", key)]
