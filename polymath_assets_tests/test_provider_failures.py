@@ -25,3 +25,27 @@ def test_ambiguous_create_leaves_one_job_at_the_provider_and_one_in_the_ledger(k
     # every request went out once, in that one job
     keys = [k for (k,) in kb.execute("SELECT request_key FROM passage_requests ORDER BY 1")]
     assert sorted(jobs[0].request_keys) == keys and ledger_states(kb) == {"done": 40}
+
+
+@pytest.mark.slow
+def test_polymath_pilot_offline_with_a_lost_create_reply_makes_one_job(kb_dsn, kb, tmp_path):
+    """The real command, the emulator as its own process with the fault from the environment."""
+    import json
+
+    from polymath_assets.gemini.client import BatchClient
+    from polymath_assets.local import emulator_service
+    from polymath_assets_tests.extraction_helpers import run_cli
+
+    load_sample(kb)
+    try:
+        result = run_cli(tmp_path, kb_dsn, "pilot", "--offline", "--size", "20", "--poll-interval", "0.1",
+                         env={"POLYMATH_EMULATOR_FAULTS": json.dumps({"ambiguous_creates": 1})})
+        assert result.returncode == 0, result.stderr
+        client = BatchClient("offline-emulator", base_url=emulator_service.status(tmp_path).uri)
+        at_provider = [(job.name, job.state.name) for job in client._client.batches.list()]
+    finally:
+        emulator_service.stop(tmp_path)
+    kb.rollback()
+    tracked = kb.execute("SELECT job_name, state FROM batch_jobs").fetchall()
+    assert len(at_provider) == 1 and at_provider[0][1] == "JOB_STATE_SUCCEEDED"
+    assert tracked == [(at_provider[0][0], "ingested")] and ledger_states(kb) == {"done": 20}
