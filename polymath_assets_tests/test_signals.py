@@ -61,3 +61,28 @@ def test_a_lost_database_is_a_message_not_a_traceback(home):
     result = run_cli(home, "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1", "status")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "POSTGRES" in result.stderr.upper() or "database" in result.stderr.lower()
+
+
+@pytest.mark.parametrize("error, says", [
+    ("psycopg", "lost the connection to PostgreSQL (server closed the connection unexpectedly)"),
+    ("transport", "lost the connection to the Gemini provider"),
+])
+def test_a_connection_lost_mid_command_is_a_message_with_the_next_step(kb_dsn, tmp_path, monkeypatch, error, says):
+    import psycopg
+    from click.testing import CliRunner
+
+    from polymath_assets.cli import main
+    from polymath_assets.gemini.client import TRANSPORT_ERRORS
+    from polymath_assets.kb import ledger
+
+    def lost(*args, **kwargs):
+        if error == "psycopg":
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        raise TRANSPORT_ERRORS[0]("Server disconnected without sending a response.")
+
+    monkeypatch.setattr(ledger, "status_counts", lost)  # the connection goes away mid-command
+    monkeypatch.setenv("POSTGRES_DSN", kb_dsn)
+    monkeypatch.setenv("POLYMATH_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 1 and result.exc_info[0] is SystemExit
+    assert says in result.output and "run the same command again to resume" in result.output
