@@ -346,7 +346,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
     _exit_on_failed_gates(report, "backfill")
 
 
-def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label) -> None:
+def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label):
     from polymath_assets.extraction import runner
     from polymath_assets.extraction.pipeline import drive
     from polymath_assets.qc.gates import Thresholds
