@@ -49,7 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_MAX_QUOTES", "3", "Response schema: most evidence quotes per concept (maxItems)."),
     Setting("POLYMATH_MAX_ALIASES", "4", "Response schema: most aliases per concept (maxItems)."),
     Setting("POLYMATH_MAX_OUTPUT_TOKENS", "0", "generationConfig.maxOutputTokens; 0: the largest answer the schema limits allow (≈5.7k tokens at the defaults)."),
-    Setting("POLYMATH_THINKING_BUDGET", "0", "thinkingBudget for models that think by default (2.5 Flash/Pro; Pro's floor is 128); -1: the model's default."),
+    Setting("POLYMATH_THINKING_BUDGET", "0", "thinkingBudget for models that think by default (2.5 Flash/Pro; Pro's floor is 128; Gemini 3: 0 means its lowest thinking level); -1: the model's default."),
     Setting("POLYMATH_PRICE_INPUT_PER_M", "0.05", "Batch price in USD per million input tokens for the model."),
     Setting("POLYMATH_PRICE_OUTPUT_PER_M", "0.20", "Batch price in USD per million output (incl. thinking) tokens."),
     Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),

@@ -15,6 +15,8 @@ from polymath_assets.extraction.requests import RequestSettings, build_request
     ("models/gemini-2.5-flash", 0, {"thinkingBudget": 0}),
     ("gemini-2.5-flash", 512, {"thinkingBudget": 512}),
     ("gemini-2.5-pro", 0, {"thinkingBudget": 128}),       # Pro cannot switch thinking off
+    ("gemini-3-flash-preview", 0, {"thinkingLevel": "minimal"}),  # Gemini 3: a level, not a budget
+    ("gemini-3-pro-preview", 0, {"thinkingLevel": "low"}),
     ("gemini-2.5-flash-lite", 0, None),                   # does not think by default
     ("gemini-2.0-flash-lite", 0, None),                   # rejects thinkingConfig
     ("gemini-2.5-flash", -1, None),                       # -1: the model's own default

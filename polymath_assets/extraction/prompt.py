@@ -70,9 +70,11 @@ class OutputLimits:
 
 # Models that think unless told not to. Thinking tokens are billed as output and add
 # nothing to span extraction, so they get POLYMATH_THINKING_BUDGET (default 0). 2.5 Pro
-# cannot switch thinking off: 128 is its smallest budget.
-THINKING_MODELS = ("gemini-2.5-flash", "gemini-2.5-pro")
+# cannot switch thinking off: 128 is its smallest budget. Gemini 3 takes a thinking level
+# instead (a request may not carry both): budget 0 maps to its lowest level.
+THINKING_MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-3")
 MIN_THINKING_BUDGET = {"gemini-2.5-pro": 128}
+LOWEST_THINKING_LEVEL = {"gemini-3-flash": "minimal", "gemini-3": "low"}  # first prefix that matches
 
 
 def thinking_config(model: str, budget: int) -> dict | None:
@@ -82,6 +84,8 @@ def thinking_config(model: str, budget: int) -> dict | None:
     if budget < 0 or not name.startswith(THINKING_MODELS) or "lite" in name:
         # Flash-Lite does not think by default; older models reject thinkingConfig.
         return None
+    if name.startswith("gemini-3") and budget == 0:
+        return {"thinkingLevel": next(v for prefix, v in LOWEST_THINKING_LEVEL.items() if name.startswith(prefix))}
     floor = next((v for prefix, v in MIN_THINKING_BUDGET.items() if name.startswith(prefix)), 0)
     return {"thinkingBudget": max(budget, floor)}
 
