@@ -28,17 +28,24 @@ ui-deps:
 test: install ui-deps
 	$(BIN)/pytest
 
-# The offline profile: the Gemini emulator and the small embedding model shipped on PyPI.
-polymath.env:
-	printf '# Written by make demo: the offline profile (delete this file for the production defaults).\nPOLYMATH_OFFLINE=1\nPOLYMATH_EMBEDDING_MODEL=packaged-minilm\nPOLYMATH_EMBEDDING_DIM=384\n' > $@
+# The offline profile: the Gemini emulator and the small embedding model shipped on PyPI,
+# in its own home (var/demo): servers started earlier in var/ with the production defaults
+# (a 1024-d embedding column) cannot collide with the demo's 384-d one.
+DEMO_PROFILE := POLYMATH_HOME=var/demo POLYMATH_OFFLINE=1 POLYMATH_EMBEDDING_MODEL=packaged-minilm POLYMATH_EMBEDDING_DIM=384
+DEMO := env $(DEMO_PROFILE) $(BIN)/polymath
 
+polymath.env:
+	{ echo '# Written by make demo: the offline profile (delete this file for the production defaults).'; \
+	  printf '%s\n' $(DEMO_PROFILE); } > $@
+
+# The profile is passed on each command, so a stale polymath.env cannot change the demo.
 demo: install polymath.env $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/polymath services up
-	$(BIN)/polymath ingest sample_corpus/corpus.jsonl
-	$(BIN)/polymath run
-	$(BIN)/polymath status
-	$(BIN)/polymath verify
-	$(BIN)/polymath search "graph neural networks for protein structure prediction" -k 3
+	$(DEMO) services up
+	$(DEMO) ingest sample_corpus/corpus.jsonl
+	$(DEMO) run
+	$(DEMO) status
+	$(DEMO) verify
+	$(DEMO) search "graph neural networks for protein structure prediction" -k 3
 	@echo
 	@echo "QC reports and charts: docs/runlogs/.  Services keep running: 'make services-status' / 'make services-down'."
 	@echo "The Dagster UI with these runs: 'make dev', then open http://127.0.0.1:3000"

@@ -32,10 +32,40 @@ def _operator_errors() -> tuple[type[Exception], ...]:
             EmbeddingDimensionMismatch)
 
 
+def _lost_connections() -> tuple[type[Exception], ...]:
+    """A server that went away mid-command (not refused at the start: DatabaseUnavailable)."""
+    import psycopg
+
+    from polymath_assets.gemini.client import TRANSPORT_ERRORS
+
+    return (psycopg.OperationalError, psycopg.InterfaceError, *TRANSPORT_ERRORS)
+
+
+def _lost_connection_message(err: Exception) -> str:
+    import psycopg
+
+    detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return (f"lost the connection to PostgreSQL ({detail}). Committed work is kept: check the database "
+                "(`polymath services status`), then run the same command again to resume")
+    return (f"lost the connection to the Gemini provider ({type(err).__name__}: {detail}). Jobs already created "
+            "are recorded or found again by name: check the network, then run the same command again to resume")
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
+        from polymath_assets.interrupts import RESUME_MESSAGE, Interrupted
+
         try:
             return super().invoke(ctx)
+        except Interrupted as err:
+            click.echo(RESUME_MESSAGE, err=True)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:  # before the handlers were installed, or a command without them
+            click.echo(RESUME_MESSAGE, err=True)
+            sys.exit(130)
+        except _lost_connections() as err:
+            raise click.ClickException(_lost_connection_message(err)) from None
         except _operator_errors() as err:
             hint = " (state is saved; run the same command again to continue)" if _resumable(err) else ""
             raise click.ClickException(f"{err}{hint}") from None
@@ -200,6 +230,26 @@ _timeout_option = click.option("--timeout", default=None, type=float,
                                help="Stop waiting after this many seconds (jobs stay in flight; run again).")
 
 
+def _interruptible(command):
+    """SIGINT/SIGTERM stop the command at its next safe point (exit 130/143), not mid-step."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from polymath_assets.interrupts import handle_signals
+
+        with handle_signals():
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _exit_on_failed_gates(report, label: str) -> None:
+    if not report.passed:
+        click.echo(f"{label}: a quality gate failed (see {report.path}); exit status 1", err=True)
+        sys.exit(1)
+
+
 def _extraction_context(offline: bool | None):
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb.db import prepare
@@ -217,6 +267,7 @@ def _extraction_context(offline: bool | None):
 @_poll_option
 @_timeout_option
 @click.option("--dry-run", is_flag=True, help="Select and estimate, submit nothing.")
+@_interruptible
 def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool) -> None:
     """Extract concepts for a random sample of pending passages and write a QC report."""
     from polymath_assets.extraction import runner
@@ -239,8 +290,9 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
                    f"≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
                    f"≈${estimate['estimated_cost_usd']:.4f} "
                    f"({settings.chars_per_token:.2f} characters per token, from countTokens)")
-        _drive_and_report(conn, client, settings, config, pilot=True, poll_interval=poll_interval,
-                          timeout=timeout, label="pilot")
+        report = _drive_and_report(conn, client, settings, config, pilot=True, poll_interval=poll_interval,
+                                   timeout=timeout, label="pilot")
+    _exit_on_failed_gates(report, "pilot")
 
 
 @main.command()
@@ -250,6 +302,7 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-resume", is_flag=True, help="Start this extractor version's bookkeeping afresh (concepts stay).")
 @click.option("--dry-run", is_flag=True, help="Select and estimate, submit nothing.")
+@_interruptible
 def backfill(offline: bool | None, poll_interval: float, timeout: float | None, yes: bool, no_resume: bool,
              dry_run: bool) -> None:
     """Extract concepts for every passage that lacks them (shows the estimated cost and asks first)."""
@@ -288,11 +341,12 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
                 f"${settings.budget_usd:.2f}; raise the cap or run a smaller scope")
         if estimate["requests"] and not yes and not click.confirm("Submit?", default=False):
             raise click.ClickException("not confirmed; nothing submitted")
-        _drive_and_report(conn, client, settings, config, pilot=False, poll_interval=poll_interval,
-                          timeout=timeout, label="backfill")
+        report = _drive_and_report(conn, client, settings, config, pilot=False, poll_interval=poll_interval,
+                                   timeout=timeout, label="backfill")
+    _exit_on_failed_gates(report, "backfill")
 
 
-def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label) -> None:
+def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label):
     from polymath_assets.extraction import runner
     from polymath_assets.extraction.pipeline import drive
     from polymath_assets.qc.gates import Thresholds
@@ -310,6 +364,7 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
                f"{summary.concepts_loaded} concepts loaded")
     click.echo(report.verdict_lines())
     click.echo(f"QC report: {report.path}")
+    return report
 
 
 @main.command("status")
@@ -395,6 +450,7 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
 @main.command("run")
 @click.option("--shard", "shards", multiple=True, type=int, help="Only these shards (default: every shard with passages).")
 @_offline_option
+@_interruptible
 def run_command(shards: tuple[int, ...], offline: bool | None) -> None:
     """Materialize the whole asset graph, shard by shard, then the QC report (in this process,
     recorded in the Dagster instance at DAGSTER_HOME so the UI shows the runs)."""

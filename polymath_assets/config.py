@@ -24,6 +24,7 @@ class Setting:
 
 # Order matters only for the README table.
 SETTINGS: tuple[Setting, ...] = (
+    Setting("POLYMATH_ENV", "local", "local: embedded servers start when POSTGRES_DSN / NEO4J_URI are empty. production: a deployed code location; both must be set, or loading fails (also implied by DAGSTER_CLOUD_DEPLOYMENT_NAME)."),
     Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
     Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
     Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5). Empty: start the embedded Bolt graph server under POLYMATH_HOME."),
@@ -44,6 +45,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
     Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
     Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
+    Setting("POLYMATH_MAX_CONCEPTS", "20", "Response schema: most concepts per passage (maxItems)."),
+    Setting("POLYMATH_MAX_QUOTES", "3", "Response schema: most evidence quotes per concept (maxItems)."),
+    Setting("POLYMATH_MAX_ALIASES", "4", "Response schema: most aliases per concept (maxItems)."),
+    Setting("POLYMATH_MAX_OUTPUT_TOKENS", "0", "generationConfig.maxOutputTokens; 0: the largest answer the schema limits allow (≈5.7k tokens at the defaults)."),
+    Setting("POLYMATH_THINKING_BUDGET", "0", "thinkingBudget for models that think by default (2.5 Flash/Pro; Pro's floor is 128; Gemini 3: 0 means its lowest thinking level); -1: the model's default."),
     Setting("POLYMATH_PRICE_INPUT_PER_M", "0.05", "Batch price in USD per million input tokens for the model."),
     Setting("POLYMATH_PRICE_OUTPUT_PER_M", "0.20", "Batch price in USD per million output (incl. thinking) tokens."),
     Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
@@ -123,8 +129,22 @@ def _float(environ: Mapping[str, str], name: str) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+DEPLOYMENTS = ("local", "production")
+
+
+def _deployment(environ: Mapping[str, str]) -> str:
+    """The explicit switch; a Dagster+ deployment without one counts as production."""
+    explicit = environ.get("POLYMATH_ENV", "").strip().lower()
+    if not explicit:
+        return "production" if environ.get("DAGSTER_CLOUD_DEPLOYMENT_NAME") else "local"
+    if explicit not in DEPLOYMENTS:
+        raise ConfigError(f"POLYMATH_ENV={explicit!r} must be one of {', '.join(DEPLOYMENTS)}")
+    return explicit
+
+
 @dataclass(frozen=True)
 class Config:
+    deployment: str
     home: Path
     postgres_dsn: str = field(repr=False)
     neo4j_uri: str
@@ -145,6 +165,11 @@ class Config:
     gemini_api_key: str = field(repr=False)
     gemini_model: str
     temperature: float
+    max_concepts: int
+    max_quotes: int
+    max_aliases: int
+    max_output_tokens: int
+    thinking_budget: int
     price_input_per_m: float
     price_output_per_m: float
     expected_output_tokens: int
@@ -164,6 +189,7 @@ class Config:
         env = _env_map(environ)
         preference = tuple(v.strip() for v in _get(env, "POLYMATH_MERGE_PREFERENCE").split(",") if v.strip())
         return cls(
+            deployment=_deployment(env),
             home=Path(_get(env, "POLYMATH_HOME")).absolute(),
             postgres_dsn=_get(env, "POSTGRES_DSN"),
             neo4j_uri=_get(env, "NEO4J_URI"),
@@ -184,6 +210,11 @@ class Config:
             gemini_api_key=_get(env, "GEMINI_API_KEY") or env.get("GOOGLE_API_KEY", ""),
             gemini_model=_get(env, "POLYMATH_GEMINI_MODEL"),
             temperature=_float(env, "POLYMATH_TEMPERATURE"),
+            max_concepts=_int(env, "POLYMATH_MAX_CONCEPTS"),
+            max_quotes=_int(env, "POLYMATH_MAX_QUOTES"),
+            max_aliases=_int(env, "POLYMATH_MAX_ALIASES"),
+            max_output_tokens=_int(env, "POLYMATH_MAX_OUTPUT_TOKENS", minimum=0),
+            thinking_budget=_int(env, "POLYMATH_THINKING_BUDGET", minimum=-1),
             price_input_per_m=_float(env, "POLYMATH_PRICE_INPUT_PER_M"),
             price_output_per_m=_float(env, "POLYMATH_PRICE_OUTPUT_PER_M"),
             expected_output_tokens=_int(env, "POLYMATH_EXPECTED_OUTPUT_TOKENS"),
@@ -198,6 +229,22 @@ class Config:
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
         )
+
+    def check_deployable(self) -> "Config":
+        """A deployed code location never falls back to throwaway embedded servers: data
+        written there would vanish with the container."""
+        if self.deployment == "production":
+            missing = [name for name, value in (("POSTGRES_DSN", self.postgres_dsn), ("NEO4J_URI", self.neo4j_uri))
+                       if not value]
+            if missing:
+                raise ConfigError(
+                    f"POLYMATH_ENV=production but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                    "not set: a deployed code location does not start embedded servers. Set "
+                    f"{' and '.join(missing)} to the production servers (or POLYMATH_ENV=local on a workstation)")
+            if self.offline:
+                raise ConfigError("POLYMATH_ENV=production with POLYMATH_OFFLINE=1: the offline emulator is not "
+                                  "a model; unset POLYMATH_OFFLINE for production")
+        return self
 
     def public_view(self) -> dict[str, str]:
         """Settings safe to print or attach as metadata: secrets are reduced to set/unset."""

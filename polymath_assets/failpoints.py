@@ -6,6 +6,9 @@ Unset — always, outside the tests — it does nothing. The tests use it to int
 run exactly where a crash is most dangerous (between the provider creating a job and us
 recording its name, in the middle of loading results) and then check that running again
 loses and duplicates nothing.
+
+Every failpoint is also a safe point for a stop the operator asked for (SIGINT/SIGTERM,
+see ``interrupts``): the steps commit before each one.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import signal
 
 
 def failpoint(name: str) -> None:
-    if os.environ.get("POLYMATH_FAILPOINT") != name:
-        return
-    sig = signal.SIGINT if os.environ.get("POLYMATH_FAILPOINT_SIGNAL", "KILL").upper() == "INT" else signal.SIGKILL
-    os.kill(os.getpid(), sig)
+    from polymath_assets.interrupts import checkpoint
+
+    if os.environ.get("POLYMATH_FAILPOINT") == name:
+        chosen = os.environ.get("POLYMATH_FAILPOINT_SIGNAL", "KILL").upper()
+        sig = {"INT": signal.SIGINT, "TERM": signal.SIGTERM}.get(chosen, signal.SIGKILL)
+        os.kill(os.getpid(), sig)
+    checkpoint()

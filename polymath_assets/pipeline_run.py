@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polymath_assets.config import Config
+from polymath_assets.interrupts import checkpoint
 from polymath_assets.shards import shard_key
 
 # One line per shard on the terminal; the full event log is kept in the instance for the UI.
@@ -44,6 +45,30 @@ def shards_with_passages(dsn: str, shard_count: int) -> list[int]:
             f"SELECT DISTINCT shard_hash % {int(shard_count)} FROM passages ORDER BY 1")]
 
 
+def _off_the_main_thread(fn):
+    """Run ``fn`` in a worker thread and wait. Dagster's in-process execution turns SIGINT
+    and SIGTERM into its own interrupt (losing which one it was) only on the main thread;
+    here our handler keeps them, and the run stops at the extraction steps' next safe
+    point (interrupts.checkpoint) with the signal's own exit status."""
+    import threading
+
+    box: dict = {}
+
+    def work():
+        try:
+            box["result"] = fn()
+        except BaseException as err:  # handed to the main thread below
+            box["error"] = err
+
+    worker = threading.Thread(target=work, name="polymath-run-shard", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=0.5)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: bool | None,
                  report: Callable[[str], None]) -> PipelineOutcome:
     import dagster as dg
@@ -64,8 +89,10 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
     chain = [by_name[name] for name in CHAIN]
     outcome = PipelineOutcome()
     for shard in shards or shards_with_passages(postgres_dsn(config), config.shard_count):
-        result = dg.materialize(chain, partition_key=shard_key(shard), instance=instance, resources=resources,
-                                raise_on_error=False, run_config=QUIET, tags={"polymath/started_by": "polymath run"})
+        checkpoint()  # SIGINT/SIGTERM: no further shard starts (each shard's run is resumable)
+        result = _off_the_main_thread(lambda: dg.materialize(
+            chain, partition_key=shard_key(shard), instance=instance, resources=resources, raise_on_error=False,
+            run_config=QUIET, tags={"polymath/started_by": "polymath run"}))
         failed_checks = [e.check_name for e in result.get_asset_check_evaluations()
                          if not e.passed]
         if failed_checks:
@@ -77,6 +104,7 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
             outcome.shards_ok.append(shard)
         report(f"{shard_key(shard)}: " + ("ok" if shard in outcome.shards_ok else
                                           f"held back ({', '.join(failed_checks)})" if failed_checks else "FAILED"))
+    checkpoint()
     qc_result = dg.materialize([by_name["qc_report"]], instance=instance, resources=resources, raise_on_error=False,
                                run_config=QUIET)
     if qc_result.success:

@@ -61,3 +61,57 @@ def test_missing_key_is_refused_before_any_call():
 def test_operation_parsing(operation, expected):
     s = job_status_from_operation(operation)
     assert (s.state, s.request_count, s.succeeded_count, s.failed_count, s.output_file, s.error) == expected
+
+
+@pytest.mark.parametrize("mode", ["drop", "503"])
+def test_an_ambiguous_create_adopts_the_job_instead_of_creating_another(client, emulator, request_file, mode):
+    """The job is created but the reply is lost: the client finds it by its name and input
+    file and returns it; the emulator holds exactly one job."""
+    emulator.faults = Faults(ambiguous_creates=1, ambiguous_create_mode=mode)
+    file_name = client.upload(request_file, "r")
+    name = client.create("gemini-2.5-flash-lite", file_name, "polymath-v-shard-001-job-7")
+    jobs = emulator.job_records()
+    assert [j.name for j in jobs] == [name]
+    assert jobs[0].request_keys == ("k1",) and jobs[0].display_name == "polymath-v-shard-001-job-7"
+
+
+def test_an_ambiguous_create_that_made_nothing_is_tried_again(client, emulator, request_file, monkeypatch):
+    """A 503 before the job exists (a real outage): the lookup finds nothing, so creation is
+    tried again, once per attempt, never blindly."""
+    from polymath_assets.gemini.emulator.store import ApiError
+
+    real_create, calls = emulator.jobs.create, []
+
+    def outage_then_ok(model, batch):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ApiError(503, "UNAVAILABLE", "The service is currently unavailable.")
+        return real_create(model, batch)
+
+    monkeypatch.setattr(emulator.jobs, "create", outage_then_ok)
+    name = client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "job-x", backoff_s=0)
+    assert len(calls) == 2 and [j.name for j in emulator.job_records()] == [name]
+
+
+def test_duplicates_found_on_adoption_are_cancelled(client, emulator, request_file):
+    file_name = client.upload(request_file, "r")
+    emulator.pending_s = 3600  # both stay in flight
+    first = client._client.batches.create(model="gemini-2.5-flash-lite", src=file_name,
+                                          config={"display_name": "dup"}).name
+    second = client._client.batches.create(model="gemini-2.5-flash-lite", src=file_name,
+                                           config={"display_name": "dup"}).name
+    kept = client.adopt("dup", file_name)
+    states = {j.name: j.state for j in emulator.job_records()}
+    assert kept == second and states == {first: "CANCELLED", second: "PENDING"}
+
+
+def test_quota_failed_job_carries_the_enqueued_token_error(client, emulator, request_file):
+    emulator.faults = Faults(quota_fail_jobs=1)
+    status = client.status(client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "q"))
+    assert status.state == "failed" and status.error.startswith("8: Enqueued token quota exceeded")
+
+
+def test_pending_hold_keeps_jobs_pending(client, emulator, request_file):
+    emulator.faults = Faults(hold_pending_s=3600)
+    status = client.status(client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "held"))
+    assert status.state == "pending"

@@ -11,7 +11,8 @@ from polymath_assets.defs.extraction import gemini_batch_jobs, passage_concepts
 from polymath_assets.defs.jobs import batch_completion_sensor
 from polymath_assets.defs.passages import pending_passages
 from polymath_assets.defs.resources import GeminiResource, PostgresResource
-from polymath_assets.extraction.completion import Launch, Polled, jobs_to_poll, launches
+from polymath_assets.extraction import runner
+from polymath_assets.extraction.completion import Launch, ShardState, jobs_to_poll, launches
 from polymath_assets.gemini.emulator import Faults, GeminiEmulator
 from polymath_assets_tests.extraction_helpers import ledger_states, load_sample
 
@@ -26,9 +27,35 @@ def test_sensor_polls_round_robin_within_a_bound(active, cursor, limit, expected
     assert jobs_to_poll(active, cursor, limit) == expected
 
 
-def test_sensor_launch_decisions():
-    assert launches([Polled(1, 4, "succeeded"), Polled(2, 5, "running"), Polled(3, 6, "expired")]) == [
-        Launch("ingest_concepts", 4, "job-1-succeeded"), Launch("submit_batches", 6, "job-3-expired-resubmit")]
+INGEST, SUBMIT = "ingest_concepts", "submit_batches"
+
+
+@pytest.mark.parametrize("state, busy, failed, expected", [
+    # a succeeded job not yet ingested → ingest, named by its oldest such job
+    (ShardState(4, 0, 0, 9, (7, 9)), set(), {}, [Launch(INGEST, 4, "ingest-job-7", 1)]),
+    # ... again after a failed ingest run, with the next attempt number
+    (ShardState(4, 0, 0, 7, (7,)), set(), {"ingest-job-7": 2}, [Launch(INGEST, 4, "ingest-job-7", 3)]),
+    # ... but not while an ingest run for the shard is queued or going
+    (ShardState(4, 0, 0, 7, (7,)), {(INGEST, 4)}, {}, []),
+    # requests back to pending and nothing in flight → resubmit after the latest job
+    (ShardState(6, 12, 0, 3, ()), set(), {}, [Launch(SUBMIT, 6, "resubmit-shard-6-after-job-3", 1)]),
+    (ShardState(6, 12, 0, 3, ()), set(), {"resubmit-shard-6-after-job-3": 1},
+     [Launch(SUBMIT, 6, "resubmit-shard-6-after-job-3", 2)]),
+    # a job still in flight owns the shard: nothing resubmitted
+    (ShardState(6, 12, 1, 4, ()), set(), {}, []),
+    (ShardState(6, 12, 0, 3, ()), {(SUBMIT, 6)}, {}, []),
+    # nothing waiting, nothing succeeded: nothing to do
+    (ShardState(6, 0, 0, 3, ()), set(), {}, []),
+    # both at once: a succeeded job to load and failed requests of another to resubmit
+    (ShardState(2, 5, 0, 8, (8,)), {(INGEST, 3)}, {},
+     [Launch(INGEST, 2, "ingest-job-8", 1), Launch(SUBMIT, 2, "resubmit-shard-2-after-job-8", 1)]),
+])
+def test_sensor_launch_decisions(state, busy, failed, expected):
+    assert launches([state], busy, failed) == expected
+
+
+def test_run_keys_carry_the_attempt():
+    assert Launch(INGEST, 4, "ingest-job-7", 2).run_key == "ingest-job-7-attempt-2"
 
 
 class Clock:
@@ -53,6 +80,13 @@ def emulator(tmp_path, clock):
 @pytest.fixture
 def resources(kb_dsn, emulator):
     return {"postgres": PostgresResource(dsn_override=kb_dsn), "gemini": GeminiResource(base_url_override=emulator.base_url)}
+
+
+def tick(instance, resources, cursor=None):
+    """One sensor evaluation on a real instance: (its result, the cursor it leaves)."""
+    # Resources that take the Config as a dependency are opened like generators: use `with`.
+    with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=cursor) as context:
+        return batch_completion_sensor(context), context.cursor
 
 
 def shard_with_most_passages(conn) -> int:
@@ -80,14 +114,11 @@ def test_materialize_one_shard_through_the_sensor(kb, resources, emulator, clock
                            instance=instance)
     assert again.asset_materializations_for_node("gemini_batch_jobs")[0].metadata["note"].value.endswith("in flight")
 
-    context = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
-    skipped = batch_completion_sensor(context)
-    assert isinstance(skipped, dg.SkipReason) and "none finished" in skipped.skip_message
+    skipped, cursor = tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason) and "nothing to launch" in skipped.skip_message
 
     clock.now += 3601  # an hour later, the provider has finished the job
-    context = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
-                                      cursor=context.cursor)
-    runs = batch_completion_sensor(context)
+    runs, _ = tick(instance, resources, cursor)
     assert [(r.job_name, r.partition_key) for r in runs] == [("ingest_concepts", key)]
 
     loaded = dg.materialize([passage_concepts], partition_key=key, resources=resources, instance=instance)
@@ -110,3 +141,81 @@ def test_pilot_job_runs_and_writes_a_report(kb, resources):
     assert result.success
     kb.rollback()
     assert ledger_states(kb) == {"done": 40}
+
+
+def submit_shard(kb, resources, instance) -> str:
+    load_sample(kb)
+    key = f"shard-{shard_with_most_passages(kb):03d}"
+    assert dg.materialize([pending_passages, gemini_batch_jobs], partition_key=key, resources=resources,
+                          instance=instance).success
+    kb.rollback()
+    return key
+
+
+def test_a_failed_job_refreshed_first_by_the_cli_still_gets_its_resubmission_run(kb, resources, emulator, tmp_path):
+    """Edge-triggered, the sensor acted only on changes it saw itself; level-triggered, the
+    ledger's state is enough, whoever recorded it (and a tick that died after committing
+    the refresh loses nothing either: the next tick reads the same state)."""
+    instance = dg.DagsterInstance.ephemeral()
+    emulator.faults = Faults(quota_fail_jobs=1)
+    key = submit_shard(kb, resources, instance)
+    settings = runner.ExtractionSettings.from_config(resources["postgres"].config())
+    from polymath_assets.kb import ledger
+
+    (job,) = ledger.jobs(kb, settings.version, ledger.ACTIVE_JOB_STATES)
+    client = resources["gemini"].client()
+    assert runner.refresh(kb, client, settings, job).state == "failed"  # e.g. `polymath pilot` polled it
+
+    runs, _ = tick(instance, resources)
+    assert [(r.job_name, r.partition_key, r.run_key) for r in runs] == [
+        ("submit_batches", key, f"resubmit-shard-{int(key[-3:])}-after-job-{job.job_id}-attempt-1")]
+    again, _ = tick(instance, resources)  # the same state asks for the same key: Dagster drops the repeat
+    assert [r.run_key for r in again] == [r.run_key for r in runs]
+
+
+def test_a_failed_ingest_run_is_launched_again_on_a_later_tick(kb, resources, emulator):
+    from polymath_assets.defs.jobs import SENSOR_WORK_TAG
+
+    instance = dg.DagsterInstance.ephemeral()
+    key = submit_shard(kb, resources, instance)
+    (first,), _ = tick(instance, resources)
+    assert first.job_name == "ingest_concepts" and first.run_key.endswith("-attempt-1")
+
+    # the ingest run fails for real: the provider cannot be reached for the download
+    broken = {**resources, "gemini": GeminiResource(base_url_override="http://127.0.0.1:9")}
+    failed = defs.resolve_job_def("ingest_concepts").execute_in_process(
+        partition_key=key, resources=broken, instance=instance, raise_on_error=False,
+        tags={**first.tags, SENSOR_WORK_TAG: first.tags[SENSOR_WORK_TAG]})
+    assert not failed.success
+
+    (second,), _ = tick(instance, resources)
+    assert (second.job_name, second.partition_key) == ("ingest_concepts", key)
+    assert second.run_key == first.run_key.replace("attempt-1", "attempt-2")
+
+    # while a run for the shard is queued, the sensor leaves the shard alone
+    queued = instance.create_run_for_job(defs.resolve_job_def("ingest_concepts"), tags={"dagster/partition": key})
+    assert instance.get_run_by_id(queued.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+    skipped, _ = tick(instance, resources)
+    assert isinstance(skipped, dg.SkipReason)
+
+
+def test_a_tick_that_dies_after_committing_its_poll_loses_nothing(kb, resources, emulator, monkeypatch):
+    from polymath_assets.defs import jobs as sensor_module
+
+    instance = dg.DagsterInstance.ephemeral()
+    emulator.faults = Faults(expire_jobs=1)
+    key = submit_shard(kb, resources, instance)
+    real = sensor_module.shard_states
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("the tick's process died here")
+
+    monkeypatch.setattr(sensor_module, "shard_states", dies)
+    with pytest.raises(RuntimeError):
+        tick(instance, resources)  # it polled the job (expired) and committed that, then died
+    kb.rollback()
+    assert kb.execute("SELECT state FROM batch_jobs").fetchone()[0] == "expired"
+
+    monkeypatch.setattr(sensor_module, "shard_states", real)
+    runs, _ = tick(instance, resources)
+    assert [(r.job_name, r.partition_key) for r in runs] == [("submit_batches", key)]

@@ -4,7 +4,6 @@ from polymath_assets.defs.extraction import passage_concepts
 from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.quality import shard_check
 from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
-from polymath_assets.defs.settings import CONFIG
 
 # Follows passage_concepts only once its blocking gate checks passed (declarative
 # automation; inside one run the blocking checks already stop this step).
@@ -32,11 +31,12 @@ def passage_embeddings(context: dg.AssetExecutionContext, postgres: PostgresReso
 
     encoder = embedder.encoder()
     shard = shard_from_context(context)
+    shard_count = postgres.config().shard_count
     with postgres.connect() as conn:
-        missing = count_missing(conn, shard, CONFIG.shard_count, encoder.name)
+        missing = count_missing(conn, shard, shard_count, encoder.name)
         with progress_bar(total=missing, desc=f"embed shard {shard}", unit="passage") as bar:
-            result = embed_shard(conn, encoder, shard=shard, shard_count=CONFIG.shard_count, progress=bar.update)
-        with_embedding, total = embedding_coverage(conn, shard, CONFIG.shard_count, encoder.name)
+            result = embed_shard(conn, encoder, shard=shard, shard_count=shard_count, progress=bar.update)
+        with_embedding, total = embedding_coverage(conn, shard, shard_count, encoder.name)
     return dg.MaterializeResult(
         metadata={
             "embedded now": result.embedded,

@@ -4,7 +4,6 @@ from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.passages import pending_passages
 from polymath_assets.defs.quality import CONCEPT_GATE_CHECKS, concept_gate_results
 from polymath_assets.defs.resources import GeminiResource, PostgresResource
-from polymath_assets.defs.settings import CONFIG
 from polymath_assets.extraction import runner
 from polymath_assets.kb import ledger
 
@@ -15,7 +14,7 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
     """One shard's waiting requests as a submitted Gemini batch job, recorded in Postgres
     before anything else can fail; never resubmits work in flight or done. The
     batch-completion sensor picks the job up when it finishes."""
-    settings = runner.ExtractionSettings.from_config(CONFIG)
+    settings = runner.ExtractionSettings.from_config(postgres.config())
     shard = shard_from_context(context)
     client = gemini.client()
     with postgres.connect() as conn:
@@ -42,7 +41,7 @@ def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResour
     are evaluated on the shard here, as blocking checks."""
     from polymath_assets.kb.quality import extraction_metrics
 
-    settings = runner.ExtractionSettings.from_config(CONFIG)
+    settings = runner.ExtractionSettings.from_config(postgres.config())
     shard = shard_from_context(context)
     client = gemini.client()
     loaded, ingested, still_running = 0, [], []

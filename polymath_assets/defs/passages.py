@@ -2,7 +2,6 @@ import dagster as dg
 
 from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.resources import PostgresResource
-from polymath_assets.defs.settings import CONFIG
 from polymath_assets.extraction import runner
 
 
@@ -11,7 +10,7 @@ def pending_passages(context: dg.AssetExecutionContext, postgres: PostgresResour
     """The passages of one shard that still lack concepts for the target extractor version,
     registered in the request ledger as pending; token and cost estimate as metadata.
     Re-materializing adds only passages that appeared since."""
-    settings = runner.ExtractionSettings.from_config(CONFIG)
+    settings = runner.ExtractionSettings.from_config(postgres.config())
     shard = shard_from_context(context)
     with postgres.connect() as conn:
         added = runner.select_shard(conn, settings, shard)

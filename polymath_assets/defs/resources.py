@@ -3,18 +3,34 @@
 Which servers they point at is decided in one place (``polymath_assets.local.services``):
 ``POSTGRES_DSN`` / ``NEO4J_URI`` when set, otherwise the embedded servers, started on
 first use. The resolved DSN is never shown as metadata (it may hold a password).
+
+Every resource is given the Config it works under (``settings``, passed in by
+``resources_for``); a resource built without one (a test's override) reads the
+environment when it is used, never at import.
 """
 
-from __future__ import annotations
+
+from typing import Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from polymath_assets.config import Config
-from polymath_assets.defs.settings import CONFIG
 
 
-class PostgresResource(dg.ConfigurableResource):
+# No `from __future__ import annotations` here: Dagster reads the field types at class creation.
+class _Configured(dg.ConfigurableResource):
+    settings: dg.ResourceDependency[Optional[Config]] = None
+
+    def config(self) -> Config:
+        if self.settings is not None:
+            return self.settings
+        from polymath_assets.defs.settings import load_config
+
+        return load_config()
+
+
+class PostgresResource(_Configured):
     """The knowledge-base PostgreSQL; the schema is migrated when a run first uses it.
     ``dsn`` overrides the configured/embedded server (tests)."""
 
@@ -28,8 +44,9 @@ class PostgresResource(dg.ConfigurableResource):
         from polymath_assets.kb.db import prepare
         from polymath_assets.local.services import postgres_dsn
 
-        self._dsn = self.dsn_override or postgres_dsn(CONFIG)
-        prepare(self._dsn, replace(CONFIG, embedding_dim=self.embedding_dim or CONFIG.embedding_dim))
+        config = self.config()
+        self._dsn = self.dsn_override or postgres_dsn(config)
+        prepare(self._dsn, replace(config, embedding_dim=self.embedding_dim or config.embedding_dim))
 
     def connect(self):
         from polymath_assets.kb.db import connect
@@ -37,7 +54,7 @@ class PostgresResource(dg.ConfigurableResource):
         return connect(self._dsn)
 
 
-class GeminiResource(dg.ConfigurableResource):
+class GeminiResource(_Configured):
     """The Gemini Batch API, or the offline emulator when POLYMATH_OFFLINE=1.
     ``base_url_override`` points at an emulator already running (tests)."""
 
@@ -49,10 +66,10 @@ class GeminiResource(dg.ConfigurableResource):
 
         if self.base_url_override:
             return BatchClient("offline-emulator", base_url=self.base_url_override, provider="gemini-emulator")
-        return batch_client(CONFIG)
+        return batch_client(self.config())
 
 
-class GraphResource(dg.ConfigurableResource):
+class GraphResource(_Configured):
     """The concept graph over Bolt: Neo4j in production, the embedded server by default.
     ``uri_override`` points at another server (tests)."""
 
@@ -62,8 +79,9 @@ class GraphResource(dg.ConfigurableResource):
         from polymath_assets.graph.connection import open_driver
         from polymath_assets.local.services import endpoints, graph_uri
 
-        uri = self.uri_override or graph_uri(CONFIG)
-        found = endpoints(CONFIG, "", uri)
+        config = self.config()
+        uri = self.uri_override or graph_uri(config)
+        found = endpoints(config, "", uri)
         return open_driver(uri, auth=None if self.uri_override else found.graph_auth, database=found.graph_database)
 
 
@@ -72,7 +90,7 @@ class GraphResource(dg.ConfigurableResource):
 _ENCODERS: dict[tuple, object] = {}
 
 
-class EmbeddingResource(dg.ConfigurableResource):
+class EmbeddingResource(_Configured):
     """The embedding model on the GPU (BGE-M3 by default; CPU fallback), loaded once per
     process. Empty fields take their value from configuration."""
 
@@ -82,13 +100,14 @@ class EmbeddingResource(dg.ConfigurableResource):
     def encoder(self):
         from polymath_assets.embedding.encoder import Encoder
 
-        key = (self.model or CONFIG.embedding_model, self.device or CONFIG.embedding_device, CONFIG.embedding_fp16,
-               CONFIG.embedding_batch_size, CONFIG.embedding_max_length)
+        config = self.config()
+        key = (self.model or config.embedding_model, self.device or config.embedding_device, config.embedding_fp16,
+               config.embedding_batch_size, config.embedding_max_length)
         if key not in _ENCODERS:
             _ENCODERS[key] = Encoder(key[0], device=key[1], fp16=key[2], batch_size=key[3], max_length=key[4])
         return _ENCODERS[key]
 
 
 def resources_for(config: Config) -> dict[str, dg.ConfigurableResource]:
-    return {"postgres": PostgresResource(), "graph": GraphResource(), "gemini": GeminiResource(),
-            "embedder": EmbeddingResource()}
+    return {"postgres": PostgresResource(settings=config), "graph": GraphResource(settings=config),
+            "gemini": GeminiResource(settings=config), "embedder": EmbeddingResource(settings=config)}

@@ -57,6 +57,7 @@ def drive(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, 
         report(note)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
+        failpoint("round")  # a safe point: a stop asked for (SIGINT/SIGTERM) ends the loop here
         for scope in scopes_with_work(conn, s, pilot, retry_failed):
             result = runner.submit(conn, client, s, scope, retry_failed=retry_failed)
             if result.job_id is not None:

@@ -11,10 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from polymath_assets.extraction.prompt import PROMPT_VERSION, SYSTEM_INSTRUCTION, response_schema, user_prompt
+from polymath_assets.extraction.prompt import (
+    PROMPT_VERSION,
+    SYSTEM_INSTRUCTION,
+    OutputLimits,
+    response_schema,
+    thinking_config,
+    user_prompt,
+)
 
 
 @dataclass(frozen=True)
@@ -22,11 +29,33 @@ class RequestSettings:
     model: str
     temperature: float
     concept_types: tuple[str, ...]
+    limits: OutputLimits = field(default_factory=OutputLimits)
+    max_output_tokens: int = 0  # 0: the largest answer the schema allows (OutputLimits)
+    thinking_budget: int = 0    # -1: the model's own default
+
+    @classmethod
+    def from_config(cls, config, concept_types: tuple[str, ...]) -> "RequestSettings":
+        return cls(config.gemini_model, config.temperature, concept_types,
+                   OutputLimits(config.max_concepts, config.max_quotes, config.max_aliases),
+                   config.max_output_tokens, config.thinking_budget)
+
+    def generation_config(self) -> dict:
+        """``generationConfig``: structured output, the output cap and the thinking budget."""
+        generation = {
+            "temperature": self.temperature,
+            "maxOutputTokens": self.max_output_tokens or self.limits.default_max_output_tokens(),
+            "responseMimeType": "application/json",
+            "responseSchema": response_schema(self.concept_types, self.limits),
+        }
+        thinking = thinking_config(self.model, self.thinking_budget)
+        if thinking is not None:
+            generation["thinkingConfig"] = thinking
+        return generation
 
     def fingerprint(self) -> str:
         """Everything about a request except the passage, hashed once per run."""
-        blob = json.dumps([PROMPT_VERSION, SYSTEM_INSTRUCTION, response_schema(self.concept_types),
-                           self.model, self.temperature], sort_keys=True)
+        blob = json.dumps([PROMPT_VERSION, SYSTEM_INSTRUCTION, self.generation_config(), self.model],
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -39,11 +68,7 @@ def build_request(passage_text: str, settings: RequestSettings) -> dict:
     return {
         "contents": [{"role": "user", "parts": [{"text": user_prompt(passage_text, settings.concept_types)}]}],
         "systemInstruction": {"parts": [{"text": SYSTEM_INSTRUCTION}]},
-        "generationConfig": {
-            "temperature": settings.temperature,
-            "responseMimeType": "application/json",
-            "responseSchema": response_schema(settings.concept_types),
-        },
+        "generationConfig": settings.generation_config(),
     }
 
 

@@ -57,7 +57,7 @@ class ExtractionSettings:
     def from_config(cls, config: Config) -> "ExtractionSettings":
         return cls(
             version=config.extractor_version,
-            request=RequestSettings(config.gemini_model, config.temperature, CONCEPT_TYPES),
+            request=RequestSettings.from_config(config, CONCEPT_TYPES),
             prices=Prices(config.price_input_per_m, config.price_output_per_m),
             expected_output_tokens=config.expected_output_tokens,
             max_attempts=config.max_attempts,

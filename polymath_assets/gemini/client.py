@@ -1,9 +1,16 @@
 """The Gemini Batch client, over the official ``google-genai`` SDK.
 
 The same code talks to the real API and to the offline emulator (``base_url``). What the
-SDK hides — ``batchStats`` and the job's error — is read from the raw Operation. The
-SDK's own retries are switched on for 408/429/5xx with exponential back-off. The API key
-is passed to the SDK and never logged or returned.
+SDK hides — ``batchStats``, the job's error and its input file — is read from the raw
+Operation. The SDK's own retries are switched on for 408/429/5xx with exponential
+back-off, for every call except batch creation: creation is not idempotent, and a retried
+create whose first reply was lost makes a second job that bills the same work twice.
+After an ambiguous create failure (connection lost, timeout, 5xx) the job is looked up by
+its unique display name and input file first; one found is adopted, extras cancelled.
+The API key is passed to the SDK and never logged or returned.
+
+Private SDK paths in use: ``Client._api_client.request`` (raw Operation and raw listing).
+``google-genai`` is pinned to the tested minor version in pyproject.toml for that reason.
 """
 
 from __future__ import annotations
@@ -32,6 +39,28 @@ _STATES = {
     "BATCH_STATE_EXPIRED": "expired", "JOB_STATE_EXPIRED": "expired",
 }
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+# Batch creation: one attempt per call (the SDK's retry would duplicate a job whose reply
+# was lost), with a timeout so a hung create becomes an ambiguous failure we can settle.
+CREATE_ATTEMPTS = 3
+CREATE_TIMEOUT_MS = 120_000
+LIST_PAGES_MAX = 10  # jobs are listed newest first: an orphan from seconds ago is on page 1
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The HTTP library's "no reply" errors (dropped connection, timeout). SDK 3.4 sends with
+    httpx2, older versions with httpx: whichever is installed."""
+    import importlib
+
+    found = []
+    for module in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+TRANSPORT_ERRORS = _transport_errors()
 
 
 class ProviderError(RuntimeError):
@@ -40,6 +69,11 @@ class ProviderError(RuntimeError):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+    @property
+    def ambiguous(self) -> bool:
+        """The call may have taken effect: no reply (code None), a timeout or a 5xx."""
+        return self.code is None or self.code == 408 or self.code >= 500
 
 
 @dataclass(frozen=True)
@@ -109,10 +143,42 @@ class BatchClient:
                     raise
         raise AssertionError("unreachable")
 
-    def create(self, model: str, file_name: str, display_name: str) -> str:
-        with _explained("batch creation"):
-            job = self._client.batches.create(model=model, src=file_name, config={"display_name": display_name})
-        return job.name
+    def create(self, model: str, file_name: str, display_name: str, *, backoff_s: float = 1.0) -> str:
+        """Create the job exactly once. A definite refusal (4xx) raises at once — nothing was
+        created. An ambiguous failure looks the job up before trying again: found, it is
+        adopted; not found, creation is tried again (at most CREATE_ATTEMPTS times)."""
+        import time
+
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                with _explained("batch creation"):
+                    job = self._client.batches.create(model=model, src=file_name, config=types.CreateBatchJobConfig(
+                        display_name=display_name,
+                        http_options=types.HttpOptions(timeout=CREATE_TIMEOUT_MS,
+                                                       retry_options=types.HttpRetryOptions(attempts=1))))
+                return job.name
+            except ProviderError as err:
+                if not err.ambiguous:
+                    raise
+                adopted = self.adopt(display_name, file_name)
+                if adopted is not None:
+                    return adopted
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                time.sleep(backoff_s * attempt)
+        raise AssertionError("unreachable")
+
+    def adopt(self, display_name: str, file_name: str | None = None) -> str | None:
+        """The job created for ``display_name`` (and ``file_name``), if the provider has one.
+        Of several, the newest that can still deliver is kept and the others cancelled, so
+        no orphan is left running to bill the same work twice."""
+        found = self._jobs_named(display_name, file_name)
+        usable = [name for name, state in found if state not in ("failed", "cancelled", "expired")]
+        keep = usable[0] if usable else (found[0][0] if found else None)
+        for name, state in found:
+            if name != keep and state not in TERMINAL:
+                self.cancel(name)
+        return keep
 
     def status(self, job_name: str) -> JobStatus:
         with _explained(f"status of {job_name}"):
@@ -122,11 +188,26 @@ class BatchClient:
 
     def find_by_display_name(self, display_name: str) -> str | None:
         """A job created just before a crash: found by its unique display name."""
+        found = self._jobs_named(display_name, None)
+        return found[0][0] if found else None
+
+    def _jobs_named(self, display_name: str, file_name: str | None) -> list[tuple[str, str]]:
+        """(name, state) of the provider's jobs with this display name (and input file),
+        newest first. Raw listing: the SDK's BatchJob drops the input file."""
+        found, token = [], ""
         with _explained("listing batch jobs"):
-            for job in self._client.batches.list(config={"page_size": 100}):
-                if job.display_name == display_name:
-                    return job.name
-        return None
+            for _ in range(LIST_PAGES_MAX):
+                query = "batches?pageSize=100" + (f"&pageToken={token}" if token else "")
+                page = json.loads(self._client._api_client.request("get", query, {}).body or "{}")
+                for operation in page.get("operations") or []:
+                    metadata = operation.get("metadata") or {}
+                    source = (metadata.get("inputConfig") or {}).get("fileName")
+                    if metadata.get("displayName") == display_name and (file_name is None or source == file_name):
+                        found.append((operation["name"], job_status_from_operation(operation).state))
+                token = page.get("nextPageToken") or ""
+                if not token:
+                    break
+        return found
 
     def download(self, file_name: str, destination: Path) -> None:
         partial = destination.with_suffix(destination.suffix + ".partial")
@@ -155,15 +236,18 @@ class _explained:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc is None or not isinstance(exc, (errors.APIError, OSError)):
+        if exc is None or not isinstance(exc, (errors.APIError, OSError, *TRANSPORT_ERRORS)):
             return False
-        code = getattr(exc, "code", None)
+        code = getattr(exc, "code", None) if isinstance(exc, errors.APIError) else None
         if code == 429:
             hint = "quota or rate limit (429 RESOURCE_EXHAUSTED): wait and run again; nothing was lost"
         elif code in (401, 403):
             hint = "the API key was refused: check GEMINI_API_KEY and that billing is enabled for batch"
         elif code is not None and code >= 500:
             hint = "the provider failed after retries: run again later; nothing was lost"
+        elif code is None:
+            hint = ("no reply from the provider (connection lost or timed out): check the network and "
+                    "run again; a job created meanwhile is found by its name, not created twice")
         elif code == 404:
             hint = "the provider does not know it (deleted, or older than its retention)"
         else:

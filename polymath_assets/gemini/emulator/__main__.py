@@ -1,0 +1,3 @@
+from polymath_assets.gemini.emulator import main
+
+main()
