@@ -77,3 +77,17 @@ def test_offline_run_on_real_abstracts_passes_the_concepts_gate(new_database, gr
         assert OFFLINE_GATE_HINT in strict.stdout
     finally:
         emulator_service.stop(tmp_path / "home")
+
+
+def test_pilot_held_back_under_the_emulator_says_it_is_no_model(kb, kb_dsn, tmp_path):
+    from polymath_assets_tests.extraction_helpers import load_sample, run_cli
+
+    load_sample(kb)
+    try:
+        pilot = run_cli(tmp_path, kb_dsn, "pilot", "--offline", "--size", "20", "--poll-interval", "0.1",
+                        env={"POLYMATH_GATE_CONCEPTS_MIN": "13"})
+        assert pilot.returncode == 0, pilot.stderr
+        assert "FAIL  concepts per passage" in pilot.stdout
+        assert OFFLINE_GATE_HINT in pilot.stdout
+    finally:
+        emulator_service.stop(tmp_path)
