@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
+from polymath_assets.extraction.evidence import UNALIGNED, align_quote
 from polymath_assets.extraction.prompt import response_schema
 from polymath_assets.gemini import offline_extractor
 from polymath_assets_tests.real_text import load_scierc
@@ -28,6 +29,7 @@ def _overlaps(span: tuple[int, int], others: list[tuple[int, int]]) -> bool:
 
 def measure(rows: list[dict]) -> dict:
     counts, types, verbatim, quotes, on_gold, gold_found, gold_total = [], Counter(), 0, 0, 0, 0, 0
+    aligned = 0
     for row in rows:
         passage = row["passage_text"]
         concepts = offline_extractor.extract(passage)["concepts"]
@@ -38,6 +40,7 @@ def measure(rows: list[dict]) -> dict:
             types[concept["type"]] += 1
             spans = _spans(passage, concept)
             quotes += len(concept["quotes"])
+            aligned += sum(align_quote(passage, q).status != UNALIGNED for q in concept["quotes"])
             verbatim += len(spans)
             on_gold += any(_overlaps(span, gold) for span in spans)
             found += spans
@@ -47,6 +50,7 @@ def measure(rows: list[dict]) -> dict:
     total = sum(types.values())
     return {"mean": statistics.mean(counts), "p10": deciles[0], "p90": deciles[-1],
             "types": {t: n / total for t, n in types.items()}, "verbatim": verbatim / quotes,
+            "aligned": aligned / quotes,
             "precision": on_gold / total, "recall": gold_found / gold_total}
 
 
@@ -60,7 +64,10 @@ def test_real_abstracts_get_four_to_fourteen_concepts_mostly_on_gold_mentions():
     assert set(m["types"]) <= TYPES
     assert m["types"]["entity"] <= 0.5, m  # no longer almost everything an "entity"
     assert all(m["types"].get(t, 0) >= 0.02 for t in ("method", "problem", "model", "metric", "dataset")), m
-    assert m["verbatim"] >= 0.99, m  # quotes are copied from the passage
+    # Quotes are copied from the passage; about 1% are detokenized as a model writes them
+    # ("(CNN)" for "( CNN )"), which the aligner still finds (measured: 2 of 4,725 not).
+    assert 0.98 <= m["verbatim"] < 1.0, m
+    assert m["aligned"] >= 0.995, m
 
 
 def test_acronym_expansions_tokenized_and_plain():
