@@ -3,8 +3,8 @@
 The offline Gemini emulator (polymath_assets.gemini.emulator) answers every batch request
 with this extractor so the whole pipeline can run without network or API keys. Its output
 has the shape a real model returns for extraction.prompt.response_schema(): names and types
-from simple rules, verbatim quotes sliced from the passage, and confidences derived from a
-hash, so the same passage always gives the same answer.
+from simple rules, quotes sliced from the passage, and confidences derived from a hash, so
+the same passage always gives the same answer.
 
 It finds candidates in the passage itself, strongest first:
 
@@ -18,7 +18,8 @@ It finds candidates in the passage itself, strongest first:
 6. other acronyms, adjective + noun terms (``reflexive pronouns``) and hyphenated technical
    words, typed ``entity``.
 
-It keeps at most MAX_CONCEPTS (the prompt asks for 4 to 14). Gate results on real text
+It keeps at most MAX_CONCEPTS (the prompt asks for 4 to 14). Quotes are slices of the
+passage, a few detokenized as a model would write them (see _as_model_writes). Gate results on real text
 only say something about a real model; this exists so that the plumbing can be tested.
 """
 
