@@ -77,6 +77,14 @@ def parquet_with_bad_year(path: Path) -> Path:
     return path
 
 
+def truncated_parquet(path: Path) -> Path:
+    rows = records(50, doc=str(uuid.uuid4()), first=1000)
+    columns = ["kind", "doc_id", "title", "passage_id", "passage_text"]
+    pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in columns}), path)
+    path.write_bytes(path.read_bytes()[:-100])
+    return path
+
+
 BAD_FILES = {
     "document reused with another title": (
         lambda p: write(p / "c.jsonl", jsonl(records(1, title="A paper, revised"))),
@@ -87,6 +95,7 @@ BAD_FILES = {
         "line 1: year 3000000000 is not a year"),
     "year out of range in Parquet": (lambda p: parquet_with_bad_year(p / "c.parquet"), "line 1: year 3000000000"),
     "not Parquet": (lambda p: write(p / "c.parquet", jsonl(records(2))), "not a readable Parquet file"),
+    "truncated Parquet": (lambda p: truncated_parquet(p / "c.parquet"), "not a readable Parquet file"),
     "PNG named .jsonl": (lambda p: write(p / "c.jsonl", PNG), "not a JSON Lines text file: it holds a PNG image"),
     "binary named .jsonl": (lambda p: write(p / "c.jsonl", bytes(range(256)) * 4), "binary data"),
     "gzip named .jsonl": (lambda p: write(p / "c.jsonl", gzip.compress(jsonl(records(2)))), "name it .jsonl.gz"),
