@@ -363,6 +363,10 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
     click.echo(f"{label}: {summary.jobs_submitted} jobs submitted, {summary.jobs_ingested} ingested, "
                f"{summary.concepts_loaded} concepts loaded")
     click.echo(report.verdict_lines())
+    if not report.passed and client.provider == "gemini-emulator":
+        from polymath_assets.pipeline_run import OFFLINE_GATE_HINT
+
+        click.echo(OFFLINE_GATE_HINT)
     click.echo(f"QC report: {report.path}")
     return report
 

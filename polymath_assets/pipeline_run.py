@@ -14,6 +14,11 @@ from polymath_assets.shards import shard_key
 # One line per shard on the terminal; the full event log is kept in the instance for the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
+# Said whenever gates hold work back while the emulator stood in for the model: its
+# answers come from rules, so a gate failing (or passing) on real text says little.
+OFFLINE_GATE_HINT = ("offline emulator: a deterministic stand-in, not a language model; "
+                     "gate results on real text only mean something with Gemini")
+
 CHAIN = ("pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "neo4j_concept_graph")
 
 
@@ -24,6 +29,7 @@ class PipelineOutcome:
     shards_failed: dict[int, str] = field(default_factory=dict)
     qc_verdict: str = ""
     graph_counts: dict[str, int] = field(default_factory=dict)
+    offline: bool = False
 
     @property
     def ok(self) -> bool:
@@ -34,6 +40,8 @@ class PipelineOutcome:
                  f"failed: {len(self.shards_failed)}; QC report: {self.qc_verdict or 'not written'}"]
         lines += [f"  shard {s}: gate failed {', '.join(checks)}" for s, checks in self.shards_gated.items()]
         lines += [f"  shard {s}: {error}" for s, error in self.shards_failed.items()]
+        if self.offline and (self.shards_gated or self.qc_verdict == "FAIL"):
+            lines.append(OFFLINE_GATE_HINT)
         return "\n".join(lines)
 
 
@@ -83,11 +91,12 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
     os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
     instance = dg.DagsterInstance.get()
     resources = dict(defs.resources)
-    if offline if offline is not None else config.offline:
+    offline = offline if offline is not None else config.offline
+    if offline:
         resources["gemini"] = GeminiResource(base_url_override=emulator_service.start(config.home))
     by_name = {a.key.to_user_string(): a for a in ASSETS}
     chain = [by_name[name] for name in CHAIN]
-    outcome = PipelineOutcome()
+    outcome = PipelineOutcome(offline=offline)
     for shard in shards or shards_with_passages(postgres_dsn(config), config.shard_count):
         checkpoint()  # SIGINT/SIGTERM: no further shard starts (each shard's run is resumable)
         result = _off_the_main_thread(lambda: dg.materialize(

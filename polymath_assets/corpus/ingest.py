@@ -3,7 +3,7 @@
 One streaming pass validates every record and COPYs the good ones into temporary
 staging tables inside a single transaction. Checks that need the whole file or the
 database (duplicate ids with different content, unknown documents, ids already stored
-with other text) run as set-based SQL on the staging tables. Any bad record rolls the
+with other text or other metadata) run as set-based SQL on the staging tables. Any bad record rolls the
 transaction back, so a bad file loads nothing; a good file is merged with
 ``INSERT ... ON CONFLICT DO NOTHING``, so loading it twice adds nothing the second time.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from polymath_assets.corpus.records import BadRecord, Document, read_raw, validate
+from polymath_assets.corpus.records import BadRecord, CorpusFileError, Document, read_raw, validate
 
 MAX_REPORTED_ERRORS = 50
 
@@ -40,8 +40,8 @@ class IngestResult:
         )
 
     def error_report(self) -> str:
-        shown = sorted(self.errors, key=lambda e: e.line)[:MAX_REPORTED_ERRORS]
-        lines = [f"{self.path}: rejected, {len(self.errors)} bad record(s); nothing was loaded."]
+        shown = sorted(self.errors, key=lambda e: e.line or 0)[:MAX_REPORTED_ERRORS]
+        lines = [f"{self.path}: rejected, {len(self.errors)} problem(s); nothing was loaded."]
         lines += [f"  {e}" for e in shown]
         if len(self.errors) > len(shown):
             lines.append(f"  ... and {len(self.errors) - len(shown)} more")
@@ -89,7 +89,8 @@ def ingest_file(conn: psycopg.Connection, path: Path, progress: Callable[[int], 
                FROM stage_passages ORDER BY passage_id, line
                ON CONFLICT (passage_id) DO NOTHING"""
         ).rowcount
-        conn.execute("DROP VIEW stage_documents, stage_passages")
+        # ON COMMIT DROP does not fire when the caller's transaction goes on (a savepoint here)
+        conn.execute("DROP TABLE stage_records CASCADE")
     return result
 
 
@@ -97,18 +98,22 @@ def _stage(conn: psycopg.Connection, path: Path, progress: Callable[[int], None]
     errors = []
     columns = "line, kind, doc_id, title, year, doi, passage_id, section, passage_text, text_md5"
     with conn.cursor() as cur, cur.copy(f"COPY stage_records ({columns}) FROM STDIN") as copy:
-        for line, raw in read_raw(path):
-            record = validate(line, raw)
-            if isinstance(record, BadRecord):
-                errors.append(record)
-            elif isinstance(record, Document):
-                copy.write_row((line, "d", record.doc_id, record.title, record.year, record.doi, None, None, None, None))
-            else:
-                digest = hashlib.md5(record.passage_text.encode()).hexdigest()
-                copy.write_row((line, "p", record.doc_id, None, None, None,
-                                record.passage_id, record.section, record.passage_text, digest))
-            if progress:
-                progress(1)
+        try:
+            for line, raw in read_raw(path):
+                record = validate(line, raw)
+                if isinstance(record, BadRecord):
+                    errors.append(record)
+                elif isinstance(record, Document):
+                    copy.write_row((line, "d", record.doc_id, record.title, record.year, record.doi,
+                                    None, None, None, None))
+                else:
+                    digest = hashlib.md5(record.passage_text.encode()).hexdigest()
+                    copy.write_row((line, "p", record.doc_id, None, None, None,
+                                    record.passage_id, record.section, record.passage_text, digest))
+                if progress:
+                    progress(1)
+        except CorpusFileError as err:  # what was staged is rolled back with the rest
+            errors.append(err.record)
     return errors
 
 
@@ -126,6 +131,15 @@ def _set_level_problems(conn: psycopg.Connection) -> list[BadRecord]:
                FROM stage_documents a JOIN stage_documents b
                  ON a.doc_id = b.doc_id AND a.line < b.line
                 AND (a.title, a.year, a.doi) IS DISTINCT FROM (b.title, b.year, b.doi)"""
+        ),
+        (  # a document already stored with another title, year or doi: never keep stale metadata
+            """SELECT s.line, 'doc_id ' || s.doc_id || ' is already stored with a different '
+                      || concat_ws(', ', CASE WHEN d.title IS DISTINCT FROM s.title THEN 'title' END,
+                                         CASE WHEN d.year IS DISTINCT FROM s.year THEN 'year' END,
+                                         CASE WHEN d.doi IS DISTINCT FROM s.doi THEN 'doi' END)
+                      || ' (give the new version a new doc_id)'
+               FROM stage_documents s JOIN documents d ON d.doc_id = s.doc_id
+               WHERE (d.title, d.year, d.doi) IS DISTINCT FROM (s.title, s.year, s.doi)"""
         ),
         (  # a passage whose document is neither in the file nor in the database
             """SELECT p.line, 'unknown document ' || p.doc_id || ' (not in this file nor in the database)'

@@ -1,10 +1,26 @@
-"""A deterministic OFFLINE stand-in for the Gemini model: not a model, a lexicon matcher.
+"""A deterministic OFFLINE stand-in for the Gemini model: not a model, a rule-based tagger.
 
 The offline Gemini emulator (polymath_assets.gemini.emulator) answers every batch request
 with this extractor so the whole pipeline can run without network or API keys. Its output
-has the shape a real model returns for extraction.prompt.response_schema(): canonical
-names from the shared lexicon, verbatim quotes sliced from the passage, and confidences
-derived from a hash, so the same passage always gives the same answer.
+has the shape a real model returns for extraction.prompt.response_schema(): names and types
+from simple rules, quotes sliced from the passage, and confidences derived from a hash, so
+the same passage always gives the same answer.
+
+It finds candidates in the passage itself, strongest first:
+
+1. terms of the shared lexicon (the synthetic sample corpus is written from it);
+2. acronyms with their expansion, ``convolutional neural network ( CNN )`` or ``(CNN)``
+   or ``-LRB- CNN -RRB-`` (the expansion is found as Schwartz & Hearst do);
+3. noun phrases: a run of modifiers ending in a head noun from a small vocabulary
+   (``statistical machine translation system``), typed by that head;
+4. capitalized multi-word names and CamelCase tokens (``Penn Treebank``, ``WordNet``);
+5. single head words specific enough to stand alone (``parsing``, ``accuracy``);
+6. other acronyms, adjective + noun terms (``reflexive pronouns``) and hyphenated technical
+   words, typed ``entity``.
+
+It keeps at most MAX_CONCEPTS (the prompt asks for 4 to 14). Quotes are slices of the
+passage, a few detokenized as a model would write them (see _as_model_writes). Gate results on real text
+only say something about a real model; this exists so that the plumbing can be tested.
 """
 
 from __future__ import annotations
@@ -12,13 +28,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 
 from polymath_assets.corpus.lexicon import all_terms
 from polymath_assets.extraction.prompt import passage_from_prompt
 
 MAX_QUOTES = 2
+MAX_CONCEPTS = 12
+MAX_MODIFIERS = 4
 LEXICON_CONFIDENCE = (0.72, 0.98)
 ACRONYM_CONFIDENCE = (0.55, 0.70)
+# Confidence bounds per rule tier (index = tier); lexicon and stand-alone acronyms keep
+# the bounds they always had.
+_TIER_CONFIDENCE = (LEXICON_CONFIDENCE, (0.80, 0.95), (0.70, 0.92), (0.62, 0.80), (0.60, 0.78),
+                    ACRONYM_CONFIDENCE, (0.55, 0.70), (0.55, 0.68))
+LEXICON, EXPANSION, PHRASE, NAME, HEAD, ACRONYM, TERM, HYPHENATED = range(8)
+_ADJECTIVE = re.compile(r"[a-z-]{3,}(?:al|ic|ive|ous|ar|ent|ant|ible|able|ed)")
 
 _CANONICAL = {term.lower(): (term, kind) for term, kind in all_terms()}
 # all_terms() is longest first, so at any position the regex alternation prefers the
@@ -30,8 +55,75 @@ _TERMS = re.compile(
 # "graph neural network (GNN)": the acronym is an alias, not a concept of its own.
 _ALIAS_AFTER = re.compile(r"\s*\(([A-Z][A-Za-z0-9-]{1,9})\)")
 _ACRONYM = re.compile(r"(?<![\w-])[A-Z]{2,6}(?![\w-])|(?<=\()[A-Z][A-Za-z0-9-]{1,9}(?=\))")
+# An acronym in parentheses, plain or tokenized as in Penn Treebank text.
+_PARENTHESISED = re.compile(
+    r"(?:\(|-LRB-)\s*([A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)?s?)\s*(?:\)|-RRB-)")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’-][A-Za-z0-9]+)*")
 _NEXT_WORD = re.compile(r"\s+[\w-]+")
-_NOT_ACRONYMS = {"AND", "OR", "THE", "OF", "IN", "FOR", "TO", "WE", "ON", "AT", "BY", "IS"}
+_NOT_ACRONYMS = {"AND", "OR", "THE", "OF", "IN", "FOR", "TO", "WE", "ON", "AT", "BY", "IS", "LRB", "RRB", "LSB",
+                 "RSB", "LCB", "RCB", "II", "III", "IV"}
+
+# Head nouns and the concept type they give a phrase. Plurals are found by _singular().
+_HEADS: dict[str, str] = {}
+for _kind, _words in {
+    "method": "method approach algorithm technique framework procedure strategy scheme heuristic formalism "
+              "representation feature architecture paradigm mechanism regression sampling learning analysis "
+              "search training estimation optimization optimisation inference clustering decoding smoothing "
+              "embedding kernel function criterion rule conversion implementation",
+    "model": "model network classifier parser tagger decoder encoder grammar system transformer tracker "
+             "recognizer recogniser automaton automata machine engine architecture processor",
+    "problem": "task problem recognition detection translation segmentation classification retrieval "
+               "summarization summarisation generation extraction understanding tagging resolution "
+               "disambiguation prediction identification alignment labeling labelling parsing tracking matching "
+               "annotation reconstruction acquisition modeling modelling answering localization localisation "
+               "re-identification correction induction categorization enhancement synthesis verification evaluation",
+    "dataset": "dataset corpus corpora treebank benchmark database collection lexicon dictionary ontology",
+    "metric": "metric score accuracy precision recall error rate measure f-measure f-score perplexity "
+              "bleu cost complexity robustness",
+    "domain": "processing vision linguistics science domain intelligence",
+}.items():
+    for _word in _words.split():
+        _HEADS.setdefault(_word, _kind)
+# Heads that name a concept on their own; the others ("model", "system") need a modifier.
+_SPECIFIC_HEADS = set(
+    "recognition detection translation segmentation classification retrieval summarization generation "
+    "extraction tagging disambiguation parsing tracking annotation reconstruction clustering regression "
+    "accuracy precision recall perplexity treebank ontology linguistics re-identification".split())
+# Words that never start or sit inside a technical noun phrase.
+_STOP = set("""
+a an the this that these those its their our your his her my we they it he she i you one two three four
+five several many much more most some any all each every both either neither no not other others such same
+own new novel proposed existing previous prior current recent given various different first second third
+last final main basic simple standard general common typical traditional conventional certain further
+additional particular whole entire good better best high higher low lower large larger small smaller
+well also only just very so thus hence then there here where when which who whom whose what how why
+and or but nor of in on at by for with from to into onto over under about as than via per between
+among against within without through during after before upon is are was were be been being am has have had
+do does did can could may might must shall should will would use used using based show shows shown present
+presents presented propose proposes describe describes described introduce introduces introduced apply
+applied applies give gives obtain obtained obtains achieve achieves achieved make makes made take takes
+call called find found yield yields provide provides provided allow allows allowed require requires
+required perform performs performed improve improves improved learn learns learned
+paper work study results result approach while whereas although though because since if unless until
+whether even yet still rather however therefore moreover furthermore conduct conducts investigate investigates
+develop develops evaluate evaluates compare compares employ employs exploit exploits explore explores address
+addresses solve solves extend extends combine combines integrate integrates implement implements reduce
+reduces increase increases enable enables generate generates produce produces construct constructs build
+builds define defines design designs consider considers focus focuses demonstrate demonstrates report
+reports discuss discusses examine examines analyze analyzes argue argues suggest suggests adopt adopts
+leverage leverages incorporate incorporates capture captures outperform outperforms test tests train trains
+""".split())
+# Hyphenated words that are ordinary English, not technical terms.
+_COMMON_HYPHENATED = set("""state-of-the-art well-known so-called real-time large-scale small-scale high-quality
+low-quality long-term short-term wide-coverage broad-coverage fine-grained coarse-grained end-to-end
+hand-crafted hand-coded high-level low-level top-down bottom-up two-step multi-step one-to-one
+""".split())
+# Acronyms whose type is clear without an expansion.
+_KNOWN_ACRONYMS = {
+    **dict.fromkeys("BLEU NIST ROUGE METEOR WER TER AUC MAP MRR".split(), "metric"),
+    **dict.fromkeys("HMM HMMs CRF CRFs SVM SVMs LSTM RNN CNN MLP".split(), "model"),
+    **dict.fromkeys("PCA LDA EM SMT NMT MT NLP NER ASR OCR".split(), "method"),
+}
 
 
 def _unit(*parts: str) -> float:
@@ -45,9 +137,8 @@ def _confidence(name: str, passage: str, bounds: tuple[float, float]) -> float:
     return round(low + (high - low) * _unit("confidence", name, passage), 3)
 
 
-def _quote(passage: str, match: re.Match, name: str) -> str:
+def _quote(passage: str, start: int, end: int, name: str) -> str:
     """The matched text, sometimes with the next word too, as a model's quotes often are."""
-    start, end = match.span()
     if _unit("quote", name, passage, str(start)) < 0.3:
         following = _NEXT_WORD.match(passage, end)
         if following:
@@ -60,66 +151,297 @@ def _quote(passage: str, match: re.Match, name: str) -> str:
     return quote
 
 
-def _lexicon_concepts(passage: str) -> tuple[dict[str, dict], list[tuple[int, int]]]:
-    """Concepts keyed by canonical name, and the spans that lexicon terms (and their
-    parenthesised aliases) cover, which acronym detection must skip."""
-    concepts: dict[str, dict] = {}
-    covered: list[tuple[int, int]] = []
+# Penn Treebank tokenization as a model undoes it when it copies a quote: "( CNN )" -> "(CNN)".
+_DETOKENIZE = ((re.compile(r"-LRB-\s*"), "("), (re.compile(r"\s*-RRB-"), ")"), (re.compile(r"\(\s+"), "("),
+               (re.compile(r"\s+\)"), ")"), (re.compile(r"(?<=\w) - (?=\w)"), "-"),
+               (re.compile(r"\s+(?=[,.;:]|'s\b|n't\b)"), ""))
+DETOKENIZED_SHARE = 0.25  # of quotes that hold tokenized punctuation
+
+
+def _as_model_writes(quote: str, name: str, passage: str, start: int) -> str:
+    """Sometimes, deterministically, the quote detokenized as a model would write it; such
+    quotes are not verbatim and exercise the aligner's fuzzy pass on real (tokenized) text."""
+    detokenized = quote
+    for pattern, replacement in _DETOKENIZE:
+        detokenized = pattern.sub(replacement, detokenized)
+    if detokenized != quote and _unit("detokenize", name, passage, str(start)) < DETOKENIZED_SHARE:
+        return detokenized
+    return quote
+
+
+@dataclass
+class _Candidate:
+    key: str
+    name: str
+    type: str
+    tier: int
+    position: int
+    aliases: list[str] = field(default_factory=list)
+    quotes: list[str] = field(default_factory=list)
+
+    def as_concept(self, passage: str) -> dict:
+        return {"name": self.name, "type": self.type, "aliases": self.aliases,
+                "confidence": _confidence(self.name, passage, _TIER_CONFIDENCE[self.tier]), "quotes": self.quotes}
+
+
+class _Found:
+    """Candidates by lower-cased name, and the passage spans already claimed by one."""
+
+    def __init__(self, passage: str):
+        self.passage = passage
+        self.by_key: dict[str, _Candidate] = {}
+        self.spans: list[tuple[int, int]] = []
+
+    def free(self, start: int, end: int) -> bool:
+        return not any(s < end and start < e for s, e in self.spans)
+
+    def add(self, name: str, kind: str, tier: int, start: int, end: int, quote: str | None = None,
+            alias: str | None = None) -> None:
+        key = name.lower()
+        candidate = self.by_key.get(key) or self.by_key.setdefault(key, _Candidate(key, name, kind, tier, start))
+        if alias and alias not in candidate.aliases:
+            candidate.aliases.append(alias)
+        text = quote if quote is not None else _as_model_writes(self.passage[start:end], name, self.passage, start)
+        if len(candidate.quotes) < MAX_QUOTES and text not in candidate.quotes:
+            candidate.quotes.append(text)
+        self.spans.append((start, end))
+
+
+def _words(passage: str) -> list[re.Match]:
+    return list(_WORD.finditer(passage))
+
+
+def _adjacent(passage: str, left: re.Match, right: re.Match) -> bool:
+    """Only spaces between two words (a line break or punctuation ends a phrase)."""
+    gap = passage[left.end():right.start()]
+    return bool(gap) and gap.strip(" ") == ""
+
+
+def _singular(word: str) -> str:
+    low = word.lower()
+    if low in _HEADS:
+        return low
+    for suffix, replacement in (("ies", "y"), ("ses", "s"), ("es", ""), ("s", "")):
+        if low.endswith(suffix) and low[: -len(suffix)] + replacement in _HEADS:
+            return low[: -len(suffix)] + replacement
+    return low
+
+
+def _head_type(word: str) -> str | None:
+    return _HEADS.get(_singular(word))
+
+
+def _sentence_start(passage: str, start: int) -> bool:
+    before = passage[:start].rstrip()
+    return not before or before[-1] in ".!?:;\n"
+
+
+def _display(passage: str, words: list[re.Match]) -> str:
+    """The phrase as a name: single spaces, a sentence-initial capital lowered, tokenized
+    hyphens (``ResNet - 101``) closed up."""
+    tokens = [w.group(0) for w in words]
+    first = tokens[0]
+    if first[:1].isupper() and first[1:].islower() and _sentence_start(passage, words[0].start()):
+        tokens[0] = first.lower()
+    return re.sub(r"\s+-\s+", "-", " ".join(tokens))
+
+
+def _is_modifier(word: str) -> bool:
+    low = word.lower()
+    return (low not in _STOP and not low.endswith("ly") and not word.isupper() or len(word) > 1 and word.isupper()
+            and word not in _NOT_ACRONYMS) and not word[0].isdigit() and low not in _COMMON_HYPHENATED
+
+
+# --- the rules, strongest first ------------------------------------------------------------
+
+def _lexicon(found: _Found) -> None:
+    passage = found.passage
     for match in _TERMS.finditer(passage):
         name, kind = _CANONICAL[match.group(0).lower()]
-        concept = concepts.setdefault(name, {
-            "name": name, "type": kind, "aliases": [],
-            "confidence": _confidence(name, passage, LEXICON_CONFIDENCE), "quotes": [],
-        })
-        if len(concept["quotes"]) < MAX_QUOTES:
-            concept["quotes"].append(_quote(passage, match, name))
         end = match.end()
         alias = _ALIAS_AFTER.match(passage, end)
-        if alias:
-            if alias.group(1) not in concept["aliases"]:
-                concept["aliases"].append(alias.group(1))
-            end = alias.end()
-        covered.append((match.start(), end))
-    return concepts, covered
+        found.add(name, kind, LEXICON, match.start(), alias.end() if alias else end,
+                  quote=_quote(passage, match.start(), match.end(), name), alias=alias and alias.group(1))
 
 
-def _acronym_concepts(passage: str, covered: list[tuple[int, int]], known: set[str]) -> dict[str, dict]:
-    concepts: dict[str, dict] = {}
-    for match in _ACRONYM.finditer(passage):
-        token = match.group(0)
-        inside_term = any(start <= match.start() < end for start, end in covered)
-        if inside_term or token in _NOT_ACRONYMS or token.lower() in known:
+def _long_form(short: str, words: list[re.Match], passage: str) -> int | None:
+    """Index into ``words`` where the expansion of ``short`` starts (Schwartz & Hearst 2003),
+    or None. ``words`` are the adjacent words right before the parenthesis."""
+    letters = [c.lower() for c in short if c.isalnum()]
+    if len(letters) < 2 or not words:
+        return None
+    window = words[-min(len(letters) + 5, 2 * len(letters)):]
+    text = passage[window[0].start():window[-1].end()]
+    s, i = len(letters) - 1, len(text) - 1
+    while s >= 0:
+        while i >= 0 and (text[i].lower() != letters[s] or (s == 0 and i > 0 and text[i - 1].isalnum())):
+            i -= 1
+        if i < 0:
+            return None
+        i -= 1
+        s -= 1
+    start = window[0].start() + i + 1
+    for index, word in enumerate(window):
+        if word.start() <= start < word.end() + 1:
+            first = len(words) - len(window) + index
+            return first if start == word.start() else None
+    return None
+
+
+def _expansions(found: _Found, words: list[re.Match]) -> set[str]:
+    passage = found.passage
+    defined = set()
+    for paren in _PARENTHESISED.finditer(passage):
+        short = paren.group(1)
+        if sum(c.isupper() for c in short) < 2 or short in _NOT_ACRONYMS:
             continue
-        concept = concepts.setdefault(token, {
-            "name": token, "type": "entity", "aliases": [],
-            "confidence": _confidence(token, passage, ACRONYM_CONFIDENCE), "quotes": [],
-        })
-        if len(concept["quotes"]) < MAX_QUOTES:
-            concept["quotes"].append(token)
-    return concepts
+        before = [w for w in words if w.end() <= paren.start()]
+        run: list[re.Match] = []
+        for word in reversed(before):
+            if run and not _adjacent(passage, word, run[0]) or word.group(0).lower() in _STOP and run:
+                break
+            if passage[word.end():paren.start() if not run else run[0].start()].strip():
+                break  # punctuation between the word and the parenthesis
+            run.insert(0, word)
+        first = _long_form(short, run, passage)
+        if first is None or not found.free(run[first].start(), paren.end()):
+            continue
+        phrase = run[first:]
+        name = _display(passage, phrase)
+        kind = _head_type(phrase[-1].group(0)) or _KNOWN_ACRONYMS.get(short.rstrip("s"), "entity")
+        found.add(name, kind, EXPANSION, phrase[0].start(), paren.end(), alias=short)
+        defined.add(short)
+        for later in re.finditer(rf"(?<![\w-]){re.escape(short)}(?![\w-])", passage[paren.end():]):
+            at = paren.end() + later.start()
+            found.add(name, kind, EXPANSION, at, at + len(short))
+    return defined
 
 
-MAX_CONCEPTS = 12
+def _trim(phrase: list[re.Match]) -> list[re.Match]:
+    """Drop leading gerunds ("reducing computational cost") unless the word is itself a
+    head noun ("learning", "parsing")."""
+    while len(phrase) > 1:
+        low = phrase[0].group(0).lower()
+        if not low.endswith("ing") or low in _HEADS:
+            break
+        phrase = phrase[1:]
+    return phrase
+
+
+def _phrases(found: _Found, words: list[re.Match]) -> None:
+    """Modifier runs ending in a head noun, right to left so that the longest phrase
+    ("machine translation evaluation measures") claims its words first."""
+    passage = found.passage
+    for index in range(len(words) - 1, -1, -1):
+        head = words[index]
+        kind = _head_type(head.group(0))
+        if kind is None or not head.group(0)[0].islower():
+            continue
+        following = words[index + 1] if index + 1 < len(words) else None
+        if following and _adjacent(passage, head, following) and _head_type(following.group(0)):
+            continue  # "translation system": the phrase goes on
+        first = index
+        while (first > 0 and index - first < MAX_MODIFIERS and _adjacent(passage, words[first - 1], words[first])
+               and _is_modifier(words[first - 1].group(0))):
+            first -= 1
+        phrase = _trim(words[first:index + 1])
+        if len(phrase) == 1:
+            continue
+        if found.free(phrase[0].start(), head.end()):
+            found.add(_display(passage, phrase), kind, PHRASE, phrase[0].start(), head.end())
+
+
+def _names(found: _Found, words: list[re.Match]) -> None:
+    """Capitalized runs of two or more words, and CamelCase tokens."""
+    passage = found.passage
+    run: list[re.Match] = []
+
+    def flush() -> None:
+        while run and run[0].group(0).lower() in _STOP:
+            run.pop(0)
+        if len(run) >= 2 and found.free(run[0].start(), run[-1].end()):
+            kind = _head_type(run[-1].group(0)) or "entity"
+            found.add(" ".join(w.group(0) for w in run), kind, NAME, run[0].start(), run[-1].end())
+        run.clear()
+
+    for word in words:
+        text = word.group(0)
+        capital = text[0].isupper() and not text.isupper() and text not in _NOT_ACRONYMS
+        if capital and (not run or _adjacent(passage, run[-1], word)):
+            run.append(word)
+            continue
+        flush()
+        if capital:
+            run.append(word)
+    flush()
+    for word in words:
+        text = word.group(0)
+        camel = text[0].isupper() and any(c.isupper() for c in text[1:]) and any(c.islower() for c in text)
+        if camel and found.free(word.start(), word.end()):
+            found.add(text, _KNOWN_ACRONYMS.get(text, "entity"), NAME, word.start(), word.end())
+
+
+def _single_heads(found: _Found, words: list[re.Match]) -> None:
+    for word in words:
+        text = word.group(0)
+        if _singular(text) in _SPECIFIC_HEADS and text.islower() and found.free(word.start(), word.end()):
+            found.add(text, _HEADS[_singular(text)], HEAD, word.start(), word.end())
+
+
+def _acronyms(found: _Found, known: set[str]) -> None:
+    for match in _ACRONYM.finditer(found.passage):
+        token = match.group(0)
+        if token in _NOT_ACRONYMS or token.lower() in known or not found.free(match.start(), match.end()):
+            continue
+        found.add(token, _KNOWN_ACRONYMS.get(token, "entity"), ACRONYM, match.start(), match.end())
+
+
+def _terms(found: _Found, words: list[re.Match]) -> None:
+    """Adjective + noun ("reflexive pronouns", "grammatical gender"): the scientific terms
+    a model lists when a passage names few methods or tasks."""
+    passage = found.passage
+    for index, word in enumerate(words[:-1]):
+        if not _ADJECTIVE.fullmatch(word.group(0)) or word.group(0) in _STOP:
+            continue
+        phrase = [word]
+        for following in words[index + 1:index + 4]:
+            text = following.group(0)
+            if not (_adjacent(passage, phrase[-1], following) and text.islower() and _is_modifier(text)
+                    and not text.endswith("ing")):
+                break
+            phrase.append(following)
+        if len(phrase) >= 2 and not _ADJECTIVE.fullmatch(phrase[-1].group(0)) \
+                and found.free(phrase[0].start(), phrase[-1].end()):
+            found.add(_display(passage, phrase), "entity", TERM, phrase[0].start(), phrase[-1].end())
+
+
+def _hyphenated(found: _Found, words: list[re.Match]) -> None:
+    for word in words:
+        text = word.group(0)
+        if ("-" in text and text.islower() and len(text) >= 6 and text not in _COMMON_HYPHENATED
+                and found.free(word.start(), word.end())):
+            found.add(text, "entity", HYPHENATED, word.start(), word.end())
 
 
 def extract(passage_text: str) -> dict:
     """Concepts in the passage, valid against extraction.prompt.response_schema().
 
-    Lexicon terms (case-insensitive, longest first) come first in passage order, then
-    acronyms the lexicon does not know, typed "entity" with a lower confidence.
+    The rules run strongest first and a later rule never claims text an earlier one
+    took; of more than MAX_CONCEPTS candidates the strongest are kept, in passage order.
     """
-    concepts, covered = _lexicon_concepts(passage_text)
-    # An acronym already given as an alias is that concept, not a new entity.
-    aliases = {alias.lower() for concept in concepts.values() for alias in concept["aliases"]}
-    known = aliases | set(_CANONICAL)
-    acronyms = _acronym_concepts(passage_text, covered, known)
-    found = list(concepts.values()) + list(acronyms.values())
-    # The prompt asks for 4 to 14 concepts; like a model following it, keep the most
-    # confident ones (in passage order) when a long passage names more.
-    if len(found) > MAX_CONCEPTS:
-        keep = {id(c) for c in sorted(found, key=lambda c: -c["confidence"])[:MAX_CONCEPTS]}
-        found = [c for c in found if id(c) in keep]
-    return {"concepts": found}
+    found = _Found(passage_text)
+    words = _words(passage_text)
+    _lexicon(found)
+    aliases = {alias.lower() for c in found.by_key.values() for alias in c.aliases}
+    defined = _expansions(found, words)
+    _phrases(found, words)
+    _names(found, words)
+    _single_heads(found, words)
+    _acronyms(found, aliases | set(_CANONICAL) | {d.lower() for d in defined})
+    _terms(found, words)
+    _hyphenated(found, words)
+    ranked = sorted(found.by_key.values(), key=lambda c: (c.tier, -len(c.quotes), c.position))[:MAX_CONCEPTS]
+    return {"concepts": [c.as_concept(passage_text) for c in sorted(ranked, key=lambda c: c.position)]}
 
 
 def _get(mapping: dict, camel: str, snake: str):
