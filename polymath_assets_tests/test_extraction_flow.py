@@ -69,23 +69,30 @@ def test_faults_are_resubmitted_exactly_and_every_passage_ends_done_or_dead(corp
     failed_after_first = {pid for (pid,) in corpus.execute(
         "SELECT passage_id FROM passage_requests WHERE status = 'failed'")}
     expired_job = corpus.execute("SELECT job_id, request_count FROM batch_jobs WHERE state = 'expired'").fetchone()
+    # a job-level failure is not the requests' failure: they went back to pending with
+    # attempts unchanged, and this same round resubmitted them
+    assert expired_job[1] > 0
+    assert corpus.execute("SELECT count(*) FROM passage_requests WHERE job_id = %s", (expired_job[0],)).fetchone()[0] == 0
+    assert first.jobs_submitted == first.jobs_ingested + 1
     malformed, errors = corpus.execute(
         """SELECT sum((result_stats->'outcomes'->>'parse_error')::int),
                   sum(coalesce((result_stats->'outcomes'->>'request_error')::int, 0))
            FROM batch_jobs WHERE state = 'ingested'""").fetchone()
     assert malformed > 0 and errors > 0
-    # every failure is accounted for: parse failures + request errors + the expired job's requests
-    assert len(failed_after_first) == malformed + errors + expired_job[1]
+    # every failure is accounted for: parse failures + request errors, one attempt each
+    assert len(failed_after_first) == malformed + errors
     assert ledger_states(corpus) == {"done": 384 - len(failed_after_first), "failed": len(failed_after_first)}
+    assert dict(corpus.execute("SELECT status, max(attempts) FROM passage_requests GROUP BY 1").fetchall()) == \
+        {"done": 0, "failed": 1}
 
     emulator.faults = Faults()
     second = drive(corpus, client, s, pilot=False, poll_interval_s=0.05)
     # the second run resubmitted exactly the failed requests, once each
-    resubmitted = {pid for (pid,) in corpus.execute("SELECT passage_id FROM passage_requests WHERE attempts = 2")}
+    resubmitted = {pid for (pid,) in corpus.execute("SELECT passage_id FROM passage_requests WHERE attempts = 1")}
     assert resubmitted == failed_after_first
-    assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 2
+    assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 1
     assert second.jobs_ingested == len({shard for (shard,) in corpus.execute(
-        "SELECT DISTINCT shard FROM passage_requests WHERE attempts = 2")})
+        "SELECT DISTINCT shard FROM passage_requests WHERE attempts = 1")})
     assert ledger_states(corpus) == {"done": 384}
     assert corpus.execute("SELECT sum(concept_count) FROM passage_requests").fetchone()[0] == len(concept_rows(corpus))
 
