@@ -15,7 +15,7 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
     """One shard's waiting requests as a submitted Gemini batch job, recorded in Postgres
     before anything else can fail; never resubmits work in flight or done. The
     batch-completion sensor picks the job up when it finishes."""
-    settings = runner.ExtractionSettings.for_run(CONFIG, context.run_id)
+    settings = runner.ExtractionSettings.for_run(CONFIG, context.run.run_id)
     shard = shard_from_context(context)
     client = gemini.client()
     with postgres.connect() as conn:
@@ -43,7 +43,7 @@ def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResour
     are evaluated on the shard here, as blocking checks."""
     from polymath_assets.kb.quality import extraction_metrics
 
-    settings = runner.ExtractionSettings.for_run(CONFIG, context.run_id)
+    settings = runner.ExtractionSettings.for_run(CONFIG, context.run.run_id)
     shard = shard_from_context(context)
     client = gemini.client()
     loaded, ingested, still_running = 0, [], []

@@ -231,19 +231,19 @@ def heartbeat(conn: psycopg.Connection, job_id: int, owner: str, lease_s: int) -
     event is set if the lease was lost: the body must then not create the provider job."""
     lost = threading.Event()
     stop = threading.Event()
-    params = conn.info.get_parameters()
-    password = conn.info.password
+    params = {"connect_timeout": "10", **conn.info.get_parameters()}
+    if conn.info.password:
+        params["password"] = conn.info.password
 
     def beat() -> None:
         try:
-            with psycopg.connect(**params, **({"password": password} if password else {}),
-                                 autocommit=True, connect_timeout=10) as own:
+            with psycopg.connect(**params, autocommit=True) as own:
                 while not stop.wait(max(lease_s / 3, 0.2)):
                     if not renew_lease(own, job_id, owner, lease_s):
                         lost.set()
                         return
         except psycopg.Error:
-            pass  # the lease then simply runs out; the guarded transitions still hold
+            lost.set()  # cannot renew: treat the lease as lost rather than create unguarded
 
     thread = threading.Thread(target=beat, name=f"lease-job-{job_id}", daemon=True)
     thread.start()
