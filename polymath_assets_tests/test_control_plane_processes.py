@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 BACKFILL = ("backfill", "--offline", "--yes", "--poll-interval", "0.3")
 _baseline: dict = {}
+SIXTEEN = {"POLYMATH_SHARD_COUNT": "16"}  # fewer, larger jobs: a round stays short
 
 
 def baseline_rows(new_database, emulator, client, tmp_path_factory) -> list[tuple]:
@@ -105,13 +106,13 @@ def test_kill_storm_two_backfills_one_killed_at_random_then_rerun(new_database, 
         home = tmp_path / f"round-{round_no}"
         base_url = emulator_at(home, monkeypatch, "0.5")
         try:
-            victim, survivor = spawn(home, dsn, *BACKFILL), spawn(home, dsn, *BACKFILL)
-            time.sleep(rng.uniform(1.0, 8.0))  # start-up takes ~2 s: kills land in selection, submission, polling
+            victim, survivor = spawn(home, dsn, *BACKFILL, env=SIXTEEN), spawn(home, dsn, *BACKFILL, env=SIXTEEN)
+            time.sleep(rng.uniform(1.5, 6.0))  # start-up takes ~2 s: kills land in selection, submission, polling
             victim.send_signal(signal.SIGKILL)
             victim.communicate(timeout=60)  # reaped: its pid is gone, so its leases need not be waited out
             out, err = survivor.communicate(timeout=400)
             assert survivor.returncode == 0, f"round {round_no}\n{out[-3000:]}\n{err[-3000:]}"
-            rerun = spawn(home, dsn, *BACKFILL)
+            rerun = spawn(home, dsn, *BACKFILL, env=SIXTEEN)
             out, err = rerun.communicate(timeout=400)
             assert rerun.returncode == 0, f"round {round_no}\n{out[-3000:]}\n{err[-3000:]}"
             jobs = provider_jobs(base_url, home / "emulator" / "state")
