@@ -126,3 +126,60 @@ def test_kill_storm_two_backfills_one_killed_at_random_then_rerun(new_database, 
             assert max(submitted.values()) == 1, f"round {round_no}: paid twice " + \
                 str({k: n for k, n in submitted.items() if n > 1})
             assert conn.execute("SELECT count(*) FROM spend_ledger WHERE state = 'reserved'").fetchone()[0] == 0
+
+
+def test_four_concurrent_dagster_runs_over_eight_shards_submit_each_request_once(kb, kb_dsn, emulator, client):
+    """A partition backfill of submit_batches launched twice over (4 runs at once, each
+    partition materialized by two runs) on one real instance, then ingestion."""
+    import threading
+
+    import dagster as dg
+
+    from polymath_assets.definitions import ASSETS
+    from polymath_assets.defs.resources import GeminiResource, PostgresResource
+    from polymath_assets.shards import shard_key
+
+    load_sample(kb)
+    shards = [s for (s,) in kb.execute(
+        "SELECT shard_hash % 64 FROM passages GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 8")]
+    by_name = {a.key.to_user_string(): a for a in ASSETS}
+    submit_assets = [by_name["pending_passages"], by_name["gemini_batch_jobs"]]
+    resources = {"postgres": PostgresResource(dsn_override=kb_dsn),
+                 "gemini": GeminiResource(base_url_override=emulator.base_url)}
+    emulator.pending_s = 1.0
+    instance = dg.DagsterInstance.ephemeral()
+    # runner i takes every partition, starting at a different one: each partition is
+    # materialized by several runs, and at any moment four runs are in flight
+    orders = [shards[i * 2:] + shards[:i * 2] for i in range(4)]
+    failures: list[str] = []
+
+    def launch(order: list[int]) -> None:
+        for shard in order:
+            result = dg.materialize(submit_assets, partition_key=shard_key(shard), instance=instance,
+                                    resources=resources, raise_on_error=False,
+                                    tags={"dagster/backfill": "control-plane-test"})
+            if not result.success:
+                failures.append(f"shard {shard}")
+
+    threads = [threading.Thread(target=launch, args=(order,)) for order in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+    deadline = time.monotonic() + 120
+    while ledger_states(kb) != {"done": sum(1 for _ in kb.execute("SELECT 1 FROM passage_requests"))}:
+        assert time.monotonic() < deadline, ledger_states(kb)
+        for shard in shards:
+            dg.materialize([by_name["passage_concepts"]], partition_key=shard_key(shard), instance=instance,
+                           resources=resources, raise_on_error=False)
+            dg.materialize(submit_assets, partition_key=shard_key(shard), instance=instance, resources=resources,
+                           raise_on_error=False)  # requests of a failed attempt would go out again
+        kb.rollback()
+        time.sleep(0.5)
+    in_shards = kb.execute("SELECT count(*) FROM passages WHERE shard_hash %% 64 = ANY(%s)", (shards,)).fetchone()[0]
+    assert ledger_states(kb) == {"done": in_shards}
+    submitted = submissions(provider_jobs(emulator.base_url, emulator.state_dir))
+    assert set(submitted) == {k for (k,) in kb.execute("SELECT request_key FROM passage_requests")}
+    assert set(submitted.values()) == {1}
