@@ -180,3 +180,43 @@ def test_recovery_leaves_a_live_owners_job_alone_and_takes_over_an_expired_lease
     assert notes == [f"job {job_id}: interrupted before submission; 10 requests back to pending"]
     assert ledger_states(corpus) == {"pending": 10}
     assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 0
+
+
+def test_the_heartbeat_renews_a_lease_and_notices_when_it_is_lost(corpus, tmp_path):
+    import time
+
+    s = settings(tmp_path)
+    job_id = control.create_job(corpus, version=s.version, shard=0, provider="gemini-emulator", model=s.model,
+                                owner=s.owner, lease_s=1)
+    corpus.commit()
+    lease = "SELECT extract(epoch FROM lease_expires_at - now()) FROM batch_jobs WHERE job_id = %s"
+    with control.heartbeat(corpus, job_id, s.owner, 1) as lost:
+        time.sleep(1.5)  # longer than the lease: only the heartbeat keeps it alive
+        corpus.rollback()
+        assert corpus.execute(lease, (job_id,)).fetchone()[0] > 0
+    assert not lost.is_set()
+    corpus.execute("UPDATE batch_jobs SET owner = 'elsewhere:1:x' WHERE job_id = %s", (job_id,))
+    corpus.commit()
+    with control.heartbeat(corpus, job_id, s.owner, 1) as lost:
+        time.sleep(0.8)
+    assert lost.is_set()
+
+
+def test_estimates_are_calibrated_on_what_count_tokens_sees_and_on_billed_output(corpus, client, tmp_path):
+    from polymath_assets.extraction.cost import estimate_prompt_tokens
+    from polymath_assets.extraction.requests import build_request, contents_chars
+
+    s = settings(tmp_path)
+    runner.select_pilot(corpus, s, 20)
+    calibrated = runner.calibrate_tokens(corpus, client, s)
+    texts = control.waiting_sample(corpus, version=s.version, max_attempts=s.max_attempts, limit=20)
+    counted = sum(client.count_tokens(s.model, build_request(t, s.request)) for t in texts)
+    # countTokens is given the contents only: the ratio reproduces its counts of them
+    estimated = sum(estimate_prompt_tokens(contents_chars(t, s.request), calibrated.chars_per_token) for t in texts)
+    assert abs(estimated - counted) <= len(texts)
+    assert calibrated.expected_output_tokens == s.expected_output_tokens  # no usage billed yet
+
+    drive(corpus, client, s, pilot=True, poll_interval_s=0.05)
+    output, requests = corpus.execute("SELECT output_tokens, request_count FROM batch_jobs "
+                                      "WHERE state = 'ingested'").fetchone()
+    assert runner.calibrate_output(corpus, s).expected_output_tokens == round(output / requests)

@@ -4,6 +4,7 @@ as its own process (jobs kept pending for a while). What the emulator itself rec
 is the judge: every request key submitted exactly once, and the concept rows equal to a
 single uninterrupted run's."""
 
+import json
 import os
 import random
 import signal
@@ -78,8 +79,14 @@ def test_three_backfills_and_a_shard_run_at_once_pay_each_request_once(new_datab
         for proc, (out, err) in zip(procs, outputs):
             assert proc.returncode == 0, f"{proc.args[3:]}\n{out[-3000:]}\n{err[-3000:]}"
         jobs = provider_jobs(base_url, home / "emulator" / "state")
+        status = json.loads(subprocess.run([sys.executable, "-m", "polymath_assets.cli", "status", "--json"],
+                                           env={**os.environ, "POLYMATH_HOME": str(home), "POSTGRES_DSN": dsn, **env},
+                                           capture_output=True, text=True, check=True).stdout)
     finally:
         emulator_service.stop(home)
+    # cost per shard: every shard that had work was paid for, and the shards add up to the total
+    assert set(status["cost_by_shard"]) == set(status["shards"])
+    assert sum(v["actual_usd"] for v in status["cost_by_shard"].values()) == pytest.approx(status["cost"]["actual_usd"])
 
     with psycopg.connect(dsn) as conn:
         keys = all_keys(conn)

@@ -181,9 +181,12 @@ def test_cli_status_accounts_for_every_selected_passage_and_rollback_asks_for_kn
     assert status["total"] == {"pending": 0, "in_flight": 0, "done": 50, "failed": 0, "dead": 0}
     assert sum(sum(v.values()) for v in status["shards"].values()) == 50
     assert status["cost"]["actual_usd"] > 0
+    assert status["cost_by_shard"] == {"pilot": {"actual_usd": status["cost"]["actual_usd"], "reserved_usd": 0.0}}
 
     unknown = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_v9", "--yes")
     assert unknown.returncode == 1 and "unknown extractor version 'gemini_v9'" in unknown.stderr
     done = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_batch_v1", "--yes")
     assert done.returncode == 0, done.stderr
-    assert status_json(tmp_path, kb_dsn)["total"]["done"] == 0
+    after = status_json(tmp_path, kb_dsn)
+    assert after["total"]["done"] == 0
+    assert after["cost"] == status["cost"]  # a rollback forgets concepts and ledger, never money spent
