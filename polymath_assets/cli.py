@@ -309,6 +309,12 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
                                      thresholds=Thresholds.from_config(config))
     click.echo(f"{label}: {summary.jobs_submitted} jobs submitted, {summary.jobs_ingested} ingested, "
                f"{summary.concepts_loaded} concepts loaded")
+    if pilot:
+        from polymath_assets.kb import ledger
+
+        selection = runner.pilot_selection(conn, settings)
+        states = ledger.selection_states(conn, settings.version, selection) if selection else {}
+        click.echo(f"pilot sample {selection}: " + ", ".join(f"{n} {st}" for st, n in sorted(states.items())))
     click.echo(report.verdict_lines())
     click.echo(f"QC report: {report.path}")
 

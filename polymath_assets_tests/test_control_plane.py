@@ -220,3 +220,22 @@ def test_estimates_are_calibrated_on_what_count_tokens_sees_and_on_billed_output
     output, requests = corpus.execute("SELECT output_tokens, request_count FROM batch_jobs "
                                       "WHERE state = 'ingested'").fetchone()
     assert runner.calibrate_output(corpus, s).expected_output_tokens == round(output / requests)
+
+
+def test_shards_to_submit_names_deferred_work_once_the_cap_has_room(corpus, client, emulator, tmp_path):
+    a, b = shards_by_size(corpus, 2)
+    probe = settings(tmp_path)
+    for shard in (a, b):
+        runner.select_shard(corpus, probe, shard)
+    first = runner.estimate_pending(corpus, probe, a)["prompt_tokens"]
+    s = settings(tmp_path, POLYMATH_MAX_ENQUEUED_TOKENS=str(first + 1))
+    emulator.pending_s = 3600
+    assert runner.submit(corpus, client, s, a).job_id is not None
+    deferred = runner.submit(corpus, client, s, b)
+    assert deferred.deferred and deferred.reason.startswith("deferred")
+    assert runner.shards_to_submit(corpus, s) == []  # the cap is full
+    job = ledger.jobs(corpus, s.version, ledger.ACTIVE_JOB_STATES)[0]
+    client.cancel(job.job_name)
+    runner.refresh(corpus, client, s, job)  # cancelled: its requests wait again, the cap has room
+    assert sorted(runner.shards_to_submit(corpus, s)) == sorted([a, b])
+    assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 0

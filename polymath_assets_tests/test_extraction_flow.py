@@ -174,6 +174,7 @@ def test_cli_status_accounts_for_every_selected_passage_and_rollback_asks_for_kn
         pilot = run_cli(tmp_path, kb_dsn, "pilot", "--offline", "--size", "50", "--poll-interval", "0.1")
         assert pilot.returncode == 0, pilot.stderr
         assert "characters per token, from countTokens" in pilot.stdout
+        assert "pilot sample pilot-1: 50 done" in pilot.stdout
         assert "QC report:" in pilot.stdout and "PASS  evidence present" in pilot.stdout
     finally:
         emulator_service.stop(tmp_path)

@@ -193,6 +193,21 @@ def finish_run(conn: psycopg.Connection, s: ExtractionSettings, run: str, summar
     conn.commit()
 
 
+def shards_to_submit(conn: psycopg.Connection, s: ExtractionSettings) -> list[int]:
+    """Shards with waiting requests and no job of their own being built or in flight, when
+    the enqueued-token cap has room: what a scheduler (the sensor) should submit next, so
+    that submissions deferred by the cap go out in waves."""
+    smallest_request = control.tokens_for_chars(fixed_prompt_chars(s.request), s.chars_per_token)
+    if s.max_enqueued_tokens - control.enqueued_tokens(conn) < smallest_request:
+        conn.commit()
+        return []
+    ready = [shard for shard in control.waiting_shards(conn, version=s.version, selection=None,
+                                                       max_attempts=s.max_attempts, retry_failed=True)
+             if control.active_scope_job(conn, version=s.version, shard=shard, selection=None) is None]
+    conn.commit()
+    return ready
+
+
 def _scope_name(shard: int | None, selection: str | None) -> str:
     return selection if selection is not None else ("all" if shard is None else f"shard-{shard}")
 

@@ -187,6 +187,13 @@ def status_counts(conn: psycopg.Connection, version: str) -> dict[int, dict[str,
     return counts
 
 
+def selection_states(conn: psycopg.Connection, version: str, selection: str) -> dict[str, int]:
+    """status -> count for one selection (a pilot's sample)."""
+    return dict(conn.execute(
+        """SELECT status, count(*) FROM passage_requests WHERE extractor_version = %s AND selection = %s
+           GROUP BY status""", (version, selection)).fetchall())
+
+
 def costs(conn: psycopg.Connection, version: str) -> dict[str, float]:
     """Money for a version, from the spend ledger (which no reset deletes)."""
     return control.spend_totals(conn, version)
