@@ -239,3 +239,20 @@ def test_shards_to_submit_names_deferred_work_once_the_cap_has_room(corpus, clie
     runner.refresh(corpus, client, s, job)  # cancelled: its requests wait again, the cap has room
     assert sorted(runner.shards_to_submit(corpus, s)) == sorted([a, b])
     assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 0
+
+
+def test_a_submission_that_fails_midway_is_settled_at_once_by_its_own_process(corpus, client, emulator, tmp_path):
+    from polymath_assets.gemini.client import JSONL_MIME_TYPES, ProviderError
+
+    s = settings(tmp_path)  # a five-minute lease: only giving the job up makes recovery immediate
+    runner.select_pilot(corpus, s, 10)
+    selection = runner.pilot_selection(corpus, s)
+    emulator.faults = Faults(reject_mime_types=set(JSONL_MIME_TYPES))
+    with pytest.raises(ProviderError):
+        runner.submit(corpus, client, s, None, selection=selection)
+    assert ledger_states(corpus) == {"in_flight": 10}
+    notes = runner.recover(corpus, client, s)
+    assert len(notes) == 1 and "10 requests back to pending" in notes[0]
+    assert ledger_states(corpus) == {"pending": 10}
+    assert corpus.execute("SELECT state FROM spend_ledger").fetchall() == [("released",)]
+    assert control.committed_usd(corpus, s.version) == 0

@@ -265,7 +265,26 @@ def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionS
                        prompt_tokens=prompt, enqueued_tokens=prompt, estimated_cost_usd=usd)
     conn.commit()
     failpoint("after_claim")
+    try:
+        return _build_and_create(conn, client, s, shard, job_id, claim, usd)
+    except BaseException:
+        _give_up(conn, job_id, s.owner)
+        raise
 
+
+def _give_up(conn: psycopg.Connection, job_id: int, owner: str) -> None:
+    """An error or interrupt while building: hand the job to recovery now (it checks the
+    provider by display name, so a job created just before the error is kept)."""
+    try:
+        conn.rollback()
+        control.expire_lease(conn, job_id, owner)
+        conn.commit()
+    except psycopg.Error:
+        pass  # the lease runs out by itself
+
+
+def _build_and_create(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
+                      job_id: int, claim: control.Claim, usd: float) -> SubmitResult:
     display = ledger.display_name(s.version, shard, job_id)
     with control.heartbeat(conn, job_id, s.owner, s.lease_s) as lost:
         # per job and per process: no two writers ever share a file name

@@ -207,12 +207,13 @@ def take_over_stale(conn: psycopg.Connection, version: str, owner: str, lease_s:
     return their ids. Each takeover is one guarded UPDATE (on the old owner and state), so
     two recoverers never both get a job and a live owner never loses one."""
     rows = conn.execute(
-        """SELECT job_id, owner, state, lease_expires_at IS NULL OR lease_expires_at < now()
+        """SELECT job_id, owner, state, lease_expires_at IS NULL OR lease_expires_at <= now()
            FROM batch_jobs WHERE extractor_version = %s AND state IN ('building', 'uploaded')
-             AND owner IS DISTINCT FROM %s ORDER BY job_id""", (version, owner)).fetchall()
+           ORDER BY job_id""", (version,)).fetchall()
     taken = []
     for job_id, old_owner, state, expired in rows:
-        if not (expired or owner_is_gone(old_owner)):
+        # our own job only once we gave it up (expire_lease): while we work on it, it is renewed
+        if not (expired or (old_owner != owner and owner_is_gone(old_owner))):
             continue
         if conn.execute(
                 """UPDATE batch_jobs SET owner = %s, lease_expires_at = now() + make_interval(secs => %s),
@@ -222,6 +223,13 @@ def take_over_stale(conn: psycopg.Connection, version: str, owner: str, lease_s:
             taken.append(job_id)
     conn.commit()
     return taken
+
+
+def expire_lease(conn: psycopg.Connection, job_id: int, owner: str) -> None:
+    """The owner stopped working on a job it was building (an error, an interrupt): let
+    recovery settle it at once instead of after the lease."""
+    conn.execute("""UPDATE batch_jobs SET lease_expires_at = now() WHERE job_id = %s AND owner = %s
+                    AND state IN ('building', 'uploaded')""", (job_id, owner))
 
 
 @contextmanager
