@@ -183,6 +183,8 @@ def test_cli_status_accounts_for_every_selected_passage_and_rollback_asks_for_kn
     assert sum(sum(v.values()) for v in status["shards"].values()) == 50
     assert status["cost"]["actual_usd"] > 0
     assert status["cost_by_shard"] == {"pilot": {"actual_usd": status["cost"]["actual_usd"], "reserved_usd": 0.0}}
+    text = run_cli(tmp_path, kb_dsn, "status").stdout
+    assert "cost USD" in text and f"pilot jobs (all shards): ${status['cost']['actual_usd']:.4f}" in text
 
     unknown = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_v9", "--yes")
     assert unknown.returncode == 1 and "unknown extractor version 'gemini_v9'" in unknown.stderr
