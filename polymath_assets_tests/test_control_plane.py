@@ -256,3 +256,31 @@ def test_a_submission_that_fails_midway_is_settled_at_once_by_its_own_process(co
     assert ledger_states(corpus) == {"pending": 10}
     assert corpus.execute("SELECT state FROM spend_ledger").fetchall() == [("released",)]
     assert control.committed_usd(corpus, s.version) == 0
+
+
+def test_two_pollers_refresh_and_ingest_one_job_once(corpus, client, kb_dsn, tmp_path):
+    s = settings(tmp_path)
+    runner.select_pilot(corpus, s, 40)
+    job_id = runner.submit(corpus, client, s, None, selection=runner.pilot_selection(corpus, s)).job_id
+    job = ledger.jobs(corpus, s.version, ledger.ACTIVE_JOB_STATES, job_ids=[job_id])[0]
+    start = threading.Barrier(2)
+    results = []
+
+    def poll_and_ingest() -> None:
+        with psycopg.connect(kb_dsn) as conn:
+            start.wait()
+            runner.refresh(conn, client, s, job)  # both read "submitted"; the second update is a no-op
+            results.append(runner.ingest(conn, client, s, job))
+
+    threads = [threading.Thread(target=poll_and_ingest) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    loaded = [r for r in results if r is not None]
+    assert len(results) == 2 and len(loaded) == 1
+    assert ledger_states(corpus) == {"done": 40}
+    concepts = corpus.execute("SELECT count(*) FROM passage_concepts").fetchone()[0]
+    assert concepts == loaded[0].concepts_loaded == corpus.execute(
+        "SELECT sum(concept_count) FROM passage_requests").fetchone()[0]
+    assert corpus.execute("SELECT state FROM spend_ledger").fetchall() == [("actual",)]

@@ -177,10 +177,9 @@ def select_pilot(conn: psycopg.Connection, s: ExtractionSettings, size: int) -> 
 
 def pilot_selection(conn: psycopg.Connection, s: ExtractionSettings) -> str | None:
     """The selection tag of the latest pilot (its sample), or None if there was none."""
-    row = conn.execute("SELECT checkpoint->>'selection' FROM kb_migrations WHERE job_name = %s",
-                       (ledger.checkpoint_name(s.version, "pilot"),)).fetchone()
+    selection = ledger.checkpoint_value(conn, s.version, "pilot", "selection")
     conn.commit()
-    return row[0] if row else None
+    return selection
 
 
 def finish_run(conn: psycopg.Connection, s: ExtractionSettings, run: str, summary: dict) -> None:
@@ -374,11 +373,10 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold)
     conn.commit()
     with conn.transaction():
-        held = conn.execute("SELECT output_file FROM batch_jobs WHERE job_id = %s AND state = 'succeeded' "
-                            "FOR UPDATE SKIP LOCKED", (job.job_id,)).fetchone()
-        if held is None:
+        output_file = control.hold_for_ingest(conn, job.job_id)
+        if output_file is None:
             return None
-        path = _download(client, s, held[0], job.job_id)
+        path = _download(client, s, output_file, job.job_id)
         passages = ledger.job_passages(conn, job.job_id)
         with progress_bar(desc=f"results job {job.job_id}", unit="concept") as bar:
             loaded = load_concepts(conn, _counted(read_results(path, passages, ctx, stats, outcomes), bar))

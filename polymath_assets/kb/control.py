@@ -202,6 +202,14 @@ def transition(conn: psycopg.Connection, job_id: int, *, expected: str | tuple[s
         {**fields, "guard_job": job_id, "guard_states": list(expected), "guard_owner": owner}).rowcount == 1
 
 
+def hold_for_ingest(conn: psycopg.Connection, job_id: int) -> str | None:
+    """Lock a succeeded job's row for this transaction and return its output file; None if
+    another process holds it (ingesting now) or it is no longer succeeded (ingested)."""
+    row = conn.execute("""SELECT output_file FROM batch_jobs WHERE job_id = %s AND state = 'succeeded'
+                          FOR UPDATE SKIP LOCKED""", (job_id,)).fetchone()
+    return row[0] if row else None
+
+
 def take_over_stale(conn: psycopg.Connection, version: str, owner: str, lease_s: int) -> list[int]:
     """Take over building/uploaded jobs whose lease expired or whose owner process is gone;
     return their ids. Each takeover is one guarded UPDATE (on the old owner and state), so

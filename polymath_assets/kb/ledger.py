@@ -232,6 +232,12 @@ def save_checkpoint(conn: psycopg.Connection, version: str, run: str, checkpoint
         (checkpoint_name(version, run), status, Jsonb(checkpoint)))
 
 
+def checkpoint_value(conn: psycopg.Connection, version: str, run: str, key: str) -> str | None:
+    row = conn.execute("SELECT checkpoint->>%s FROM kb_migrations WHERE job_name = %s",
+                       (key, checkpoint_name(version, run))).fetchone()
+    return row[0] if row else None
+
+
 def checkpoint_status(conn: psycopg.Connection, version: str, run: str) -> str | None:
     row = conn.execute("SELECT status FROM kb_migrations WHERE job_name = %s",
                        (checkpoint_name(version, run),)).fetchone()
