@@ -284,7 +284,7 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
         client = make_client()  # before selecting anything: a missing key is reported first
         added = runner.select_pilot(conn, settings, size)
         settings = runner.calibrate_tokens(conn, client, settings)
-        estimate = runner.estimate_pending(conn, settings)
+        estimate = runner.estimate_pending(conn, settings, selection=runner.pilot_selection(conn, settings))
         selection = "continuing the unfinished pilot" if added is None else f"{added} passages selected"
         click.echo(f"pilot: {selection}; {estimate['requests']} requests waiting, "
                    f"≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
@@ -317,7 +317,8 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
         if no_resume and not dry_run:
             deleted = ledger.forget_version(conn, settings.version, concepts=False)
             conn.commit()
-            click.echo(f"--no-resume: {settings.version} bookkeeping cleared {deleted}")
+            click.echo(f"--no-resume: {settings.version} bookkeeping cleared {deleted}; "
+                       "money already spent stays in the spend ledger and counts against the cap")
         with progress_bar(total=settings.shard_count, desc="select", unit="shard") as bar:
             added = 0
             for shard in range(settings.shard_count):
@@ -362,6 +363,12 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
                                      thresholds=Thresholds.from_config(config))
     click.echo(f"{label}: {summary.jobs_submitted} jobs submitted, {summary.jobs_ingested} ingested, "
                f"{summary.concepts_loaded} concepts loaded")
+    if pilot:
+        from polymath_assets.kb import ledger
+
+        selection = runner.pilot_selection(conn, settings)
+        states = ledger.selection_states(conn, settings.version, selection) if selection else {}
+        click.echo(f"pilot sample {selection}: " + ", ".join(f"{n} {st}" for st, n in sorted(states.items())))
     click.echo(report.verdict_lines())
     if not report.passed and client.provider == "gemini-emulator":
         from polymath_assets.pipeline_run import OFFLINE_GATE_HINT
@@ -378,6 +385,7 @@ def status_command(as_json: bool) -> None:
     sync watermark, and cost so far against the estimate."""
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb import ledger
+    from polymath_assets.kb.control import spend_by_shard
     from polymath_assets.kb.db import connect, prepare
     from polymath_assets.kb.status import embedding_coverage_by_shard, graph_watermarks
     from polymath_assets.local.services import postgres_dsn
@@ -389,6 +397,7 @@ def status_command(as_json: bool) -> None:
     with connect(dsn) as conn:
         by_shard = ledger.status_counts(conn, settings.version)
         costs = ledger.costs(conn, settings.version)
+        spend = spend_by_shard(conn, settings.version)
         embedded = embedding_coverage_by_shard(conn, config.shard_count, config.embedding_model)
         synced = graph_watermarks(conn)
     states = ("pending", "in_flight", "done", "failed", "dead")
@@ -400,6 +409,8 @@ def status_command(as_json: bool) -> None:
         click.echo(json.dumps({
             "extractor_version": settings.version, "passages": passages, "total": total,
             "shards": {str(k): v for k, v in sorted(by_shard.items())}, "cost": costs,
+            "cost_by_shard": {("pilot" if k is None else str(k)): v
+                              for k, v in sorted(spend.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))},
             "embeddings": {"model": config.embedding_model, "with_embedding": with_vectors, "passages": passages,
                            "shards": {str(k): {"with_embedding": e, "passages": t} for k, (e, t) in embedded.items()}},
             "graph_watermarks": {str(k): v for k, v in sorted(synced.items())},
@@ -409,15 +420,20 @@ def status_command(as_json: bool) -> None:
                f"embeddings ({config.embedding_model}) {with_vectors}/{passages}; "
                f"graph synced for {len(synced)} shards")
     header = " ".join(f"{st:>9}" for st in states)
-    click.echo(f"{'shard':>9} {header} {'embedded':>13}  graph synced up to")
+    click.echo(f"{'shard':>9} {header} {'embedded':>13} {'cost USD':>10}  graph synced up to")
     for shard in shards:
         counts = by_shard.get(shard, {})
         e, t = embedded.get(shard, (0, 0))
+        money = spend.get(shard, {})
+        cost = money.get("actual_usd", 0.0) + money.get("reserved_usd", 0.0)
         click.echo(f"{shard:>9} " + " ".join(f"{counts.get(st, 0):>9}" for st in states)
-                   + f" {f'{e}/{t}':>13}  {synced.get(shard, '-')[:19]}")
+                   + f" {f'{e}/{t}':>13} {cost:>10.4f}  {synced.get(shard, '-')[:19]}")
     click.echo(f"{'total':>9} " + " ".join(f"{total[st]:>9}" for st in states) + f" {f'{with_vectors}/{passages}':>13}")
-    click.echo(f"cost: actual ${costs['actual_usd']:.4f} so far; estimated ${costs['estimated_usd']:.4f} for the jobs "
-               f"submitted; cap POLYMATH_BUDGET_USD=${settings.budget_usd:.2f}")
+    if None in spend:
+        click.echo(f"pilot jobs (all shards): ${spend[None]['actual_usd'] + spend[None]['reserved_usd']:.4f}")
+    click.echo(f"cost: actual ${costs['actual_usd']:.4f} so far; ${costs['reserved_usd']:.4f} reserved for jobs in "
+               f"flight (estimated ${costs['estimated_usd']:.4f} for the jobs submitted); cap POLYMATH_BUDGET_USD="
+               f"${settings.budget_usd:.2f}. Per-shard cost is actual, or the reserved estimate while in flight.")
 
 
 @main.command()
@@ -446,7 +462,7 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
             raise click.ClickException("not confirmed; nothing deleted")
         deleted = ledger.forget_version(conn, version, concepts=True)
         conn.commit()
-        click.echo(f"deleted {deleted}")
+        click.echo(f"deleted {deleted} (the spend ledger keeps what {version} cost)")
 
 
 # --- the whole pipeline, verification, search ------------------------------------------

@@ -54,6 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_PRICE_OUTPUT_PER_M", "0.20", "Batch price in USD per million output (incl. thinking) tokens."),
     Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
     Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
+    Setting("POLYMATH_MAX_ENQUEUED_TOKENS", "10000000", "Most estimated input tokens in batch jobs not yet finished (the provider's enqueued-token quota); submissions beyond it wait."),
+    Setting("POLYMATH_JOB_LEASE_S", "300", "Seconds a process's claim on a batch job it is building lasts without a heartbeat; recovery waits this long for a silent owner."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
     Setting("POLYMATH_MAX_CONCEPT_NAME_CHARS", "200", "Concept names longer than this are rejected when results are parsed (counted as name_too_long)."),
@@ -174,6 +176,8 @@ class Config:
     price_output_per_m: float
     expected_output_tokens: int
     budget_usd: float
+    max_enqueued_tokens: int
+    job_lease_s: int
     max_attempts: int
     fuzzy_threshold: float
     max_concept_name_chars: int
@@ -219,6 +223,8 @@ class Config:
             price_output_per_m=_float(env, "POLYMATH_PRICE_OUTPUT_PER_M"),
             expected_output_tokens=_int(env, "POLYMATH_EXPECTED_OUTPUT_TOKENS"),
             budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
+            max_enqueued_tokens=_int(env, "POLYMATH_MAX_ENQUEUED_TOKENS"),
+            job_lease_s=_int(env, "POLYMATH_JOB_LEASE_S"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
             max_concept_name_chars=_int(env, "POLYMATH_MAX_CONCEPT_NAME_CHARS"),

@@ -69,23 +69,30 @@ def test_faults_are_resubmitted_exactly_and_every_passage_ends_done_or_dead(corp
     failed_after_first = {pid for (pid,) in corpus.execute(
         "SELECT passage_id FROM passage_requests WHERE status = 'failed'")}
     expired_job = corpus.execute("SELECT job_id, request_count FROM batch_jobs WHERE state = 'expired'").fetchone()
+    # a job-level failure is not the requests' failure: they went back to pending with
+    # attempts unchanged, and this same round resubmitted them
+    assert expired_job[1] > 0
+    assert corpus.execute("SELECT count(*) FROM passage_requests WHERE job_id = %s", (expired_job[0],)).fetchone()[0] == 0
+    assert first.jobs_submitted == first.jobs_ingested + 1
     malformed, errors = corpus.execute(
         """SELECT sum((result_stats->'outcomes'->>'parse_error')::int),
                   sum(coalesce((result_stats->'outcomes'->>'request_error')::int, 0))
            FROM batch_jobs WHERE state = 'ingested'""").fetchone()
     assert malformed > 0 and errors > 0
-    # every failure is accounted for: parse failures + request errors + the expired job's requests
-    assert len(failed_after_first) == malformed + errors + expired_job[1]
+    # every failure is accounted for: parse failures + request errors, one attempt each
+    assert len(failed_after_first) == malformed + errors
     assert ledger_states(corpus) == {"done": 384 - len(failed_after_first), "failed": len(failed_after_first)}
+    assert dict(corpus.execute("SELECT status, max(attempts) FROM passage_requests GROUP BY 1").fetchall()) == \
+        {"done": 0, "failed": 1}
 
     emulator.faults = Faults()
     second = drive(corpus, client, s, pilot=False, poll_interval_s=0.05)
     # the second run resubmitted exactly the failed requests, once each
-    resubmitted = {pid for (pid,) in corpus.execute("SELECT passage_id FROM passage_requests WHERE attempts = 2")}
+    resubmitted = {pid for (pid,) in corpus.execute("SELECT passage_id FROM passage_requests WHERE attempts = 1")}
     assert resubmitted == failed_after_first
-    assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 2
+    assert corpus.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 1
     assert second.jobs_ingested == len({shard for (shard,) in corpus.execute(
-        "SELECT DISTINCT shard FROM passage_requests WHERE attempts = 2")})
+        "SELECT DISTINCT shard FROM passage_requests WHERE attempts = 1")})
     assert ledger_states(corpus) == {"done": 384}
     assert corpus.execute("SELECT sum(concept_count) FROM passage_requests").fetchone()[0] == len(concept_rows(corpus))
 
@@ -167,6 +174,7 @@ def test_cli_status_accounts_for_every_selected_passage_and_rollback_asks_for_kn
         pilot = run_cli(tmp_path, kb_dsn, "pilot", "--offline", "--size", "50", "--poll-interval", "0.1")
         assert pilot.returncode == 0, pilot.stderr
         assert "characters per token, from countTokens" in pilot.stdout
+        assert "pilot sample pilot-1: 50 done" in pilot.stdout
         assert "QC report:" in pilot.stdout and "PASS  evidence present" in pilot.stdout
     finally:
         emulator_service.stop(tmp_path)
@@ -174,9 +182,14 @@ def test_cli_status_accounts_for_every_selected_passage_and_rollback_asks_for_kn
     assert status["total"] == {"pending": 0, "in_flight": 0, "done": 50, "failed": 0, "dead": 0}
     assert sum(sum(v.values()) for v in status["shards"].values()) == 50
     assert status["cost"]["actual_usd"] > 0
+    assert status["cost_by_shard"] == {"pilot": {"actual_usd": status["cost"]["actual_usd"], "reserved_usd": 0.0}}
+    text = run_cli(tmp_path, kb_dsn, "status").stdout
+    assert "cost USD" in text and f"pilot jobs (all shards): ${status['cost']['actual_usd']:.4f}" in text
 
     unknown = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_v9", "--yes")
     assert unknown.returncode == 1 and "unknown extractor version 'gemini_v9'" in unknown.stderr
     done = run_cli(tmp_path, kb_dsn, "rollback", "--extractor-version", "gemini_batch_v1", "--yes")
     assert done.returncode == 0, done.stderr
-    assert status_json(tmp_path, kb_dsn)["total"]["done"] == 0
+    after = status_json(tmp_path, kb_dsn)
+    assert after["total"]["done"] == 0
+    assert after["cost"] == status["cost"]  # a rollback forgets concepts and ledger, never money spent

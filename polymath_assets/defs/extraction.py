@@ -14,13 +14,13 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
     """One shard's waiting requests as a submitted Gemini batch job, recorded in Postgres
     before anything else can fail; never resubmits work in flight or done. The
     batch-completion sensor picks the job up when it finishes."""
-    settings = runner.ExtractionSettings.from_config(postgres.config())
+    settings = runner.ExtractionSettings.for_run(postgres.config(), context.run.run_id)
     shard = shard_from_context(context)
     client = gemini.client()
     with postgres.connect() as conn:
         for note in runner.recover(conn, client, settings):
             context.log.warning(note)
-        result = runner.submit(conn, client, settings, shard)
+        result = runner.submit(conn, client, runner.calibrate_output(conn, settings), shard)
     if result.job_id is None:
         context.log.info(f"shard {shard}: no job submitted ({result.reason})")
     return dg.MaterializeResult(metadata={
@@ -28,6 +28,7 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
         "requests": result.requests,
         "estimated cost (USD)": dg.MetadataValue.float(round(result.estimated_cost_usd, 6)),
         "note": result.reason or "submitted",
+        "deferred": result.deferred,
     })
 
 
@@ -41,7 +42,7 @@ def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResour
     are evaluated on the shard here, as blocking checks."""
     from polymath_assets.kb.quality import extraction_metrics
 
-    settings = runner.ExtractionSettings.from_config(postgres.config())
+    settings = runner.ExtractionSettings.for_run(postgres.config(), context.run.run_id)
     shard = shard_from_context(context)
     client = gemini.client()
     loaded, ingested, still_running = 0, [], []
@@ -54,6 +55,8 @@ def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResour
                 context.log.warning(f"job {job.job_id} {status.state}: {status.error}; requests queued for resubmission")
         for job in ledger.jobs(conn, settings.version, ("succeeded",), shard=shard):
             result = runner.ingest(conn, client, settings, job)
+            if result is None:
+                continue  # another run is ingesting it
             loaded += result.concepts_loaded
             ingested.append(job.job_id)
         metrics = extraction_metrics(conn, settings.version, shard)

@@ -18,7 +18,7 @@ from polymath_assets.extraction import runner
 from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.failpoints import failpoint
 from polymath_assets.gemini.client import BatchClient
-from polymath_assets.kb import ledger
+from polymath_assets.kb import control, ledger
 
 
 @dataclass
@@ -31,59 +31,69 @@ class RunSummary:
     job_ids: list[int] = field(default_factory=list)
 
 
-def scopes_with_work(conn: psycopg.Connection, s: ExtractionSettings, pilot: bool,
+def scopes_with_work(conn: psycopg.Connection, s: ExtractionSettings, selection: str | None,
                      retry_failed: bool = True) -> list[int | None]:
-    """Submission scopes that have waiting requests: all shards at once for the pilot,
+    """Submission scopes that have waiting requests: the pilot's sample as one scope,
     otherwise each shard on its own."""
-    rows = conn.execute(
-        """SELECT DISTINCT shard FROM passage_requests
-           WHERE extractor_version = %s AND (status = 'pending' OR (%s AND status = 'failed' AND attempts < %s))
-           ORDER BY shard""", (s.version, retry_failed, s.max_attempts)).fetchall()
-    if not rows:
+    shards = control.waiting_shards(conn, version=s.version, selection=selection, max_attempts=s.max_attempts,
+                                    retry_failed=retry_failed)
+    conn.commit()
+    if not shards:
         return []
-    return [None] if pilot else [shard for (shard,) in rows]
+    return [None] if selection is not None else list(shards)
 
 
 def drive(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, *, pilot: bool,
           poll_interval_s: float = 5.0, timeout_s: float | None = None, retry_failed: bool = True,
           report: Callable[[str], None] = lambda _: None) -> RunSummary:
-    """Submit, poll and ingest until no request is waiting or in flight.
+    """Submit, poll and ingest until nothing of the scope is waiting or in flight. The
+    scope is the latest pilot's sample for ``pilot``, else the whole extractor version.
 
-    With ``retry_failed=False`` only never-submitted requests go out, so one call is one
-    round; failed requests wait for the next run."""
+    Other processes may work on the same scope at once (kb/control.py): their jobs are
+    polled and ingested by whoever gets there first; submissions held back by the
+    enqueued-token cap or by another submitter are retried each round, so a large
+    backfill goes out in waves. With ``retry_failed=False`` only never-submitted
+    requests go out, so one call is one round; failed requests wait for the next run."""
     summary = RunSummary()
-    summary.notes += runner.recover(conn, client, s)
-    for note in summary.notes:
-        report(note)
+    selection = runner.pilot_selection(conn, s) if pilot else None
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    deferred_noted = False
     while True:
         failpoint("round")  # a safe point: a stop asked for (SIGINT/SIGTERM) ends the loop here
-        for scope in scopes_with_work(conn, s, pilot, retry_failed):
-            result = runner.submit(conn, client, s, scope, retry_failed=retry_failed)
+        for note in runner.recover(conn, client, s):
+            summary.notes.append(note)
+            report(note)
+        for scope in scopes_with_work(conn, s, selection, retry_failed):
+            result = runner.submit(conn, client, s, scope, retry_failed=retry_failed, selection=selection)
             if result.job_id is not None:
                 summary.jobs_submitted += 1
                 summary.job_ids.append(result.job_id)
                 report(f"job {result.job_id}: submitted {result.requests} requests (≈${result.estimated_cost_usd:.4f})")
-        active = ledger.jobs(conn, s.version, ledger.ACTIVE_JOB_STATES + ("succeeded",))
-        if not active:
-            return summary
-        for job in active:
+            elif result.reason.startswith("deferred") and not deferred_noted:
+                deferred_noted = True
+                report(f"{result.reason}; waiting for jobs to finish")
+        for job in ledger.jobs(conn, s.version, ledger.ACTIVE_JOB_STATES + ("succeeded",), selection=selection):
             if job.state != "succeeded":
                 status = runner.refresh(conn, client, s, job)
                 if status.state in ledger.TERMINAL_FAILED_STATES:
                     summary.jobs_failed += 1
                     report(f"job {job.job_id}: {status.state} ({status.error or 'no results'}); "
-                           "its requests will be resubmitted")
+                           "its requests go back to pending")
                 if status.state != "succeeded":
                     continue
-                job = next(j for j in ledger.jobs(conn, s.version, ("succeeded",)) if j.job_id == job.job_id)
             ingested = runner.ingest(conn, client, s, job)
+            if ingested is None:
+                continue  # another process ingests it
             summary.jobs_ingested += 1
             summary.concepts_loaded += ingested.concepts_loaded
             report(f"job {job.job_id}: ingested, {ingested.concepts_loaded} concepts, outcomes {ingested.outcome_counts}")
+        remaining = control.scope_remaining(conn, version=s.version, selection=selection,
+                                            max_attempts=s.max_attempts, retry_failed=retry_failed)
+        conn.commit()
+        if not remaining:
+            return summary
         if deadline is not None and time.monotonic() > deadline:
             summary.notes.append("stopped waiting: jobs are still in flight; run the same command again to continue")
             return summary
-        if ledger.jobs(conn, s.version, ledger.ACTIVE_JOB_STATES):
-            failpoint("polling")
-            time.sleep(poll_interval_s)
+        failpoint("polling")
+        time.sleep(poll_interval_s)

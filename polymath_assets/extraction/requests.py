@@ -72,6 +72,18 @@ def build_request(passage_text: str, settings: RequestSettings) -> dict:
     }
 
 
+def fixed_prompt_chars(settings: RequestSettings) -> int:
+    """Characters of a rendered request that do not depend on the passage: the system
+    instruction and the user prompt's template (they are billed as input)."""
+    return len(SYSTEM_INSTRUCTION) + len(user_prompt("", settings.concept_types))
+
+
+def contents_chars(passage_text: str, settings: RequestSettings) -> int:
+    """Characters of what countTokens is given (``contents`` only, no system instruction):
+    the numerator of a characters-per-token calibration against it."""
+    return len(user_prompt(passage_text, settings.concept_types))
+
+
 @dataclass
 class RequestFileStats:
     requests: int = 0
@@ -87,7 +99,7 @@ def write_request_file(path: Path, rows: Iterable[tuple[str, str]], settings: Re
     stats = RequestFileStats()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
-    fixed_chars = len(SYSTEM_INSTRUCTION) + len(user_prompt("", settings.concept_types))
+    fixed_chars = fixed_prompt_chars(settings)
     with open(partial, "w", encoding="utf-8") as handle:
         for key, text in rows:
             line = json.dumps({"key": key, "request": build_request(text, settings)}, ensure_ascii=False) + "\n"

@@ -3,19 +3,23 @@
 Each step commits its own bookkeeping before the next external call, so a process
 killed anywhere leaves every passage in a known state and running again continues:
 
-  create job row ─commit─ claim requests ─commit─ write file ─ budget check ─ upload
-  ─commit─ create provider job ─commit job name at once─ … poll … download ─ parse ─
-  load concepts + outcomes + job "ingested" in ONE transaction.
+  [scope lock] create job row + claim + caps + spend reservation ─commit─ write file ─
+  upload ─commit (guarded)─ create provider job ─commit job name at once (guarded)─ …
+  poll … download ─ parse ─ load concepts + outcomes + job "ingested" in ONE transaction
+  (the job row locked FOR UPDATE SKIP LOCKED).
 
-A crash before the provider job's name is recorded is recovered by looking the job up by
-its unique display name; if the provider never got it, the job is abandoned and its
-requests go back to pending without counting an attempt.
+A crash before the provider job's name is recorded is recovered — once the dead owner's
+lease has expired, or its process is gone — by looking the job up by its unique display
+name; if the provider never got it, the job is abandoned, its requests go back to
+pending without counting an attempt, and its reserved spend is released. The rules for
+concurrent writers are in kb/control.py.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,17 +30,27 @@ from polymath_assets.config import Config
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 from polymath_assets.extraction.cost import DEFAULT_CHARS_PER_TOKEN, Prices, calibrate, estimate_cost
 from polymath_assets.extraction.parse import DEFAULT_NAME_LIMIT
-from polymath_assets.extraction.requests import RequestSettings, write_request_file
+from polymath_assets.extraction.requests import (
+    RequestSettings,
+    build_request,
+    contents_chars,
+    fixed_prompt_chars,
+    write_request_file,
+)
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
 from polymath_assets.failpoints import failpoint
 from polymath_assets.gemini.client import BatchClient, JobStatus, ProviderError
-from polymath_assets.kb import ledger
+from polymath_assets.kb import control, ledger
 from polymath_assets.kb.concepts import Outcome, load_concepts, record_outcomes
 from polymath_assets.progress import progress_bar
 
 
 class BudgetExceeded(RuntimeError):
     pass
+
+
+class EnqueuedTokenCapTooSmall(BudgetExceeded):
+    """Not even one request fits under POLYMATH_MAX_ENQUEUED_TOKENS with nothing in flight."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,11 @@ class ExtractionSettings:
     budget_usd: float
     shard_count: int
     work_dir: Path
+    max_enqueued_tokens: int = 10_000_000
+    lease_s: int = 300
     chars_per_token: float = DEFAULT_CHARS_PER_TOKEN  # replaced by calibrate() against countTokens
     max_concept_name_chars: int = DEFAULT_NAME_LIMIT
+    owner: str = field(default_factory=control.process_owner)  # who this process is, as a job owner
 
     @classmethod
     def from_config(cls, config: Config) -> "ExtractionSettings":
@@ -66,7 +83,14 @@ class ExtractionSettings:
             shard_count=config.shard_count,
             work_dir=config.home / "batches" / config.extractor_version,
             max_concept_name_chars=config.max_concept_name_chars,
+            max_enqueued_tokens=config.max_enqueued_tokens,
+            lease_s=config.job_lease_s,
         )
+
+    @classmethod
+    def for_run(cls, config: Config, run_id: str) -> "ExtractionSettings":
+        """Settings for a Dagster run: the jobs it builds are owned by the run."""
+        return replace(cls.from_config(config), owner=control.run_owner(run_id))
 
     @property
     def model(self) -> str:
@@ -79,6 +103,7 @@ class SubmitResult:
     requests: int = 0
     estimated_cost_usd: float = 0.0
     reason: str = ""
+    deferred: bool = False  # waiting requests exist, but the token cap or another submitter holds them back
 
 
 @dataclass
@@ -100,49 +125,40 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def estimate_pending(conn: psycopg.Connection, s: ExtractionSettings, shard: int | None = None) -> dict:
+def estimate_pending(conn: psycopg.Connection, s: ExtractionSettings, shard: int | None = None,
+                     selection: str | None = None) -> dict:
     """Tokens and USD for the requests that still need a submission (pending or retryable)."""
-    requests, chars = conn.execute(
-        """SELECT count(DISTINCT r.request_key), coalesce(sum(length(p.passage_text)), 0)
-           FROM passage_requests r JOIN passages p USING (passage_id)
-           WHERE r.extractor_version = %s AND (%s::int IS NULL OR r.shard = %s)
-             AND (r.status = 'pending' OR (r.status = 'failed' AND r.attempts < %s))""",
-        (s.version, shard, shard, s.max_attempts)).fetchone()
-    fixed = _fixed_prompt_chars(s)
-    prompt, output, usd = estimate_cost(requests, chars + requests * fixed, s.expected_output_tokens, s.prices,
-                                        s.chars_per_token)
+    requests, chars = control.waiting_totals(conn, version=s.version, shard=shard, selection=selection,
+                                             max_attempts=s.max_attempts)
+    prompt, output, usd = estimate_cost(requests, chars + requests * fixed_prompt_chars(s.request),
+                                        s.expected_output_tokens, s.prices, s.chars_per_token)
     return {"requests": requests, "prompt_tokens": prompt, "output_tokens": output, "estimated_cost_usd": usd}
-
-
-def _fixed_prompt_chars(s: ExtractionSettings) -> int:
-    from polymath_assets.extraction.prompt import SYSTEM_INSTRUCTION, user_prompt
-
-    return len(SYSTEM_INSTRUCTION) + len(user_prompt("", s.request.concept_types))
 
 
 def calibrate_tokens(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
                      sample: int = 20) -> ExtractionSettings:
     """Settings whose characters-per-token ratio comes from countTokens on real rendered
-    requests for a sample of waiting passages (the fast estimate stays calibrated)."""
-    from dataclasses import replace
+    requests for a sample of waiting passages, and whose expected output tokens come from
+    the usage actually billed so far (the pilot's), once there is any.
 
-    from polymath_assets.extraction.requests import build_request
-
-    rows = conn.execute(
-        """SELECT p.passage_text FROM passage_requests r JOIN passages p USING (passage_id)
-           WHERE r.extractor_version = %s AND r.status IN ('pending', 'failed')
-           ORDER BY r.request_key LIMIT %s""", (s.version, sample)).fetchall()
-    fixed = _fixed_prompt_chars(s)
+    countTokens is given the request's ``contents`` only, so the ratio divides the
+    characters of the contents — never the system instruction — by the tokens counted."""
     pairs = []
-    for (text,) in rows:
+    for text in control.waiting_sample(conn, version=s.version, max_attempts=s.max_attempts, limit=sample):
         request = build_request(text, s.request)
-        pairs.append((fixed + len(text), client.count_tokens(s.model, request)))
-    return replace(s, chars_per_token=calibrate(pairs))
+        pairs.append((contents_chars(text, s.request), client.count_tokens(s.model, request)))
+    return calibrate_output(conn, replace(s, chars_per_token=calibrate(pairs)))
+
+
+def calibrate_output(conn: psycopg.Connection, s: ExtractionSettings) -> ExtractionSettings:
+    """Expected output tokens per request from actual usage, when results exist."""
+    measured = control.output_tokens_per_request(conn, s.version)
+    return replace(s, expected_output_tokens=max(1, round(measured))) if measured else s
 
 
 def select_shard(conn: psycopg.Connection, s: ExtractionSettings, shard: int) -> int:
     added = ledger.register_pending(conn, version=s.version, shard=shard, shard_count=s.shard_count,
-                                    fingerprint=s.request.fingerprint())
+                                    fingerprint=s.request.fingerprint(), max_attempts=s.max_attempts)
     conn.commit()
     return added
 
@@ -150,93 +166,183 @@ def select_shard(conn: psycopg.Connection, s: ExtractionSettings, shard: int) ->
 def select_pilot(conn: psycopg.Connection, s: ExtractionSettings, size: int) -> int | None:
     """Select a new pilot sample, or None when an unfinished pilot exists: running the
     pilot again after an interruption continues that pilot instead of starting another."""
+    control.lock_selection(conn, s.version)  # two pilots started at once select one sample
     if ledger.checkpoint_status(conn, s.version, "pilot") == "running":
+        conn.commit()
         return None
+    selection = ledger.next_pilot_selection(conn, s.version)
     added = ledger.register_pilot(conn, version=s.version, size=size, shard_count=s.shard_count,
-                                  fingerprint=s.request.fingerprint())
-    ledger.save_checkpoint(conn, s.version, "pilot", {"size": size, "selected": added})
+                                  fingerprint=s.request.fingerprint(), selection=selection)
+    ledger.save_checkpoint(conn, s.version, "pilot", {"size": size, "selected": added, "selection": selection})
     conn.commit()  # selection and checkpoint together, or neither
     return added
 
 
-def finish_run(conn: psycopg.Connection, s: ExtractionSettings, run: str, summary: dict) -> None:
-    """Mark a pilot/backfill run completed once nothing of it is waiting or in flight."""
-    waiting = conn.execute(
-        """SELECT count(*) FROM passage_requests WHERE extractor_version = %s
-           AND (status IN ('pending', 'in_flight') OR (status = 'failed' AND attempts < %s))""",
-        (s.version, s.max_attempts)).fetchone()[0]
-    ledger.save_checkpoint(conn, s.version, run, summary, status="running" if waiting else "completed")
+def pilot_selection(conn: psycopg.Connection, s: ExtractionSettings) -> str | None:
+    """The selection tag of the latest pilot (its sample), or None if there was none."""
+    selection = ledger.checkpoint_value(conn, s.version, "pilot", "selection")
     conn.commit()
+    return selection
+
+
+def finish_run(conn: psycopg.Connection, s: ExtractionSettings, run: str, summary: dict) -> None:
+    """Mark a pilot/backfill run completed once nothing of its scope (the pilot's sample,
+    or the whole version) is waiting or in flight."""
+    selection = pilot_selection(conn, s) if run == "pilot" else None
+    remaining = control.scope_remaining(conn, version=s.version, selection=selection, max_attempts=s.max_attempts,
+                                        retry_failed=True)
+    ledger.save_checkpoint(conn, s.version, run, summary, status="running" if remaining else "completed")
+    conn.commit()
+
+
+def shards_to_submit(conn: psycopg.Connection, s: ExtractionSettings) -> list[int]:
+    """Shards with waiting requests and no job of their own being built or in flight, when
+    the enqueued-token cap has room: what a scheduler (the sensor) should submit next, so
+    that submissions deferred by the cap go out in waves."""
+    smallest_request = control.tokens_for_chars(fixed_prompt_chars(s.request), s.chars_per_token)
+    if s.max_enqueued_tokens - control.enqueued_tokens(conn) < smallest_request:
+        conn.commit()
+        return []
+    ready = [shard for shard in control.waiting_shards(conn, version=s.version, selection=None,
+                                                       max_attempts=s.max_attempts, retry_failed=True)
+             if control.active_scope_job(conn, version=s.version, shard=shard, selection=None) is None]
+    conn.commit()
+    return ready
+
+
+def _scope_name(shard: int | None, selection: str | None) -> str:
+    return selection if selection is not None else ("all" if shard is None else f"shard-{shard}")
 
 
 def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
-           limit: int | None = None, retry_failed: bool = True) -> SubmitResult:
-    """Submit the scope's waiting requests as one batch job, unless a job of that scope is
-    still in flight (never two jobs for the same work)."""
-    active = [j for j in ledger.jobs(conn, s.version, ledger.ACTIVE_JOB_STATES) if j.shard == shard]
-    if active:
-        return SubmitResult(None, reason=f"job {active[0].job_id} is still in flight")
-    job_id = ledger.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model)
-    conn.commit()
-    claimed = ledger.claim_requests(conn, version=s.version, shard=shard, job_id=job_id,
-                                    max_attempts=s.max_attempts, limit=limit, retry_failed=retry_failed)
+           retry_failed: bool = True, selection: str | None = None) -> SubmitResult:
+    """Submit the scope's waiting requests (a shard's, a pilot selection's, or — shard and
+    selection None — the version's) as one batch job, as many as fit under the
+    enqueued-token cap. Never two jobs for one scope at once, never one request twice."""
+    conn.commit()  # the scope lock is session state: start from a clean transaction
+    with control.scope_lock(conn, s.version, _scope_name(shard, selection)) as mine:
+        if not mine:
+            return SubmitResult(None, reason="another process is submitting this scope", deferred=True)
+        active = control.active_scope_job(conn, version=s.version, shard=shard, selection=selection)
+        conn.commit()
+        if active is not None:
+            return SubmitResult(None, reason=f"job {active} is still in flight", deferred=True)
+        return _submit_locked(conn, client, s, shard, selection, retry_failed)
+
+
+def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
+                   selection: str | None, retry_failed: bool) -> SubmitResult:
+    fixed = fixed_prompt_chars(s.request)
+    # The gate: job row, claim, both caps and the spend reservation in one transaction.
+    control.lock_gate(conn)
+    enqueued = control.enqueued_tokens(conn)
+    room_tokens = s.max_enqueued_tokens - enqueued
+    job_id = control.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model,
+                                owner=s.owner, lease_s=s.lease_s)
+    claim = control.claim(conn, version=s.version, shard=shard, selection=selection, job_id=job_id,
+                          max_attempts=s.max_attempts, retry_failed=retry_failed, fixed_chars=fixed,
+                          room_chars=max(0, int(room_tokens * s.chars_per_token)))
+    if not claim.claimed:
+        conn.rollback()  # no job row, nothing claimed: as if never tried
+        if not claim.candidates:
+            return SubmitResult(None, reason="nothing to submit")
+        if enqueued == 0:
+            raise EnqueuedTokenCapTooSmall(
+                f"one request of {_scope_name(shard, selection)} needs more than POLYMATH_MAX_ENQUEUED_TOKENS="
+                f"{s.max_enqueued_tokens:,} estimated input tokens; raise the cap")
+        return SubmitResult(None, deferred=True, reason=(
+            f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
+            f"{s.max_enqueued_tokens:,}"))
+    prompt, output, usd = estimate_cost(claim.distinct_keys, claim.prompt_chars, s.expected_output_tokens, s.prices,
+                                        s.chars_per_token)
+    committed = control.committed_usd(conn, s.version)
+    if committed + usd > s.budget_usd:
+        conn.rollback()
+        raise BudgetExceeded(
+            f"submitting {claim.distinct_keys} requests (≈${usd:.4f}) would take the estimated total to "
+            f"${committed + usd:.4f}, past POLYMATH_BUDGET_USD=${s.budget_usd:.2f}; raise the cap to continue")
+    control.reserve(conn, version=s.version, job_id=job_id, shard=shard, requests=claim.distinct_keys,
+                    estimated_tokens=prompt + output, estimated_usd=usd)
+    control.transition(conn, job_id, expected="building", owner=s.owner, request_count=claim.distinct_keys,
+                       prompt_tokens=prompt, enqueued_tokens=prompt, estimated_cost_usd=usd)
     conn.commit()
     failpoint("after_claim")
-    if not claimed:
-        ledger.update_job(conn, job_id, state="abandoned", error="nothing to submit")
-        conn.commit()
-        return SubmitResult(None, reason="nothing to submit")
+    try:
+        return _build_and_create(conn, client, s, shard, job_id, claim, usd)
+    except BaseException:
+        _give_up(conn, job_id, s.owner)
+        raise
 
-    # unique even when two databases share one POLYMATH_HOME (job ids are per database)
-    path = s.work_dir / "requests" / f"{ledger.display_name(s.version, shard, job_id)}-{uuid.uuid4().hex[:8]}.jsonl"
-    with progress_bar(total=claimed, desc=f"requests job {job_id}", unit="req") as bar:
-        file_stats = write_request_file(path, _counted(ledger.job_requests(conn, job_id), bar), s.request)
-    prompt, output, usd = estimate_cost(file_stats.requests, file_stats.prompt_chars, s.expected_output_tokens,
-                                        s.prices, s.chars_per_token)
-    committed = ledger.costs(conn, s.version)["committed_estimate_usd"]
-    if committed + usd > s.budget_usd:
-        ledger.fail_job_requests(conn, job_id, "", s.max_attempts, release=True)
-        ledger.update_job(conn, job_id, state="abandoned", error="budget cap")
-        conn.commit()
-        raise BudgetExceeded(
-            f"submitting {file_stats.requests} requests (≈${usd:.4f}) would take the estimated total to "
-            f"${committed + usd:.4f}, past POLYMATH_BUDGET_USD=${s.budget_usd:.2f}; raise the cap to continue")
-    ledger.update_job(conn, job_id, input_path=str(path), request_count=file_stats.requests,
-                      prompt_tokens=prompt, estimated_cost_usd=usd)
-    conn.commit()
 
-    file_name = client.upload(path, display_name=path.name)
-    ledger.update_job(conn, job_id, input_file=file_name, state="uploaded")
-    conn.commit()
-    failpoint("after_upload")
+def _give_up(conn: psycopg.Connection, job_id: int, owner: str) -> None:
+    """An error or interrupt while building: hand the job to recovery now (it checks the
+    provider by display name, so a job created just before the error is kept)."""
+    try:
+        conn.rollback()
+        control.expire_lease(conn, job_id, owner)
+        conn.commit()
+    except psycopg.Error:
+        pass  # the lease runs out by itself
+
+
+def _build_and_create(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
+                      job_id: int, claim: control.Claim, usd: float) -> SubmitResult:
     display = ledger.display_name(s.version, shard, job_id)
-    job_name = client.create(s.model, file_name, display)
-    failpoint("after_create")
-    # Creation is not idempotent: the name is committed before anything else can fail.
-    ledger.update_job(conn, job_id, job_name=job_name, state="submitted", submitted_at=_now())
-    conn.commit()
-    return SubmitResult(job_id, file_stats.requests, usd)
+    with control.heartbeat(conn, job_id, s.owner, s.lease_s) as lost:
+        # per job and per process: no two writers ever share a file name
+        path = s.work_dir / "requests" / f"{display}-{uuid.uuid4().hex[:8]}.jsonl"
+        with progress_bar(total=claim.claimed, desc=f"requests job {job_id}", unit="req") as bar:
+            write_request_file(path, _counted(ledger.job_requests(conn, job_id), bar), s.request)
+        conn.commit()
+        if not control.transition(conn, job_id, expected="building", owner=s.owner, input_path=str(path)):
+            conn.commit()
+            return SubmitResult(None, reason=f"job {job_id}: lease lost before upload")
+        conn.commit()
+        file_name = client.upload(path, display_name=path.name)
+        if not control.transition(conn, job_id, expected="building", owner=s.owner, input_file=file_name,
+                                  state="uploaded"):
+            conn.commit()
+            return SubmitResult(None, reason=f"job {job_id}: lease lost during upload")
+        conn.commit()
+        failpoint("after_upload")
+        # Never create a job whose row we no longer hold: a recoverer may have released it.
+        if lost.is_set() or not control.renew_lease(conn, job_id, s.owner, s.lease_s):
+            conn.commit()
+            return SubmitResult(None, reason=f"job {job_id}: lease lost before creation")
+        conn.commit()
+        job_name = client.create(s.model, file_name, display)
+        failpoint("after_create")
+        # Creation is not idempotent: the name is committed before anything else can fail.
+        control.transition(conn, job_id, expected="uploaded", owner=s.owner, job_name=job_name, state="submitted",
+                           submitted_at=_now())
+        conn.commit()
+    return SubmitResult(job_id, claim.distinct_keys, usd)
 
 
 def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> list[str]:
-    """Settle jobs that a crash left without a provider job name."""
+    """Settle jobs that a crash left without a provider job name — only those whose owner's
+    lease expired or whose owner process is gone; a live owner's job is never touched."""
     notes = []
-    for job in ledger.jobs(conn, s.version, ("building", "uploaded")):
+    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s)
+    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken):
         found = client.find_by_display_name(job.display_name) if job.state == "uploaded" else None
         if found:
-            ledger.update_job(conn, job.job_id, job_name=found, state="submitted", submitted_at=_now())
-            notes.append(f"job {job.job_id}: re-attached to {found}")
-        else:
-            released = ledger.fail_job_requests(conn, job.job_id, "", s.max_attempts, release=True)
-            ledger.update_job(conn, job.job_id, state="abandoned", error="interrupted before submission")
+            if control.transition(conn, job.job_id, expected="uploaded", owner=s.owner, job_name=found,
+                                  state="submitted", submitted_at=_now()):
+                notes.append(f"job {job.job_id}: re-attached to {found}")
+        elif control.transition(conn, job.job_id, expected=job.state, owner=s.owner, state="abandoned",
+                                enqueued_tokens=0, error="interrupted before submission"):
+            released = control.release_requests(conn, job.job_id)
+            control.release_spend(conn, job.job_id, "abandoned before the provider had it")
             notes.append(f"job {job.job_id}: interrupted before submission; {released} requests back to pending")
         conn.commit()
     return notes
 
 
 def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job) -> JobStatus:
-    """Poll one job; record its state; a failed/expired/cancelled job fails its requests
-    (they are resubmitted by the next submit, or dead after max attempts)."""
+    """Poll one job and record its state (guarded: a concurrent poller's newer update wins).
+    A failed/expired/cancelled job returns its requests to pending with attempts unchanged:
+    the job failed, not the requests (quota, expiry, cancellation)."""
     try:
         status = client.status(job.job_name)
     except ProviderError as err:
@@ -249,28 +355,31 @@ def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
         fields["output_file"] = status.output_file
     if status.terminal:
         fields["finished_at"] = _now()
+        fields["enqueued_tokens"] = 0
     if status.state in ledger.TERMINAL_FAILED_STATES:
         fields["error"] = status.error or f"job {status.state}"
-        ledger.fail_job_requests(conn, job.job_id, f"batch job {status.state}: {status.error or 'no results'}",
-                                 s.max_attempts)
         fields["actual_cost_usd"] = 0
-    ledger.update_job(conn, job.job_id, **fields)
+    if control.transition(conn, job.job_id, expected=job.state, **fields) \
+            and status.state in ledger.TERMINAL_FAILED_STATES:
+        control.release_requests(conn, job.job_id, f"batch job {status.state}: {status.error or 'no results'}")
+        control.record_actual(conn, job.job_id, 0.0, 0, 0, note=f"job {status.state}: nothing billed")
     conn.commit()
     return status
 
 
-def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job) -> IngestResult:
-    """Download a succeeded job's results and load them, all in one transaction."""
-    # Named by the provider's output file (unique there), not by our job id: a cached
-    # download is reused after a crash, and never mistaken for another database's job.
-    path = s.work_dir / "results" / f"{job.output_file.replace('/', '_')}.jsonl"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        client.download(job.output_file, path)
-    ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold, s.max_concept_name_chars)
+def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
+           job: ledger.Job) -> IngestResult | None:
+    """Download a succeeded job's results and load them, all in one transaction that holds
+    the job row; None when another process is ingesting it or already has."""
     stats = ResultStats()
     outcomes: list[Outcome] = []
+    ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold, s.max_concept_name_chars)
+    conn.commit()
     with conn.transaction():
+        output_file = control.hold_for_ingest(conn, job.job_id)
+        if output_file is None:
+            return None
+        path = _download(client, s, output_file, job.job_id)
         passages = ledger.job_passages(conn, job.job_id)
         with progress_bar(desc=f"results job {job.job_id}", unit="concept") as bar:
             loaded = load_concepts(conn, _counted(read_results(path, passages, ctx, stats, outcomes), bar))
@@ -278,8 +387,23 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)
         actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens)
-        ledger.update_job(conn, job.job_id, state="ingested", ingested_at=_now(), prompt_tokens=stats.prompt_tokens,
-                          output_tokens=stats.output_tokens, actual_cost_usd=actual, result_stats=Jsonb(stats.as_dict()),
-                          error=f"{stats.missing_keys} requests had no result line" if stats.missing_keys else None)
+        control.transition(conn, job.job_id, expected="succeeded", state="ingested", ingested_at=_now(),
+                           prompt_tokens=stats.prompt_tokens, output_tokens=stats.output_tokens,
+                           actual_cost_usd=actual, result_stats=Jsonb(stats.as_dict()),
+                           error=f"{stats.missing_keys} requests had no result line" if stats.missing_keys else None)
+        control.record_actual(conn, job.job_id, actual, stats.prompt_tokens, stats.output_tokens)
     conn.commit()
     return IngestResult(job.job_id, loaded, counts, stats)
+
+
+def _download(client: BatchClient, s: ExtractionSettings, output_file: str, job_id: int) -> Path:
+    """The job's result file, downloaded once. Named by the provider's output file (unique
+    there) and our job id; fetched under a name of this process's own and renamed, so two
+    processes never write one file."""
+    path = s.work_dir / "results" / f"{output_file.replace('/', '_')}-job-{job_id}.jsonl"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mine = path.with_name(f"{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.download")
+        client.download(output_file, mine)
+        mine.replace(path)
+    return path

@@ -61,7 +61,8 @@ def record_outcomes(conn: psycopg.Connection, *, version: str, job_id: int, outc
     rows = conn.execute(
         """UPDATE passage_requests r
            SET status = CASE WHEN o.ok THEN 'done'
-                             WHEN r.attempts >= %(max)s THEN 'dead' ELSE 'failed' END,
+                             WHEN r.attempts + 1 >= %(max)s THEN 'dead' ELSE 'failed' END,
+               attempts = r.attempts + CASE WHEN o.ok THEN 0 ELSE 1 END,  -- counts this request's failures
                concept_count = CASE WHEN o.ok THEN o.concept_count END,
                last_error = o.error, updated_at = now()
            FROM stage_outcomes o

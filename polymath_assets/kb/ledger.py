@@ -2,10 +2,15 @@
 
 States of a ``passage_requests`` row:
   pending    selected, not yet in a batch job
-  in_flight  in job ``job_id`` (attempts counts submissions)
+  in_flight  in job ``job_id``
   done       results loaded (``concept_count`` concepts, possibly 0)
-  failed     the last attempt failed (``last_error``); it will be resubmitted
+  failed     the request itself failed (``last_error``; ``attempts`` counts such failures);
+             it will be resubmitted
   dead       failed ``max_attempts`` times; kept with its last error, never resubmitted
+
+A job-level failure (quota, expiry, cancellation) is not the request's failure: its
+requests go back to pending with attempts unchanged. Who may write which row, and how
+concurrent writers stay out of each other's way, is kb/control.py.
 
 Jobs (``batch_jobs``) move building → uploaded → submitted → pending/running →
 succeeded/failed/cancelled/expired → ingested, or building/uploaded → abandoned when a
@@ -21,7 +26,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-ACTIVE_JOB_STATES = ("submitted", "pending", "running")
+from polymath_assets.kb import control
+
+ACTIVE_JOB_STATES = control.PROVIDER_STATES
 TERMINAL_FAILED_STATES = ("failed", "cancelled", "expired")
 
 
@@ -36,7 +43,7 @@ def _key_sql() -> str:
 
 
 def register_pending(conn: psycopg.Connection, *, version: str, shard: int, shard_count: int,
-                     fingerprint: str) -> int:
+                     fingerprint: str, max_attempts: int) -> int:
     """Add the shard's passages that lack concepts for ``version`` and are not in the
     ledger yet as pending requests; return how many were added.
 
@@ -53,24 +60,32 @@ def register_pending(conn: psycopg.Connection, *, version: str, shard: int, shar
                           WHERE c.extractor_version = %(version)s AND c.passage_id = p.passage_id)
         ON CONFLICT DO NOTHING
     """).format(key=sql.SQL(_key_sql()), shard_filter=_shard_filter(shard_count))
-    params = dict(version=version, shard=shard, fingerprint=fingerprint)
+    params = dict(version=version, shard=shard, fingerprint=fingerprint, max_attempts=max_attempts)
     added = conn.execute(query, params).rowcount
     conn.execute(sql.SQL("""
         UPDATE passage_requests r SET request_key = {key}, updated_at = now()
         FROM passages p
         WHERE r.passage_id = p.passage_id AND r.extractor_version = %(version)s AND r.shard = %(shard)s
-          AND r.status IN ('pending', 'failed') AND r.request_key <> {key}
-    """).format(key=sql.SQL(_key_sql())), params)
+          AND {waiting} AND r.request_key <> {key}
+    """).format(key=sql.SQL(_key_sql()), waiting=control.waiting("r")), params)
     return added
 
 
+def next_pilot_selection(conn: psycopg.Connection, version: str) -> str:
+    """The tag of a new pilot's sample: pilot-1, pilot-2, ..."""
+    n = conn.execute("""SELECT count(DISTINCT selection) FROM passage_requests
+                        WHERE extractor_version = %s AND selection LIKE 'pilot-%%'""", (version,)).fetchone()[0]
+    return f"pilot-{n + 1}"
+
+
 def register_pilot(conn: psycopg.Connection, *, version: str, size: int, shard_count: int,
-                   fingerprint: str, seed: str = "pilot") -> int:
+                   fingerprint: str, selection: str, seed: str = "pilot") -> int:
     """Register a deterministic pseudo-random sample of ``size`` passages, across all
-    shards, that lack concepts for ``version`` and are not in the ledger yet."""
+    shards, that lack concepts for ``version`` and are not in the ledger yet, tagged with
+    ``selection`` so the pilot touches only them."""
     return conn.execute(sql.SQL("""
-        INSERT INTO passage_requests (extractor_version, passage_id, shard, request_key)
-        SELECT %(version)s, p.passage_id, p.shard_hash %% {n}, {key}
+        INSERT INTO passage_requests (extractor_version, passage_id, shard, request_key, selection)
+        SELECT %(version)s, p.passage_id, p.shard_hash %% {n}, {key}, %(selection)s
         FROM passages p
         WHERE NOT EXISTS (SELECT 1 FROM passage_requests r
                           WHERE r.extractor_version = %(version)s AND r.passage_id = p.passage_id)
@@ -80,7 +95,7 @@ def register_pilot(conn: psycopg.Connection, *, version: str, size: int, shard_c
         LIMIT {size}
         ON CONFLICT DO NOTHING
     """).format(n=sql.Literal(int(shard_count)), key=sql.SQL(_key_sql()), size=sql.Literal(int(size))),
-        dict(version=version, fingerprint=fingerprint, seed=seed)).rowcount
+        dict(version=version, fingerprint=fingerprint, seed=seed, selection=selection)).rowcount
 
 
 def unselected_count(conn: psycopg.Connection, version: str) -> int:
@@ -94,39 +109,10 @@ def unselected_count(conn: psycopg.Connection, version: str) -> int:
         {"v": version}).fetchone()[0]
 
 
-def create_job(conn: psycopg.Connection, *, version: str, shard: int | None, provider: str, model: str) -> int:
-    job_id = conn.execute(
-        """INSERT INTO batch_jobs (extractor_version, shard, provider, model, display_name)
-           VALUES (%s, %s, %s, %s, '') RETURNING job_id""",
-        (version, shard, provider, model),
-    ).fetchone()[0]
-    conn.execute("UPDATE batch_jobs SET display_name = %s WHERE job_id = %s",
-                 (display_name(version, shard, job_id), job_id))
-    return job_id
-
-
 def display_name(version: str, shard: int | None, job_id: int) -> str:
     """Unique per job: how a job created just before a crash is found again at the provider."""
     scope = f"shard-{shard:03d}" if shard is not None else "pilot"
     return f"polymath-{version}-{scope}-job-{job_id}"
-
-
-def claim_requests(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int,
-                   max_attempts: int, limit: int | None = None, retry_failed: bool = True) -> int:
-    """Move pending and retryable failed requests (of one shard, or of all shards for
-    ``shard=None``) into job ``job_id``."""
-    limit_sql = sql.SQL("LIMIT {}").format(sql.Literal(limit)) if limit else sql.SQL("")
-    return conn.execute(sql.SQL("""
-        UPDATE passage_requests r
-        SET status = 'in_flight', job_id = %(job)s, attempts = attempts + 1, updated_at = now()
-        WHERE (r.extractor_version, r.passage_id) IN (
-            SELECT extractor_version, passage_id FROM passage_requests
-            WHERE extractor_version = %(version)s AND (%(shard)s::int IS NULL OR shard = %(shard)s)
-              AND (status = 'pending' OR (%(retry)s AND status = 'failed' AND attempts < %(max)s))
-            ORDER BY passage_id {limit}
-            FOR UPDATE SKIP LOCKED)
-    """).format(limit=limit_sql),
-        dict(job=job_id, version=version, shard=shard, max=max_attempts, retry=retry_failed)).rowcount
 
 
 def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, str]]:
@@ -156,36 +142,6 @@ def job_passages(conn: psycopg.Connection, job_id: int) -> dict[str, list[tuple[
     return found
 
 
-def update_job(conn: psycopg.Connection, job_id: int, **fields) -> None:
-    allowed = {"job_name", "state", "input_path", "input_file", "output_file", "request_count",
-               "succeeded_count", "failed_count", "prompt_tokens", "output_tokens", "estimated_cost_usd",
-               "actual_cost_usd", "error", "result_stats", "submitted_at", "finished_at", "ingested_at"}
-    unknown = set(fields) - allowed
-    if unknown:
-        raise ValueError(f"not batch_jobs columns: {sorted(unknown)}")
-    assignments = sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in fields)
-    conn.execute(sql.SQL("UPDATE batch_jobs SET {}, updated_at = now() WHERE job_id = %(job_id)s")
-                 .format(assignments), {**fields, "job_id": job_id})
-
-
-def fail_job_requests(conn: psycopg.Connection, job_id: int, error: str, max_attempts: int,
-                      release: bool = False) -> int:
-    """Every in-flight request of a job failed (job FAILED/EXPIRED/CANCELLED, or never
-    created). ``release`` returns them to pending without counting an attempt: the
-    provider never saw them."""
-    if release:
-        return conn.execute(
-            """UPDATE passage_requests SET status = 'pending', job_id = NULL, attempts = attempts - 1,
-                      updated_at = now() WHERE job_id = %s AND status = 'in_flight'""", (job_id,)).rowcount
-    return conn.execute(
-        """UPDATE passage_requests
-           SET status = CASE WHEN attempts >= %(max)s THEN 'dead' ELSE 'failed' END,
-               last_error = %(error)s, updated_at = now()
-           WHERE job_id = %(job)s AND status = 'in_flight'""",
-        dict(max=max_attempts, error=error, job=job_id)).rowcount
-
-
 @dataclass(frozen=True)
 class Job:
     job_id: int
@@ -201,15 +157,23 @@ class Job:
     estimated_cost_usd: float
 
 
-def jobs(conn: psycopg.Connection, version: str, states: tuple[str, ...], shard: int | None = None) -> list[Job]:
+def jobs(conn: psycopg.Connection, version: str, states: tuple[str, ...], shard: int | None = None,
+         selection: str | None = None, job_ids: list[int] | None = None) -> list[Job]:
+    """Jobs of a version in ``states``; of one shard, of those holding a selection's
+    in-flight requests, or of the given ids."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            """SELECT job_id, extractor_version, shard, state, job_name, display_name, input_path, input_file,
-                      output_file, request_count, estimated_cost_usd::float AS estimated_cost_usd
-               FROM batch_jobs
-               WHERE extractor_version = %s AND state = ANY(%s) AND (%s::int IS NULL OR shard = %s)
-               ORDER BY job_id""",
-            (version, list(states), shard, shard)).fetchall()
+            """SELECT j.job_id, j.extractor_version, j.shard, j.state, j.job_name, j.display_name, j.input_path,
+                      j.input_file, j.output_file, j.request_count, j.estimated_cost_usd::float AS estimated_cost_usd
+               FROM batch_jobs j
+               WHERE j.extractor_version = %(v)s AND j.state = ANY(%(states)s)
+                 AND (%(shard)s::int IS NULL OR j.shard = %(shard)s)
+                 AND (%(ids)s::bigint[] IS NULL OR j.job_id = ANY(%(ids)s))
+                 AND (%(sel)s::text IS NULL OR EXISTS (
+                      SELECT 1 FROM passage_requests r WHERE r.job_id = j.job_id AND r.selection = %(sel)s
+                        AND r.status = 'in_flight'))
+               ORDER BY j.job_id""",
+            dict(v=version, states=list(states), shard=shard, sel=selection, ids=job_ids)).fetchall()
     return [Job(**row) for row in rows]
 
 
@@ -223,19 +187,21 @@ def status_counts(conn: psycopg.Connection, version: str) -> dict[int, dict[str,
     return counts
 
 
+def selection_states(conn: psycopg.Connection, version: str, selection: str) -> dict[str, int]:
+    """status -> count for one selection (a pilot's sample)."""
+    return dict(conn.execute(
+        """SELECT status, count(*) FROM passage_requests WHERE extractor_version = %s AND selection = %s
+           GROUP BY status""", (version, selection)).fetchall())
+
+
 def costs(conn: psycopg.Connection, version: str) -> dict[str, float]:
-    row = conn.execute(
-        """SELECT coalesce(sum(estimated_cost_usd), 0)::float,
-                  coalesce(sum(actual_cost_usd), 0)::float,
-                  coalesce(sum(estimated_cost_usd) FILTER (WHERE actual_cost_usd IS NULL
-                                                          AND state <> 'abandoned'), 0)::float
-           FROM batch_jobs WHERE extractor_version = %s""", (version,)).fetchone()
-    return {"estimated_usd": row[0], "actual_usd": row[1], "committed_estimate_usd": row[1] + row[2]}
+    """Money for a version, from the spend ledger (which no reset deletes)."""
+    return control.spend_totals(conn, version)
 
 
 def forget_version(conn: psycopg.Connection, version: str, *, concepts: bool) -> dict[str, int]:
     """Delete one extractor version's bookkeeping (and, for a rollback, its concepts);
-    other versions are untouched."""
+    other versions are untouched. The spend ledger stays: money spent is never forgotten."""
     deleted = {}
     if concepts:
         deleted["passage_concepts"] = conn.execute(
@@ -264,6 +230,12 @@ def save_checkpoint(conn: psycopg.Connection, version: str, run: str, checkpoint
                checkpoint = kb_migrations.checkpoint || EXCLUDED.checkpoint, updated_at = now(),
                completed_at = CASE WHEN EXCLUDED.status = 'completed' THEN now() END""",
         (checkpoint_name(version, run), status, Jsonb(checkpoint)))
+
+
+def checkpoint_value(conn: psycopg.Connection, version: str, run: str, key: str) -> str | None:
+    row = conn.execute("SELECT checkpoint->>%s FROM kb_migrations WHERE job_name = %s",
+                       (key, checkpoint_name(version, run))).fetchone()
+    return row[0] if row else None
 
 
 def checkpoint_status(conn: psycopg.Connection, version: str, run: str) -> str | None:

@@ -47,7 +47,10 @@ def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None
             SELECT count(*) FILTER (WHERE r.status = 'done' AND coalesce(n.rows, 0) <> r.concept_count) AS mismatched,
                    count(*) FILTER (WHERE r.status = 'in_flight' AND NOT EXISTS (
                        SELECT 1 FROM batch_jobs j WHERE j.job_id = r.job_id
-                         AND j.state IN ('submitted', 'pending', 'running', 'succeeded'))) AS orphaned
+                         AND (j.state IN ('submitted', 'pending', 'running', 'succeeded')
+                              -- being built by a live owner (kb/control.py): not orphaned
+                              OR (j.state IN ('building', 'uploaded') AND j.lease_expires_at > now()))))
+                     AS orphaned
             FROM passage_requests r
             LEFT JOIN (SELECT passage_id, count(*) AS rows FROM passage_concepts
                        WHERE extractor_version = %(version)s GROUP BY passage_id) n USING (passage_id)

@@ -7,9 +7,10 @@ loses nothing."""
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from polymath_assets.extraction.completion import ShardState
-from polymath_assets.kb import ledger
+from polymath_assets.kb import control, ledger
 
 # A job in these states still owns its requests: nothing is resubmitted for its shard.
 IN_FLIGHT_STATES = ("building", "uploaded", *ledger.ACTIVE_JOB_STATES)
@@ -18,7 +19,7 @@ IN_FLIGHT_STATES = ("building", "uploaded", *ledger.ACTIVE_JOB_STATES)
 def shard_states(conn: psycopg.Connection, version: str, max_attempts: int) -> list[ShardState]:
     """One row per shard that has had a shard job (pilot jobs have no shard). Shards never
     submitted are left to the operator's backfill: the sensor only follows up."""
-    rows = conn.execute(
+    rows = conn.execute(sql.SQL(
         """WITH jobs AS (
              SELECT shard,
                     count(*) FILTER (WHERE state = ANY(%(in_flight)s)) AS in_flight,
@@ -29,10 +30,11 @@ def shard_states(conn: psycopg.Connection, version: str, max_attempts: int) -> l
            waiting AS (
              SELECT shard, count(*) AS n FROM passage_requests
              WHERE extractor_version = %(version)s AND shard = ANY(ARRAY(SELECT shard FROM jobs))
-               AND (status = 'pending' OR (status = 'failed' AND attempts < %(max_attempts)s))
+               AND {waiting}
              GROUP BY shard)
            SELECT j.shard, coalesce(w.n, 0), j.in_flight, j.latest_job, j.succeeded
-           FROM jobs j LEFT JOIN waiting w USING (shard) ORDER BY j.shard""",
+           FROM jobs j LEFT JOIN waiting w USING (shard) ORDER BY j.shard""").format(
+            waiting=control.waiting("passage_requests")),
         {"version": version, "in_flight": list(IN_FLIGHT_STATES), "max_attempts": max_attempts}).fetchall()
     return [ShardState(shard, waiting, in_flight, latest, tuple(succeeded))
             for shard, waiting, in_flight, latest, succeeded in rows]

@@ -45,12 +45,22 @@ def base_url(port: int) -> str:
 
 
 def start(home: Path, faults_json: str | None = None) -> str:
-    """Start the emulator unless it runs; return its base URL once it answers."""
+    """Start the emulator unless it runs; return its base URL once it answers. Processes
+    starting at once (two backfills) serialise on a file lock: one emulator, not two that
+    each know only half of the jobs."""
+    import fcntl
+
+    directory = _dir(home)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start_locked(home, directory, faults_json)
+
+
+def _start_locked(home: Path, directory: Path, faults_json: str | None) -> str:
     running = _running(home)
     if running:
         return base_url(running[1])
-    directory = _dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ}
     if faults_json:
