@@ -24,7 +24,7 @@ def shard_states(conn: psycopg.Connection, version: str, max_attempts: int) -> l
              SELECT shard,
                     count(*) FILTER (WHERE state = ANY(%(in_flight)s)) AS in_flight,
                     max(job_id) AS latest_job,
-                    coalesce(array_agg(job_id ORDER BY job_id) FILTER (WHERE state = 'succeeded'), '{}') AS succeeded
+                    coalesce(array_agg(job_id ORDER BY job_id) FILTER (WHERE state = 'succeeded'), '{{}}') AS succeeded
              FROM batch_jobs WHERE extractor_version = %(version)s AND shard IS NOT NULL
              GROUP BY shard),
            waiting AS (
