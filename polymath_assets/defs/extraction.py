@@ -7,6 +7,11 @@ from polymath_assets.defs.resources import GeminiResource, PostgresResource
 from polymath_assets.extraction import runner
 from polymath_assets.kb import ledger
 
+# A submission deferred by the enqueued-token cap retries every 5 minutes for up to a day
+# (a batch job usually finishes well within that, freeing room under the cap).
+DEFERRED_WAIT_S = 300
+DEFERRED_RETRIES = 288
+
 
 @dg.asset(partitions_def=shard_partitions, deps=[pending_passages], group_name="extraction", kinds={"gemini"})
 def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResource,
@@ -21,6 +26,10 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
         for note in runner.recover(conn, client, settings):
             context.log.warning(note)
         result = runner.submit(conn, client, runner.calibrate_output(conn, settings), shard)
+    if result.deferred:
+        # The enqueued-token cap is full: wait in this run (its slot in the backfill's run
+        # limit is what makes a 64-shard backfill go out in waves) and try again.
+        raise dg.RetryRequested(max_retries=DEFERRED_RETRIES, seconds_to_wait=DEFERRED_WAIT_S)
     if result.job_id is None:
         context.log.info(f"shard {shard}: no job submitted ({result.reason})")
     return dg.MaterializeResult(metadata={
