@@ -29,7 +29,7 @@ from polymath_assets.config import Config
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.corpus.synthetic import documents_for_passages, generate, write_jsonl
 from polymath_assets.kb import embeddings as kb_embeddings
-from polymath_assets.kb.db import prepare
+from polymath_assets.kb.db import migrate_database
 from polymath_assets.local import embedded_postgres
 
 DIM = 1024
@@ -142,7 +142,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="polymath-embed-bench-"))
     try:
         dsn = embedded_postgres.start(home)
-        prepare(dsn, Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_EMBEDDING_DIM": str(DIM)}))
+        migrate_database(dsn, Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_EMBEDDING_DIM": str(DIM)}))
         print(f"embedding write-back benchmark: {args.passages:,} synthetic passages, random {DIM}-d float32 vectors ...",
               flush=True)
         with psycopg.connect(dsn) as conn:

@@ -29,7 +29,7 @@ from polymath_assets.extraction.results import ResultContext, ResultStats, read_
 from polymath_assets.gemini.client import BatchClient
 from polymath_assets.gemini.emulator import Faults, GeminiEmulator
 from polymath_assets.kb import ledger
-from polymath_assets.kb.db import prepare
+from polymath_assets.kb.db import migrate_database
 from polymath_assets.local import embedded_postgres
 
 
@@ -40,7 +40,7 @@ def rate(n: int, seconds: float) -> float:
 def bench_ingestion(home: Path, passages: int, baseline_rows: int) -> dict:
     config = Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_BUDGET_USD": "1000"})
     dsn = embedded_postgres.start(home)
-    prepare(dsn, config)
+    migrate_database(dsn, config)
     corpus = home / "corpus.jsonl"
     write_jsonl(corpus, generate(documents_for_passages(passages), seed=11))
     settings = runner.ExtractionSettings.from_config(config)

@@ -28,88 +28,93 @@ def _scope(alias: str, shard: int | None) -> sql.Composable:
     return sql.SQL("{}.extractor_version = %(version)s").format(sql.Identifier(alias)) + shard_sql
 
 
+def _group(alias: str, by_shard: bool) -> sql.Composable:
+    return sql.SQL("{}.shard").format(sql.Identifier(alias)) if by_shard else sql.SQL("%(shard)s::int")
+
+
+def _queries(shard: int | None, by_shard: bool) -> dict[str, sql.Composable]:
+    """The metric queries of a scope, each grouped by shard (or one group)."""
+    g, scope = (lambda a: _group(a, by_shard)), (lambda a: _scope(a, shard))
+    return {
+        "concepts": sql.SQL("""
+            SELECT {g} AS shard, count(*) AS concepts,
+                   count(*) FILTER (WHERE {located}) AS located,
+                   count(*) FILTER (WHERE c.evidence->'quality'->>'alignment' IN ('exact', 'normalized', 'fuzzy'))
+                     AS aligned,
+                   count(*) FILTER (WHERE length(c.concept_name) > 60) AS long_names
+            FROM passage_concepts c WHERE {scope} GROUP BY 1""").format(
+            g=g("c"), located=sql.SQL(LOCATED_QUOTE), scope=scope("c")),
+        "alignment": sql.SQL("""
+            SELECT {g} AS shard, coalesce(c.evidence->'quality'->>'alignment', 'none') AS status, count(*) AS n
+            FROM passage_concepts c WHERE {scope} GROUP BY 1, 2""").format(g=g("c"), scope=scope("c")),
+        "per_passage": sql.SQL("""
+            SELECT {g} AS shard, count(*) AS passages_done, avg(concept_count)::float AS mean,
+                   percentile_cont(0.1) WITHIN GROUP (ORDER BY concept_count) AS p10,
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY concept_count) AS p90
+            FROM passage_requests r WHERE {scope} AND r.status = 'done' GROUP BY 1""").format(
+            g=g("r"), scope=scope("r")),
+        "states": sql.SQL("""
+            SELECT {g} AS shard, r.status, count(*) AS n FROM passage_requests r WHERE {scope}
+            GROUP BY 1, 2""").format(g=g("r"), scope=scope("r")),
+        "responses": sql.SQL("""
+            SELECT {g} AS shard,
+                   coalesce(sum((result_stats->>'lines')::int), 0) AS lines,
+                   coalesce(sum((result_stats->'outcomes'->>'parse_error')::int), 0) AS parse_errors,
+                   coalesce(sum((result_stats->'outcomes'->>'request_error')::int), 0)
+                     + coalesce(sum((result_stats->'outcomes'->>'truncated')::int), 0)
+                     + coalesce(sum((result_stats->'outcomes'->>'empty')::int), 0)
+                     + coalesce(sum((result_stats->>'missing_keys')::int), 0) AS request_errors,
+                   coalesce(sum(estimated_cost_usd) FILTER (WHERE state = 'ingested'), 0)::float AS estimated_usd,
+                   coalesce(sum(actual_cost_usd), 0)::float AS actual_usd
+            FROM batch_jobs j WHERE {scope} GROUP BY 1""").format(g=g("j"), scope=scope("j")),
+        # Resume safety: a done passage whose rows differ from the count the ledger recorded
+        # (lost or extra rows), or a passage in flight without a live job (lost work).
+        "reconciliation": sql.SQL("""
+            SELECT {g} AS shard,
+                   count(*) FILTER (WHERE r.status = 'done' AND coalesce(n.rows, 0) <> r.concept_count)
+                     AS mismatched,
+                   count(*) FILTER (WHERE r.status = 'in_flight' AND NOT EXISTS (
+                       SELECT 1 FROM batch_jobs j WHERE j.job_id = r.job_id
+                         AND j.state IN ('submitted', 'pending', 'running', 'succeeded'))) AS orphaned
+            FROM passage_requests r
+            LEFT JOIN (SELECT c.passage_id, count(*) AS rows FROM passage_concepts c
+                       WHERE {cscope} GROUP BY c.passage_id) n USING (passage_id)
+            WHERE {scope} GROUP BY 1""").format(g=g("r"), cscope=scope("c"), scope=scope("r")),
+    }
+
+
 def _metric_rows(conn: psycopg.Connection, version: str, shard: int | None, by_shard: bool) -> dict:
     """{shard or None: metrics}. ``by_shard`` groups every query by shard once; otherwise
     the scope (one shard, or the corpus) is one group keyed ``shard``."""
     params = dict(version=version, shard=shard)
-    group = (lambda alias: sql.SQL("{}.shard").format(sql.Identifier(alias))) if by_shard else (
-        lambda alias: sql.SQL("%(shard)s::int"))
     found: dict = {}
 
-    def put(key, **values):
-        found.setdefault(key, _empty(version, key)).update(values)
+    def entry(key) -> dict:
+        return found.setdefault(key, _empty(version, key))
 
     with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard, count(*) AS concepts,
-                       count(*) FILTER (WHERE {located}) AS located,
-                       count(*) FILTER (WHERE c.evidence->'quality'->>'alignment' IN ('exact', 'normalized', 'fuzzy'))
-                         AS aligned,
-                       count(*) FILTER (WHERE length(c.concept_name) > 60) AS long_names
-                FROM passage_concepts c WHERE {scope} GROUP BY 1""").format(
-                g=group("c"), located=sql.SQL(LOCATED_QUOTE), scope=_scope("c", shard)), params):
-            put(row.pop("shard"), **row)
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard, coalesce(c.evidence->'quality'->>'alignment', 'none') AS status, count(*) AS n
-                FROM passage_concepts c WHERE {scope} GROUP BY 1, 2""").format(
-                g=group("c"), scope=_scope("c", shard)), params):
-            found.setdefault(row["shard"], _empty(version, row["shard"]))["alignment"][row["status"]] = row["n"]
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard, count(*) AS passages_done, avg(concept_count)::float AS mean,
-                       percentile_cont(0.1) WITHIN GROUP (ORDER BY concept_count) AS p10,
-                       percentile_cont(0.9) WITHIN GROUP (ORDER BY concept_count) AS p90
-                FROM passage_requests r WHERE {scope} AND r.status = 'done' GROUP BY 1""").format(
-                g=group("r"), scope=_scope("r", shard)), params):
-            put(row.pop("shard"), **row)
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard, r.status, count(*) AS n FROM passage_requests r WHERE {scope}
-                GROUP BY 1, 2""").format(g=group("r"), scope=_scope("r", shard)), params):
-            found.setdefault(row["shard"], _empty(version, row["shard"]))["states"][row["status"]] = row["n"]
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard,
-                       coalesce(sum((result_stats->>'lines')::int), 0) AS lines,
-                       coalesce(sum((result_stats->'outcomes'->>'parse_error')::int), 0) AS parse_errors,
-                       coalesce(sum((result_stats->'outcomes'->>'request_error')::int), 0)
-                         + coalesce(sum((result_stats->'outcomes'->>'truncated')::int), 0)
-                         + coalesce(sum((result_stats->'outcomes'->>'empty')::int), 0)
-                         + coalesce(sum((result_stats->>'missing_keys')::int), 0) AS request_errors,
-                       coalesce(sum(estimated_cost_usd) FILTER (WHERE state = 'ingested'), 0)::float AS estimated_usd,
-                       coalesce(sum(actual_cost_usd), 0)::float AS actual_usd
-                FROM batch_jobs j WHERE {scope} GROUP BY 1""").format(
-                g=group("j"), scope=_scope("j", shard)), params):
-            put(row.pop("shard"), **row)
-        # Resume safety: a done passage whose rows differ from the count the ledger recorded
-        # (lost or extra rows), or a passage in flight without a live job (lost work).
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard,
-                       count(*) FILTER (WHERE r.status = 'done' AND coalesce(n.rows, 0) <> r.concept_count)
-                         AS mismatched,
-                       count(*) FILTER (WHERE r.status = 'in_flight' AND NOT EXISTS (
-                           SELECT 1 FROM batch_jobs j WHERE j.job_id = r.job_id
-                             AND j.state IN ('submitted', 'pending', 'running', 'succeeded'))) AS orphaned
-                FROM passage_requests r
-                LEFT JOIN (SELECT c.passage_id, count(*) AS rows FROM passage_concepts c
-                           WHERE {cscope} GROUP BY c.passage_id) n USING (passage_id)
-                WHERE {scope} GROUP BY 1""").format(
-                g=group("r"), cscope=_scope("c", shard), scope=_scope("r", shard)), params):
-            put(row.pop("shard"), **row)
-        # Rows the ledger does not know at all (no request, or one not done) are extra rows too.
-        for row in cur.execute(sql.SQL("""
-                SELECT {g} AS shard, count(DISTINCT c.passage_id) AS unrecorded
-                FROM passage_concepts c
-                LEFT JOIN passage_requests r
-                  ON r.extractor_version = c.extractor_version AND r.passage_id = c.passage_id
-                WHERE {scope} AND r.passage_id IS NULL GROUP BY 1""").format(
-                g=group("c"), scope=_scope("c", shard)), params):
-            put(row.pop("shard"), **row)
+        for name, query in _queries(shard, by_shard).items():
+            for row in cur.execute(query, params):
+                key = row.pop("shard")
+                if name in ("alignment", "states"):
+                    entry(key)[name][row["status"]] = row["n"]
+                else:
+                    entry(key).update(row)
     return found
+
+
+def explain_shard_metrics(conn: psycopg.Connection, version: str, shard: int, analyze: bool = False) -> dict[str, str]:
+    """query name -> EXPLAIN text of one shard's gate metrics (``analyze`` runs them)."""
+    prefix = sql.SQL("EXPLAIN (ANALYZE, BUFFERS OFF) " if analyze else "EXPLAIN ")
+    return {name: "\n".join(line for (line,) in conn.execute(prefix + query, dict(version=version, shard=shard)))
+            for name, query in _queries(shard, by_shard=False).items()}
 
 
 def _empty(version: str, shard: int | None) -> dict:
     return {"extractor_version": version, "shard": shard, "concepts": 0, "located": 0, "aligned": 0,
             "long_names": 0, "alignment": {}, "passages_done": 0, "mean": None, "p10": None, "p90": None,
             "states": {}, "lines": 0, "parse_errors": 0, "request_errors": 0, "estimated_usd": 0.0,
-            "actual_usd": 0.0, "mismatched": 0, "orphaned": 0, "unrecorded": 0}
+            "actual_usd": 0.0, "mismatched": 0, "orphaned": 0}
 
 
 def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None = None) -> dict:
