@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/embedding_bench.py
 	$(BIN)/python benchmarks/graph_bench.py
+	$(BIN)/python benchmarks/gates_bench.py
 
 services-up: install
 	$(BIN)/polymath services up

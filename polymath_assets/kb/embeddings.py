@@ -29,6 +29,17 @@ def _scope(shard: int | None, shard_count: int) -> sql.Composable:
     return sql.SQL("TRUE") if shard is None else _shard_filter(shard_count)
 
 
+def missing_embeddings_query(shard: int | None, shard_count: int, after: str | None) -> sql.Composable:
+    """The incremental scan behind :func:`missing_embeddings` (benchmarks EXPLAIN it)."""
+    after_sql = sql.SQL("AND p.passage_id > %(after)s::uuid") if after is not None else sql.SQL("")
+    return sql.SQL("""
+        SELECT p.passage_id::text, p.passage_text FROM passages p
+        WHERE {scope} AND {needs} {after}
+        ORDER BY p.passage_id
+        LIMIT %(limit)s
+    """).format(scope=_scope(shard, shard_count), needs=sql.SQL(_NEEDS_EMBEDDING), after=after_sql)
+
+
 def missing_embeddings(conn: psycopg.Connection, *, shard: int | None, shard_count: int, model: str,
                        limit: int, after: str | None = None) -> list[tuple[str, str]]:
     """Up to ``limit`` (passage_id, passage_text) of the shard (all passages for
@@ -37,14 +48,8 @@ def missing_embeddings(conn: psycopg.Connection, *, shard: int | None, shard_cou
     ``after`` continues past the last id of the previous chunk (keyset paging), so a run
     reads each passage once however many chunks it takes, and a passage that could not be
     written is not fetched again in the same run."""
-    after_sql = sql.SQL("AND p.passage_id > %(after)s::uuid") if after is not None else sql.SQL("")
-    query = sql.SQL("""
-        SELECT p.passage_id::text, p.passage_text FROM passages p
-        WHERE {scope} AND {needs} {after}
-        ORDER BY p.passage_id
-        LIMIT %(limit)s
-    """).format(scope=_scope(shard, shard_count), needs=sql.SQL(_NEEDS_EMBEDDING), after=after_sql)
-    return conn.execute(query, dict(shard=shard, model=model, after=after, limit=int(limit))).fetchall()
+    return conn.execute(missing_embeddings_query(shard, shard_count, after),
+                        dict(shard=shard, model=model, after=after, limit=int(limit))).fetchall()
 
 
 def count_missing(conn: psycopg.Connection, shard: int | None, shard_count: int, model: str) -> int:
