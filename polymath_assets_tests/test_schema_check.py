@@ -111,3 +111,21 @@ def test_evidence_is_stored_without_source_text_and_served_with_it(kb):
     assert "source_text" not in stored
     assert served == {**stored, "source_text": text[:SOURCE_TEXT_CHARS]}
     assert set(served) == {"surface", "support", "context", "source_text", "quality"}
+
+
+def test_an_up_to_date_migrate_returns_at_once_while_a_write_on_passages_is_open(kb_dsn, config):
+    from polymath_assets.kb.db import migrate_database
+
+    writer = psycopg.connect(kb_dsn)
+    try:
+        writer.execute("UPDATE passages SET section = 'x'")
+        writer.execute("INSERT INTO documents (doc_id) VALUES (%s)", (DOC,))
+        outcome: list = []
+        thread = threading.Thread(target=lambda: outcome.append(_try(migrate_database, kb_dsn, config)), daemon=True)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "`polymath migrate` on a current schema waited for the open write"
+        assert outcome == [None]
+    finally:
+        writer.rollback()
+        writer.close()

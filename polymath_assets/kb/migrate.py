@@ -165,7 +165,11 @@ def shard_index_name(shard_count: int) -> str:
 
 
 def ensure_shard_index(conn: psycopg.Connection, shard_count: int) -> None:
-    # The expression must match the one shard queries use literally (see kb.queries).
+    # The expression must match the one shard queries use literally (kb.ledger, kb.graph_source).
+    # Looked up first: CREATE INDEX IF NOT EXISTS would still queue behind any open write
+    # on passages, and an up-to-date `polymath migrate` should return at once.
+    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (shard_index_name(shard_count),)).fetchone()[0]:
+        return
     conn.execute(
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON passages ((shard_hash % {}))").format(
             sql.Identifier(shard_index_name(shard_count)), sql.Literal(int(shard_count))

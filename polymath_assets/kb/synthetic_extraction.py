@@ -13,11 +13,13 @@ _PASSAGE = "md5(%(label)s || ':passage:' || {i})::uuid"
 
 
 def fill(conn: psycopg.Connection, *, passages: int, concepts_per_passage: int = 10, version: str = "gemini_batch_v1",
-         shard_count: int = 64, label: str = "synthetic", analyze: bool = True) -> None:
+         shard_count: int = 64, label: str = "synthetic", analyze: bool = True,
+         skip_shard: int | None = None) -> None:
     """Add ``passages`` passages (ordinals 0..passages-1 of ``label``; ones already there
-    are skipped) with their done requests and concept rows. Commits."""
+    are skipped) with their done requests and concept rows. ``skip_shard`` leaves that
+    shard out (to grow the others while it stays as it is). Commits."""
     params = dict(label=label, n=int(passages), k=int(concepts_per_passage), version=version,
-                  shards=int(shard_count))
+                  shards=int(shard_count), skip=-1 if skip_shard is None else int(skip_shard))
     conn.execute(f"""
         INSERT INTO documents (doc_id, title, year)
         SELECT DISTINCT {_DOC.format(i='i')}, 'Synthetic paper ' || (i / 5), 2020
@@ -26,7 +28,9 @@ def fill(conn: psycopg.Connection, *, passages: int, concepts_per_passage: int =
         INSERT INTO passages (passage_id, doc_id, section, passage_text)
         SELECT {_PASSAGE.format(i='i')}, {_DOC.format(i='i')}, 'abstract',
                'Passage ' || i || ': ' || repeat(md5(i::text) || ' ', 28)
-        FROM generate_series(0, %(n)s - 1) i ON CONFLICT DO NOTHING""", params)
+        FROM generate_series(0, %(n)s - 1) i
+        WHERE (('x' || substr(md5({_PASSAGE.format(i='i')}::text), 1, 7))::bit(28)::int) %% %(shards)s <> %(skip)s
+        ON CONFLICT DO NOTHING""", params)
     conn.execute("""
         INSERT INTO batch_jobs (extractor_version, shard, provider, model, job_name, display_name, state,
                                 request_count, succeeded_count, result_stats, estimated_cost_usd, actual_cost_usd)
@@ -53,6 +57,7 @@ def fill(conn: psycopg.Connection, *, passages: int, concepts_per_passage: int =
                    'context', repeat(md5(i::text) || ' ', 9),
                    'quality', jsonb_build_object('confidence', 0.9, 'alignment', 'exact', 'notes', 'synthetic'))
         FROM generate_series(0, %(n)s - 1) i, generate_series(1, %(k)s) c
+        WHERE EXISTS (SELECT 1 FROM passages p WHERE p.passage_id = {_PASSAGE.format(i='i')})
         ON CONFLICT DO NOTHING""", params)
     # The per-shard response counters the parse-failure gate reads.
     conn.execute("""
