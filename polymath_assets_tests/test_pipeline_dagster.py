@@ -204,3 +204,5 @@ def test_qc_report_asset_writes_markdown_and_a_chart_that_opens(small_model_db, 
     report = open(metadata["report file"].value).read()
     for gate in ("evidence present", "concepts per passage", "JSON parse failures", "resume safety"):
         assert f"| {gate}" in report
+    assert "1 of 1 shards with work pass every gate." in report  # from one pass grouped by shard
+    assert metadata["shards failing a gate"].value == {}
