@@ -80,6 +80,7 @@ bench: install
 	$(BIN)/python benchmarks/embedding_bench.py
 	$(BIN)/python benchmarks/graph_bench.py
 	$(BIN)/python benchmarks/aligner_bench.py
+	$(BIN)/python benchmarks/gates_bench.py
 
 services-up: install
 	$(BIN)/polymath services up

@@ -7,7 +7,11 @@
 2. HNSW: building the cosine index once over a subset of filled vectors, versus writing
    further rows with the index already present (what a backfill would pay per row if
    the index were created first).
-3. Optional (``--encode N``): encoding throughput of the packaged small model on CPU,
+3. HNSW scaling: the index built over two sizes (``--hnsw-sizes``, default 25k and 100k)
+   with maintenance_work_mem sized to the index (kb.embeddings.hnsw_build_memory_mb) and
+   parallel maintenance workers; the time ratio (target ≤ 5× for 4× the vectors: an
+   in-memory build grows a little faster than linearly, a spilling one far faster).
+4. Optional (``--encode N``): encoding throughput of the packaged small model on CPU,
    one encoder call per 2,048-passage chunk (the pipeline) versus one call per batch.
 
 No model is needed for 1 and 2. Nothing here is asserted: these are figures to read.
@@ -29,7 +33,7 @@ from polymath_assets.config import Config
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.corpus.synthetic import documents_for_passages, generate, write_jsonl
 from polymath_assets.kb import embeddings as kb_embeddings
-from polymath_assets.kb.db import prepare
+from polymath_assets.kb.db import migrate_database
 from polymath_assets.local import embedded_postgres
 
 DIM = 1024
@@ -107,6 +111,35 @@ def bench_hnsw(dsn: str, ids: list[str], build_rows: int, index_rows: int, memor
             "index rows": written, "index rows/s": rate(written, seconds)}
 
 
+def scaling_vectors(n: int, kind: str) -> np.ndarray:
+    """``random``: isotropic Gaussian vectors, the worst case for graph search (no structure,
+    every neighbourhood looks alike). ``clustered``: points around 2,000 topic centres, closer
+    to how text embeddings of a corpus lie."""
+    rng = np.random.default_rng(2)
+    if kind == "random":
+        return rng.standard_normal((n, DIM), dtype=np.float32)
+    centres = rng.standard_normal((2000, DIM), dtype=np.float32)
+    vectors = centres[rng.integers(0, len(centres), n)] + 0.35 * rng.standard_normal((n, DIM), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def bench_hnsw_scaling(dsn: str, ids: list[str], sizes: list[int], build: kb_embeddings.HnswBuild,
+                       kind: str = "random") -> dict:
+    """Build seconds and the maintenance_work_mem chosen, per size."""
+    figures = {}
+    vectors = scaling_vectors(max(sizes), kind)
+    for n in sizes:
+        reset_embeddings(dsn)
+        with psycopg.connect(dsn) as conn:
+            copy_update(conn, ids[:n], vectors[:n], "bench-scaling")
+            memory_mb = kb_embeddings.hnsw_build_memory_mb(n, DIM, build)
+            t = time.perf_counter()
+            kb_embeddings.ensure_hnsw_index(conn, build=build)
+            conn.commit()
+            figures[n] = (time.perf_counter() - t, memory_mb)
+    return figures
+
+
 def bench_encode(dsn: str, n: int) -> dict:
     from polymath_assets.embedding import Encoder, length_sorted_batches
 
@@ -137,12 +170,20 @@ def main() -> None:
     parser.add_argument("--hnsw-rows", type=int, default=20_000, help="vectors the HNSW index is built over")
     parser.add_argument("--index-rows", type=int, default=1_000, help="rows written with the HNSW index present")
     parser.add_argument("--index-memory", default="1GB", help="maintenance_work_mem for the HNSW build")
+    parser.add_argument("--hnsw-sizes", default="25000,100000",
+                        help="vectors for the HNSW scaling figure, smaller first ('' skips it)")
+    parser.add_argument("--hnsw-memory-cap-mb", type=int, default=4096, help="cap of the sized maintenance_work_mem")
+    parser.add_argument("--hnsw-workers", type=int, default=2, help="max_parallel_maintenance_workers for the build")
+    parser.add_argument("--hnsw-data", choices=("random", "clustered"), default="random",
+                        help="vectors for the scaling figure (see scaling_vectors)")
     parser.add_argument("--encode", type=int, default=0, metavar="N", help="also time encoding N passages on CPU")
     args = parser.parse_args()
+    hnsw_sizes = [int(n) for n in args.hnsw_sizes.split(",") if n.strip()]
+    args.passages = max([args.passages, *hnsw_sizes])
     home = Path(tempfile.mkdtemp(prefix="polymath-embed-bench-"))
     try:
         dsn = embedded_postgres.start(home)
-        prepare(dsn, Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_EMBEDDING_DIM": str(DIM)}))
+        migrate_database(dsn, Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_EMBEDDING_DIM": str(DIM)}))
         print(f"embedding write-back benchmark: {args.passages:,} synthetic passages, random {DIM}-d float32 vectors ...",
               flush=True)
         with psycopg.connect(dsn) as conn:
@@ -157,6 +198,18 @@ def main() -> None:
         print(f"  build once over filled vectors {h['build rows']:>8,} rows  {h['build rows/s']:>9,.0f} rows/s"
               f"  ({h['build seconds']:.1f} s)")
         print(f"  COPY + UPDATE, index present   {h['index rows']:>8,} rows  {h['index rows/s']:>9,.0f} rows/s")
+        if hnsw_sizes:
+            build = kb_embeddings.HnswBuild(args.hnsw_memory_cap_mb, args.hnsw_workers)
+            print(f"HNSW scaling: {args.hnsw_data} vectors, sized maintenance_work_mem (cap {build.memory_cap_mb} MB), "
+                  f"{build.workers} parallel workers ...", flush=True)
+            scaling = bench_hnsw_scaling(dsn, ids, hnsw_sizes, build, args.hnsw_data)
+            for n, (seconds, memory_mb) in scaling.items():
+                print(f"  build over {n:>8,} vectors    {seconds:7.1f} s  (maintenance_work_mem {memory_mb} MB)")
+                print(f"BENCH hnsw_build_seconds_{args.hnsw_data}_{n} {seconds:.1f} s")
+            small, large = hnsw_sizes[0], hnsw_sizes[-1]
+            print(f"BENCH hnsw_build_ratio_{args.hnsw_data}_{large}_vs_{small} "
+                  f"{scaling[large][0] / scaling[small][0]:.2f} x "
+                  f"(for {large / small:.0f}x the vectors; target <= 5x for 4x)")
         if args.encode:
             print(f"encoding benchmark: packaged-minilm on CPU, {args.encode:,} passages ...", flush=True)
             e = bench_encode(dsn, args.encode)

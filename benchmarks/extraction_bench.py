@@ -14,6 +14,7 @@ Nothing here is asserted: these are figures to read, not tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import tempfile
 import time
@@ -29,7 +30,7 @@ from polymath_assets.extraction.results import ResultContext, ResultStats, read_
 from polymath_assets.gemini.client import BatchClient
 from polymath_assets.gemini.emulator import Faults, GeminiEmulator
 from polymath_assets.kb import ledger
-from polymath_assets.kb.db import prepare
+from polymath_assets.kb.db import migrate_database
 from polymath_assets.local import embedded_postgres
 
 
@@ -40,7 +41,7 @@ def rate(n: int, seconds: float) -> float:
 def bench_ingestion(home: Path, passages: int, baseline_rows: int) -> dict:
     config = Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_BUDGET_USD": "1000"})
     dsn = embedded_postgres.start(home)
-    prepare(dsn, config)
+    migrate_database(dsn, config)
     corpus = home / "corpus.jsonl"
     write_jsonl(corpus, generate(documents_for_passages(passages), seed=11))
     settings = runner.ExtractionSettings.from_config(config)
@@ -83,15 +84,69 @@ def bench_ingestion(home: Path, passages: int, baseline_rows: int) -> dict:
             figures[f"row-at-a-time INSERT, {label} (rows/s)"] = rate(inserted, time.perf_counter() - t)
             figures[f"baseline rows, {label}"] = inserted
 
+        # Our path, before and after evidence stopped storing source_text: half the
+        # remaining jobs with the old evidence shape (source_text added back), half as now.
+        remaining = list(jobs)
+        half = len(remaining) // 2
+        with _evidence_with_source_text():
+            t, before_rows = time.perf_counter(), 0
+            for job in remaining[:half]:
+                before_rows += runner.ingest(conn, client, settings, job).concepts_loaded
+            figures["ingest before, source_text stored (rows/s)"] = rate(before_rows, time.perf_counter() - t)
         t, rows = time.perf_counter(), 0
-        for job in jobs:
+        for job in remaining[half:]:
             rows += runner.ingest(conn, client, settings, job).concepts_loaded
         figures["our ingestion path (rows/s)"] = rate(rows, time.perf_counter() - t)
         figures["concept rows loaded"] = rows
+        figures["concept rows loaded before"] = before_rows
+        figures.update(concept_row_bytes(conn, settings.version))
     for label in ("commit per row", "one transaction"):
         figures[f"ratio, {label}"] = (figures["our ingestion path (rows/s)"]
                                       / figures[f"row-at-a-time INSERT, {label} (rows/s)"])
     embedded_postgres.stop(home)
+    return figures
+
+
+@contextlib.contextmanager
+def _evidence_with_source_text():
+    """The evidence builder as it was: the passage's first 1200 characters in every row."""
+    from polymath_assets.extraction import evidence, results
+
+    original = results.build_evidence
+
+    def with_source_text(passage, *args, **kwargs):
+        return {**original(passage, *args, **kwargs), "source_text": passage[:evidence.SOURCE_TEXT_CHARS]}
+
+    results.build_evidence = with_source_text
+    try:
+        yield
+    finally:
+        results.build_evidence = original
+
+
+def concept_row_bytes(conn, version: str) -> dict:
+    """Average stored bytes of a concept row as loaded now, and of the same rows with the
+    evidence's source_text stored again (written to a scratch table, so compression and
+    TOAST apply to both alike). Rows loaded by the 'before' half are measured without
+    their stored copy and then with the view's copy, so both figures cover the same rows."""
+    conn.execute("DROP TABLE IF EXISTS bench_before_rows")
+    conn.execute("""CREATE TABLE bench_before_rows AS
+        SELECT c.passage_id, c.concept_name, c.concept_type, c.aliases, c.confidence, c.extractor_model,
+               c.extractor_version, c.shard, c.created_at, e.evidence
+        FROM passage_concepts c JOIN passage_concepts_evidence e USING (passage_id, extractor_version, concept_name)
+        WHERE c.extractor_version = %s""", (version,))
+    conn.execute("DROP TABLE IF EXISTS bench_after_rows")
+    conn.execute("""CREATE TABLE bench_after_rows AS
+        SELECT passage_id, concept_name, concept_type, aliases, confidence, extractor_model,
+               extractor_version, shard, created_at, evidence - 'source_text' AS evidence
+        FROM passage_concepts WHERE extractor_version = %s""", (version,))
+    figures = {}
+    for label, table in (("before", "bench_before_rows"), ("after", "bench_after_rows")):
+        rows, avg_bytes, table_bytes = conn.execute(
+            f"SELECT count(*), avg(pg_column_size(t.*)), pg_table_size('{table}') FROM {table} t").fetchone()
+        figures[f"concept row bytes {label}"] = float(avg_bytes)
+        figures[f"concept table bytes per row {label}"] = table_bytes / rows if rows else 0.0
+    conn.rollback()
     return figures
 
 
@@ -157,6 +212,15 @@ def main() -> None:
               f"({ingestion['corpus ingest (passages/s)']:,.0f} passages/s)")
         print(f"  concept rows through our path      {ingestion['concept rows loaded']:>12,}  "
               f"({ingestion['our ingestion path (rows/s)']:,.0f} rows/s)")
+        print(f"  our path, source_text stored (before) {ingestion['concept rows loaded before']:>9,}  "
+              f"({ingestion['ingest before, source_text stored (rows/s)']:,.0f} rows/s)")
+        for label in ("before", "after"):
+            print(f"  concept row {label:6}  {ingestion[f'concept row bytes {label}']:7.0f} B a row, "
+                  f"{ingestion[f'concept table bytes per row {label}']:7.0f} B of table a row")
+        print(f"BENCH concept_row_bytes_before {ingestion['concept row bytes before']:.0f} B")
+        print(f"BENCH concept_row_bytes_after {ingestion['concept row bytes after']:.0f} B")
+        print(f"BENCH ingest_rows_per_s_before {ingestion['ingest before, source_text stored (rows/s)']:.0f} rows/s")
+        print(f"BENCH ingest_rows_per_s_after {ingestion['our ingestion path (rows/s)']:.0f} rows/s")
         for label in ("commit per row", "one transaction"):
             print(f"  row-at-a-time INSERT, {label:15}  {ingestion[f'baseline rows, {label}']:>8,}  "
                   f"({ingestion[f'row-at-a-time INSERT, {label} (rows/s)']:,.0f} rows/s)  "

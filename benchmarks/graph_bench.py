@@ -25,7 +25,7 @@ from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.corpus.lexicon import all_terms
 from polymath_assets.corpus.synthetic import documents_for_passages, generate, write_jsonl
 from polymath_assets.graph import open_driver, sync_shard
-from polymath_assets.kb.db import prepare
+from polymath_assets.kb.db import migrate_database
 from polymath_assets.local import embedded_graph, embedded_postgres
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     config = Config.from_env({"POLYMATH_HOME": str(home)})
     try:
         dsn = embedded_postgres.start(home)
-        prepare(dsn, config)
+        migrate_database(dsn, config)
         t = time.perf_counter()
         mentions = load(dsn, home, args.passages, args.concepts_per_passage)
         print(f"loaded {args.passages} passages, {mentions} merged mention rows in {time.perf_counter() - t:.1f} s "

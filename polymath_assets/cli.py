@@ -136,12 +136,12 @@ def services() -> None:
 @services.command("up")
 def services_up() -> None:
     """Start the embedded servers that are needed (idempotent) and migrate the schema."""
-    from polymath_assets.kb.db import prepare
+    from polymath_assets.kb.db import migrate_database
     from polymath_assets.local import services as svc
 
     config = _config()
     endpoints = svc.up(config)
-    applied = prepare(endpoints.postgres_dsn, config)
+    applied = migrate_database(endpoints.postgres_dsn, config)
     click.echo(f"postgres  {endpoints.postgres_dsn}")
     click.echo(f"graph     {endpoints.graph_uri}")
     if applied:
@@ -527,6 +527,64 @@ def search(query: str, k: int, year_from: int | None, concept_type: str | None) 
         click.echo(f"{rank:>3}. {row['distance']:.3f}  {row['title']} ({row['year']}, doi:{row['doi']})")
         click.echo(f"      {row['preview']}")
         click.echo(f"      concepts: {', '.join(row['concepts']) or '-'}")
+
+
+# --- schema and merge policy ----------------------------------------------------------
+
+@main.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (run once per deployment; everything else only checks it)."""
+    from polymath_assets.kb.db import migrate_database
+    from polymath_assets.local.services import postgres_dsn
+
+    config = _config()
+    applied = migrate_database(postgres_dsn(config), config)
+    click.echo(f"schema    applied {', '.join(applied)}" if applied else "schema    up to date")
+
+
+@main.group("merge-policy")
+def merge_policy_group() -> None:
+    """Show or set the merge policy (extractor preference order and confidence floor)."""
+
+
+@merge_policy_group.command("show")
+def merge_policy_show() -> None:
+    """Print the merge policy stored in the database."""
+    from polymath_assets.kb.db import prepare, session
+    from polymath_assets.kb.migrate import merge_policy
+    from polymath_assets.local.services import postgres_dsn
+
+    config = _config()
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
+    with session(dsn) as conn:
+        preference, floor = merge_policy(conn)
+    click.echo(f"preference  {','.join(preference) or '(none)'}")
+    click.echo(f"floor       {floor:g}")
+
+
+@merge_policy_group.command("set")
+@click.option("--preference", help="Extractor versions, best first, comma-separated (e.g. gemini_batch_v1,llm_v2).")
+@click.option("--floor", type=float, help="Confidence floor of the merge-policy view (0..1).")
+def merge_policy_set(preference: str | None, floor: float | None) -> None:
+    """Change the merge policy; unset options keep their stored value."""
+    from polymath_assets.kb.db import prepare, session
+    from polymath_assets.kb.migrate import merge_policy, set_merge_policy
+    from polymath_assets.local.services import postgres_dsn
+
+    if preference is None and floor is None:
+        raise click.UsageError("give --preference and/or --floor")
+    config = _config()
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
+    with session(dsn) as conn:
+        stored_preference, stored_floor = merge_policy(conn)
+        new_preference = (tuple(v.strip() for v in preference.split(",") if v.strip())
+                          if preference is not None else stored_preference)
+        set_merge_policy(conn, new_preference, stored_floor if floor is None else floor)
+        preference_now, floor_now = merge_policy(conn)
+    click.echo(f"preference  {','.join(preference_now)}")
+    click.echo(f"floor       {floor_now:g}")
 
 
 if __name__ == "__main__":

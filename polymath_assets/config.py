@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_EMBEDDING_FP16", "auto", "Half precision for embeddings: auto (on GPU only), 1 or 0."),
     Setting("POLYMATH_EMBEDDING_BATCH_SIZE", "32", "Passages per embedding batch (batches are length-sorted)."),
     Setting("POLYMATH_EMBEDDING_MAX_LENGTH", "512", "Token limit per passage for the embedding model."),
+    Setting("POLYMATH_HNSW_MEMORY_CAP_MB", "4096", "Most maintenance_work_mem (MB) an HNSW index build may take; the build asks for rows x dim x 4 B x 2 up to this."),
+    Setting("POLYMATH_HNSW_WORKERS", "2", "max_parallel_maintenance_workers for the HNSW index build."),
     Setting("POLYMATH_GRAPH_BATCH_SIZE", "1000", "Rows per UNWIND statement when syncing the graph."),
     Setting("POLYMATH_EXTRACTOR_VERSION", "gemini_batch_v1", "Extractor version written to passage_concepts.extractor_version."),
     Setting("POLYMATH_MERGE_PREFERENCE", "gemini_batch_v1,llm_v2,haiku_v1", "Extractor versions in order of preference for the merge-policy view."),
@@ -160,6 +162,8 @@ class Config:
     embedding_fp16: str
     embedding_batch_size: int
     embedding_max_length: int
+    hnsw_memory_cap_mb: int
+    hnsw_workers: int
     graph_batch_size: int
     extractor_version: str
     merge_preference: tuple[str, ...]
@@ -207,6 +211,8 @@ class Config:
             embedding_fp16=_get(env, "POLYMATH_EMBEDDING_FP16"),
             embedding_batch_size=_int(env, "POLYMATH_EMBEDDING_BATCH_SIZE"),
             embedding_max_length=_int(env, "POLYMATH_EMBEDDING_MAX_LENGTH"),
+            hnsw_memory_cap_mb=_int(env, "POLYMATH_HNSW_MEMORY_CAP_MB", minimum=64),
+            hnsw_workers=_int(env, "POLYMATH_HNSW_WORKERS", minimum=0),
             graph_batch_size=_int(env, "POLYMATH_GRAPH_BATCH_SIZE"),
             extractor_version=_get(env, "POLYMATH_EXTRACTOR_VERSION"),
             merge_preference=preference,

@@ -40,6 +40,7 @@ def test_start_order_follows_health(compose):
 def test_init_migrates_and_limits_the_gpu_pool_and_the_code_server_gets_the_gpu(compose):
     init = " ".join(compose["services"]["dagster-init"]["command"])
     assert "dagster instance migrate" in init and "dagster instance concurrency set gpu 1" in init
+    assert "polymath migrate" in init  # the knowledge-base schema is migrated once, here, not by each process
     devices = compose["services"]["code-server"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
 

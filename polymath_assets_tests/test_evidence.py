@@ -11,7 +11,6 @@ from polymath_assets.extraction.evidence import (
     EXACT,
     FUZZY,
     NORMALIZED,
-    SOURCE_TEXT_CHARS,
     UNALIGNED,
     align_quote,
     build_evidence,
@@ -82,7 +81,7 @@ def test_evidence_json_shape():
     assert (PASSAGE * 3)[first["start"]:first["end"]] == first["quote"]
     assert second["start"] is None and second["end"] is None
     assert len(evidence["context"]) <= CONTEXT_CHARS and first["quote"] in evidence["context"]
-    assert evidence["source_text"] == (PASSAGE * 3)[:SOURCE_TEXT_CHARS]
+    assert "source_text" not in evidence  # served from passages by the passage_concepts_evidence view
     assert evidence["quality"] == {"confidence": 0.91, "alignment": EXACT, "notes": "gemini-2.5-flash-lite"}
 
 

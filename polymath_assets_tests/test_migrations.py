@@ -1,7 +1,7 @@
 import psycopg
 import pytest
 
-from polymath_assets.kb.migrate import SchemaError, available_migrations, migrate
+from polymath_assets.kb.migrate import SchemaError, available_migrations, migrate, set_merge_policy
 
 SETTINGS = dict(embedding_dim=1024, shard_count=64, merge_preference=("gemini_batch_v1", "llm_v2", "haiku_v1"),
                 confidence_floor=0.7)
@@ -81,6 +81,9 @@ def test_merge_view_prefers_versions_in_configured_order_above_the_floor(kb):
         "SELECT concept_name, extractor_version FROM passage_concepts_merged").fetchall()))
     assert merged == {"BERT": "llm_v2", "LSTM": "haiku_v1", "GPU": "unknown_v9"}
 
+    # Migrating again with another configured policy changes nothing: only the explicit command does.
     migrate(kb, **{**SETTINGS, "merge_preference": ("haiku_v1", "llm_v2"), "confidence_floor": 0.5})
+    assert dict(kb.execute("SELECT concept_name, extractor_version FROM passage_concepts_merged").fetchall()) == merged
+    set_merge_policy(kb, ("haiku_v1", "llm_v2"), 0.5)
     merged = dict(kb.execute("SELECT concept_name, extractor_version FROM passage_concepts_merged").fetchall())
     assert merged == {"BERT": "haiku_v1", "LSTM": "haiku_v1", "GPU": "unknown_v9"}

@@ -28,7 +28,7 @@ ASSETS = ["pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_
 PARTITIONED = [a for a in ASSETS if a != "qc_report"]
 SHARDS = [f"shard-{i:03d}" for i in range(64)]
 BLOCKING_CHECKS = {
-    "passage_concepts": {"evidence_present", "concepts_per_passage", "json_parse_failures"},
+    "passage_concepts": {"evidence_present", "concepts_per_passage", "json_parse_failures", "resume_safety"},
     "passage_embeddings": {"embedding_completeness"},
     "neo4j_concept_graph": {"graph_reconciliation"},
 }

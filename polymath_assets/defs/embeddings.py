@@ -26,7 +26,7 @@ def passage_embeddings(context: dg.AssetExecutionContext, postgres: PostgresReso
     written to pgvector (COPY into a temporary table, one UPDATE). Runs in pool "gpu"
     (limit 1); length-sorted batches; the HNSW index is created after the bulk write."""
     from polymath_assets.embedding.pipeline import embed_shard
-    from polymath_assets.kb.embeddings import count_missing, embedding_coverage
+    from polymath_assets.kb.embeddings import HnswBuild, count_missing, embedding_coverage
     from polymath_assets.progress import progress_bar
 
     encoder = embedder.encoder()
@@ -35,7 +35,8 @@ def passage_embeddings(context: dg.AssetExecutionContext, postgres: PostgresReso
     with postgres.connect() as conn:
         missing = count_missing(conn, shard, shard_count, encoder.name)
         with progress_bar(total=missing, desc=f"embed shard {shard}", unit="passage") as bar:
-            result = embed_shard(conn, encoder, shard=shard, shard_count=shard_count, progress=bar.update)
+            result = embed_shard(conn, encoder, shard=shard, shard_count=shard_count, progress=bar.update,
+                                 index_build=HnswBuild.from_config(postgres.config()))
         with_embedding, total = embedding_coverage(conn, shard, shard_count, encoder.name)
     return dg.MaterializeResult(
         metadata={

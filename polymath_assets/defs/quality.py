@@ -46,11 +46,14 @@ def qc_report(context: dg.AssetExecutionContext, postgres: PostgresResource) -> 
 
     with postgres.connect() as conn:
         report = write_extraction_report(conn, ExtractionSettings.from_config(CONFIG), CONFIG.runlog_dir,
-                                         label="corpus", thresholds=Thresholds.from_config(CONFIG))
+                                         label="corpus", thresholds=Thresholds.from_config(CONFIG),
+                                         per_shard=True)
     chart = base64.b64encode(report.chart.read_bytes()).decode()
     shown = report.markdown.replace(f"]({report.chart.name})", f"](data:image/png;base64,{chart})")
     return dg.MaterializeResult(metadata={
         "verdict": "PASS" if report.passed else "FAIL",
+        "shards failing a gate": dg.MetadataValue.json(
+            {f"shard-{s:03d}": names for s, names in (report.failing_shards or {}).items() if names}),
         **{f"gate: {g.name}": f"{'PASS' if g.passed else 'FAIL'} — {g.value}" for g in report.gates},
         "report": dg.MetadataValue.md(shown),
         "report file": dg.MetadataValue.path(str(report.path)),

@@ -31,8 +31,10 @@ class _Configured(dg.ConfigurableResource):
 
 
 class PostgresResource(_Configured):
-    """The knowledge-base PostgreSQL; the schema is migrated when a run first uses it.
-    ``dsn`` overrides the configured/embedded server (tests)."""
+    """The knowledge-base PostgreSQL. Setup only checks that the schema is migrated for
+    this configuration (no DDL, no locks: it never waits behind a write on ``passages``)
+    and fails with "run `polymath migrate`" when it is not. ``dsn`` overrides the
+    configured/embedded server (tests)."""
 
     dsn_override: str = ""
     embedding_dim: int = 0  # 0: POLYMATH_EMBEDDING_DIM

@@ -56,7 +56,7 @@ def check_dimension(conn: psycopg.Connection, encoder: TextEncoder) -> None:
 def embed_shard(conn: psycopg.Connection, encoder: TextEncoder, *, shard: int | None, shard_count: int,
                 chunk: int = 2048, progress: Callable[[int], None] | None = None,
                 create_index: bool | None = None, rebuild_index: bool = False,
-                index_memory: str | None = None) -> EmbedResult:
+                index_memory: str | None = None, index_build: kb_embeddings.HnswBuild | None = None) -> EmbedResult:
     """Write vectors for the shard's passages (all passages for ``shard=None``) that lack
     one from ``encoder.name``. Commits after every chunk of ``chunk`` passages.
 
@@ -64,7 +64,8 @@ def embed_shard(conn: psycopg.Connection, encoder: TextEncoder, *, shard: int | 
     still lacks a vector (``create_index=None``): building it once after the backfill is
     much cheaper than letting every later shard's UPDATE maintain it. ``True`` creates it
     now regardless, ``False`` never; ``rebuild_index`` reindexes an existing one;
-    ``index_memory`` is the maintenance_work_mem for that build (see kb.embeddings)."""
+    ``index_memory`` is the maintenance_work_mem for that build, sized to the index within
+    ``index_build``'s cap when not given (see kb.embeddings)."""
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     check_dimension(conn, encoder)
@@ -89,18 +90,18 @@ def embed_shard(conn: psycopg.Connection, encoder: TextEncoder, *, shard: int | 
             progress(len(rows))
 
     remaining = kb_embeddings.count_missing(conn, shard, shard_count, encoder.name)
-    index = _settle_index(conn, encoder.name, shard_count, create_index, rebuild_index, index_memory)
+    index = _settle_index(conn, encoder.name, shard_count, create_index, rebuild_index, index_memory, index_build)
     conn.commit()
     return EmbedResult(embedded=embedded, batches=batches, seconds=time.perf_counter() - started,
                        skipped_already_done=done_before, remaining=remaining, index=index)
 
 
 def _settle_index(conn: psycopg.Connection, model: str, shard_count: int, create: bool | None,
-                  rebuild: bool, memory: str | None) -> str:
+                  rebuild: bool, memory: str | None, build: kb_embeddings.HnswBuild | None = None) -> str:
     if create is False:
         return "skipped"
     if create is None and not kb_embeddings.hnsw_index_exists(conn):
         missing = kb_embeddings.count_missing(conn, None, shard_count, model)
         if missing:
             return f"deferred ({missing} passages still lack a vector)"
-    return kb_embeddings.ensure_hnsw_index(conn, rebuild=rebuild, maintenance_work_mem=memory)
+    return kb_embeddings.ensure_hnsw_index(conn, rebuild=rebuild, maintenance_work_mem=memory, build=build)

@@ -463,6 +463,5 @@ def build_evidence(passage: str, surface: str, quotes: list[str], confidence: fl
         "surface": surface,
         "support": [a.as_support() for a in alignments],
         "context": context,
-        "source_text": passage[:SOURCE_TEXT_CHARS],
         "quality": {"confidence": confidence, "alignment": overall_status(alignments), "notes": notes},
     }

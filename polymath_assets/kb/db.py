@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 
 from polymath_assets.config import Config, redact_dsn
-from polymath_assets.kb.migrate import migrate
+from polymath_assets.kb.migrate import check_schema, migrate
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -35,9 +35,23 @@ def session(dsn: str) -> Iterator[psycopg.Connection]:
         conn.close()
 
 
-def prepare(dsn: str, config: Config) -> list[str]:
-    """Bring the schema up to date for this configuration; return migrations applied."""
+def prepare(dsn: str, config: Config) -> None:
+    """Check that the schema is migrated for this configuration (no DDL, no locks): what
+    every resource, sensor tick and command does before it uses the database. A database
+    that is behind raises SchemaError telling the operator to run `polymath migrate`."""
     with session(dsn) as conn:
+        # Catalogue reads take no lock a writer holds; the timeout is a bound, not a wait.
+        conn.execute("SELECT set_config('lock_timeout', '5s', false)")
+        check_schema(conn, embedding_dim=config.embedding_dim, shard_count=config.shard_count)
+
+
+def migrate_database(dsn: str, config: Config) -> list[str]:
+    """Bring the schema up to date for this configuration; return migrations applied.
+    Run once per deployment step (`polymath migrate`, `polymath services up`, the init
+    service), never per process. Seeds the merge policy on a new database only."""
+    with session(dsn) as conn:
+        # A migration must not hang behind a long write either: it fails with a message.
+        conn.execute("SELECT set_config('lock_timeout', '60s', false)")
         return migrate(
             conn,
             embedding_dim=config.embedding_dim,

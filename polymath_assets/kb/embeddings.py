@@ -7,8 +7,10 @@ by binary COPY into a temporary table and one ``UPDATE … FROM``; never one UPD
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import psycopg
@@ -27,6 +29,17 @@ def _scope(shard: int | None, shard_count: int) -> sql.Composable:
     return sql.SQL("TRUE") if shard is None else _shard_filter(shard_count)
 
 
+def missing_embeddings_query(shard: int | None, shard_count: int, after: str | None) -> sql.Composable:
+    """The incremental scan behind :func:`missing_embeddings` (benchmarks EXPLAIN it)."""
+    after_sql = sql.SQL("AND p.passage_id > %(after)s::uuid") if after is not None else sql.SQL("")
+    return sql.SQL("""
+        SELECT p.passage_id::text, p.passage_text FROM passages p
+        WHERE {scope} AND {needs} {after}
+        ORDER BY p.passage_id
+        LIMIT %(limit)s
+    """).format(scope=_scope(shard, shard_count), needs=sql.SQL(_NEEDS_EMBEDDING), after=after_sql)
+
+
 def missing_embeddings(conn: psycopg.Connection, *, shard: int | None, shard_count: int, model: str,
                        limit: int, after: str | None = None) -> list[tuple[str, str]]:
     """Up to ``limit`` (passage_id, passage_text) of the shard (all passages for
@@ -35,14 +48,8 @@ def missing_embeddings(conn: psycopg.Connection, *, shard: int | None, shard_cou
     ``after`` continues past the last id of the previous chunk (keyset paging), so a run
     reads each passage once however many chunks it takes, and a passage that could not be
     written is not fetched again in the same run."""
-    after_sql = sql.SQL("AND p.passage_id > %(after)s::uuid") if after is not None else sql.SQL("")
-    query = sql.SQL("""
-        SELECT p.passage_id::text, p.passage_text FROM passages p
-        WHERE {scope} AND {needs} {after}
-        ORDER BY p.passage_id
-        LIMIT %(limit)s
-    """).format(scope=_scope(shard, shard_count), needs=sql.SQL(_NEEDS_EMBEDDING), after=after_sql)
-    return conn.execute(query, dict(shard=shard, model=model, after=after, limit=int(limit))).fetchall()
+    return conn.execute(missing_embeddings_query(shard, shard_count, after),
+                        dict(shard=shard, model=model, after=after, limit=int(limit))).fetchall()
 
 
 def count_missing(conn: psycopg.Connection, shard: int | None, shard_count: int, model: str) -> int:
@@ -101,23 +108,60 @@ def hnsw_index_exists(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (HNSW_INDEX,)).fetchone()[0]
 
 
+@dataclass(frozen=True)
+class HnswBuild:
+    """How the HNSW index is built: the most ``maintenance_work_mem`` it may take
+    (POLYMATH_HNSW_MEMORY_CAP_MB) and the parallel workers (POLYMATH_HNSW_WORKERS)."""
+
+    memory_cap_mb: int = 4096
+    workers: int = 2
+    # The in-memory graph holds each vector plus its neighbour lists and element header:
+    # about twice the raw float32 vector for 384-d, a bit less for 1024-d.
+    overhead: float = 2.0
+
+    @classmethod
+    def from_config(cls, config) -> "HnswBuild":
+        return cls(config.hnsw_memory_cap_mb, config.hnsw_workers)
+
+
+def hnsw_build_memory_mb(rows: int, dim: int, build: HnswBuild) -> int:
+    """maintenance_work_mem (MB) for an in-memory build over ``rows`` vectors of ``dim``:
+    rows × dim × 4 bytes × overhead, at least the server default (64 MB), at most the cap.
+    A build whose graph does not fit spills to disk and slows down several-fold, which is
+    what made the 100k build 15× the 25k one under the 64 MB default."""
+    needed = math.ceil(rows * dim * 4 * build.overhead / 2**20)
+    return max(64, min(build.memory_cap_mb, needed))
+
+
+def _embedded_rows_and_dim(conn: psycopg.Connection) -> tuple[int, int]:
+    rows = conn.execute("SELECT count(*) FROM passages WHERE embedding IS NOT NULL").fetchone()[0]
+    dim = conn.execute(
+        """SELECT atttypmod FROM pg_attribute
+           WHERE attrelid = 'passages'::regclass AND attname = 'embedding' AND NOT attisdropped""").fetchone()[0]
+    return rows, max(int(dim), 1)
+
+
 def ensure_hnsw_index(conn: psycopg.Connection, rebuild: bool = False,
-                      maintenance_work_mem: str | None = None) -> str:
+                      maintenance_work_mem: str | None = None, build: HnswBuild | None = None) -> str:
     """Create the cosine HNSW index on ``passages.embedding`` if it is missing, or rebuild
     it; return "created", "rebuilt" or "present". Does not commit.
 
     Building it once over filled vectors is far cheaper than maintaining it through a
     bulk backfill (each UPDATE would insert into the graph), so the pipeline calls this
-    after the vectors are written. ``maintenance_work_mem`` (e.g. "2GB") applies to this
-    transaction only: a build whose graph fits in it runs in memory, about twice as fast
-    as the on-disk build the 64MB server default forces for 1024-d vectors."""
-    if maintenance_work_mem:
-        conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
-    if not hnsw_index_exists(conn):
+    after the vectors are written. The build's ``maintenance_work_mem`` is sized to the
+    index (see :func:`hnsw_build_memory_mb`) unless given (e.g. "2GB"), and
+    ``max_parallel_maintenance_workers`` is set; both for this transaction only."""
+    exists = hnsw_index_exists(conn)
+    if exists and not rebuild:
+        return "present"
+    build = build or HnswBuild()
+    if not maintenance_work_mem:
+        maintenance_work_mem = f"{hnsw_build_memory_mb(*_embedded_rows_and_dim(conn), build)}MB"
+    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
+    conn.execute("SELECT set_config('max_parallel_maintenance_workers', %s, true)", (str(int(build.workers)),))
+    if not exists:
         conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON passages USING hnsw (embedding vector_cosine_ops)")
                      .format(sql.Identifier(HNSW_INDEX)))
         return "created"
-    if rebuild:
-        conn.execute(sql.SQL("REINDEX INDEX {}").format(sql.Identifier(HNSW_INDEX)))
-        return "rebuilt"
-    return "present"
+    conn.execute(sql.SQL("REINDEX INDEX {}").format(sql.Identifier(HNSW_INDEX)))
+    return "rebuilt"

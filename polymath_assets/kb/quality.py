@@ -1,38 +1,64 @@
-"""The numbers behind the QC report and the acceptance gates, for one extractor version
-(optionally one shard). Set-based SQL over passage_concepts, the ledger and batch_jobs."""
+"""The numbers behind the QC report and the acceptance gates, for one extractor version:
+one shard, the whole corpus, or every shard at once (one pass, grouped by shard).
+
+Set-based SQL over passage_concepts, the ledger and batch_jobs. A shard's numbers read
+only that shard's rows: passage_concepts through its stored ``shard`` column and the
+``(extractor_version, shard, passage_id)`` index, the ledger through
+``(extractor_version, shard, status)``, so a shard's gate costs the same whatever the
+size of the other 63.
+"""
 
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
+# Gate 1 counts a concept as evidenced when at least one of its quotes was located in the
+# passage by us (exact, normalized or fuzzy, with offsets). A concept without quotes, or
+# whose quotes could not be found, is not evidence, whatever else its row carries.
+LOCATED_QUOTE = (
+    "c.evidence @? '$.support[*] ? ((@.alignment == \"exact\" || @.alignment == \"normalized\""
+    " || @.alignment == \"fuzzy\") && @.start.type() == \"number\")'"
+)
 
-def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None = None) -> dict:
-    params = dict(version=version, shard=shard)
-    scope = "r.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR r.shard = %(shard)s)"
-    with conn.cursor(row_factory=dict_row) as cur:
-        concepts = cur.execute(f"""
-            SELECT count(*) AS concepts,
-                   count(*) FILTER (WHERE c.evidence IS NOT NULL AND jsonb_typeof(c.evidence) = 'object') AS with_evidence,
-                   count(*) FILTER (WHERE c.evidence->'quality'->>'alignment' IN ('exact', 'normalized', 'fuzzy')) AS aligned,
+
+def _scope(alias: str, shard: int | None) -> sql.Composable:
+    shard_sql = sql.SQL("") if shard is None else sql.SQL(" AND {}.shard = %(shard)s").format(sql.Identifier(alias))
+    return sql.SQL("{}.extractor_version = %(version)s").format(sql.Identifier(alias)) + shard_sql
+
+
+def _group(alias: str, by_shard: bool) -> sql.Composable:
+    return sql.SQL("{}.shard").format(sql.Identifier(alias)) if by_shard else sql.SQL("%(shard)s::int")
+
+
+def _queries(shard: int | None, by_shard: bool) -> dict[str, sql.Composable]:
+    """The metric queries of a scope, each grouped by shard (or one group)."""
+    g, scope = (lambda a: _group(a, by_shard)), (lambda a: _scope(a, shard))
+    return {
+        "concepts": sql.SQL("""
+            SELECT {g} AS shard, count(*) AS concepts,
+                   count(*) FILTER (WHERE {located}) AS located,
+                   count(*) FILTER (WHERE c.evidence->'quality'->>'alignment' IN ('exact', 'normalized', 'fuzzy'))
+                     AS aligned,
                    count(*) FILTER (WHERE length(c.concept_name) > 60) AS long_names
-            FROM passage_concepts c JOIN passage_requests r
-              ON r.passage_id = c.passage_id AND r.extractor_version = c.extractor_version
-            WHERE {scope}""", params).fetchone()
-        alignment = {row["status"]: row["n"] for row in cur.execute(f"""
-            SELECT coalesce(c.evidence->'quality'->>'alignment', 'none') AS status, count(*) AS n
-            FROM passage_concepts c JOIN passage_requests r
-              ON r.passage_id = c.passage_id AND r.extractor_version = c.extractor_version
-            WHERE {scope} GROUP BY 1""", params)}
-        per_passage = cur.execute(f"""
-            SELECT count(*) AS passages_done, avg(concept_count)::float AS mean,
+            FROM passage_concepts c WHERE {scope} GROUP BY 1""").format(
+            g=g("c"), located=sql.SQL(LOCATED_QUOTE), scope=scope("c")),
+        "alignment": sql.SQL("""
+            SELECT {g} AS shard, coalesce(c.evidence->'quality'->>'alignment', 'none') AS status, count(*) AS n
+            FROM passage_concepts c WHERE {scope} GROUP BY 1, 2""").format(g=g("c"), scope=scope("c")),
+        "per_passage": sql.SQL("""
+            SELECT {g} AS shard, count(*) AS passages_done, avg(concept_count)::float AS mean,
                    percentile_cont(0.1) WITHIN GROUP (ORDER BY concept_count) AS p10,
                    percentile_cont(0.9) WITHIN GROUP (ORDER BY concept_count) AS p90
-            FROM passage_requests r WHERE {scope} AND r.status = 'done'""", params).fetchone()
-        states = dict((row["status"], row["n"]) for row in cur.execute(f"""
-            SELECT status, count(*) AS n FROM passage_requests r WHERE {scope} GROUP BY status""", params))
-        responses = cur.execute("""
-            SELECT coalesce(sum((result_stats->>'lines')::int), 0) AS lines,
+            FROM passage_requests r WHERE {scope} AND r.status = 'done' GROUP BY 1""").format(
+            g=g("r"), scope=scope("r")),
+        "states": sql.SQL("""
+            SELECT {g} AS shard, r.status, count(*) AS n FROM passage_requests r WHERE {scope}
+            GROUP BY 1, 2""").format(g=g("r"), scope=scope("r")),
+        "responses": sql.SQL("""
+            SELECT {g} AS shard,
+                   coalesce(sum((result_stats->>'lines')::int), 0) AS lines,
                    coalesce(sum((result_stats->'outcomes'->>'parse_error')::int), 0) AS parse_errors,
                    coalesce(sum((result_stats->'outcomes'->>'request_error')::int), 0)
                      + coalesce(sum((result_stats->'outcomes'->>'truncated')::int), 0)
@@ -40,11 +66,13 @@ def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None
                      + coalesce(sum((result_stats->>'missing_keys')::int), 0) AS request_errors,
                    coalesce(sum(estimated_cost_usd) FILTER (WHERE state = 'ingested'), 0)::float AS estimated_usd,
                    coalesce(sum(actual_cost_usd), 0)::float AS actual_usd
-            FROM batch_jobs
-            WHERE extractor_version = %(version)s AND (%(shard)s::int IS NULL OR shard = %(shard)s)
-            """, params).fetchone()
-        reconciliation = cur.execute(f"""
-            SELECT count(*) FILTER (WHERE r.status = 'done' AND coalesce(n.rows, 0) <> r.concept_count) AS mismatched,
+            FROM batch_jobs j WHERE {scope} GROUP BY 1""").format(g=g("j"), scope=scope("j")),
+        # Resume safety: a done passage whose rows differ from the count the ledger recorded
+        # (lost or extra rows), or a passage in flight without a live job (lost work).
+        "reconciliation": sql.SQL("""
+            SELECT {g} AS shard,
+                   count(*) FILTER (WHERE r.status = 'done' AND coalesce(n.rows, 0) <> r.concept_count)
+                     AS mismatched,
                    count(*) FILTER (WHERE r.status = 'in_flight' AND NOT EXISTS (
                        SELECT 1 FROM batch_jobs j WHERE j.job_id = r.job_id
                          AND (j.state IN ('submitted', 'pending', 'running', 'succeeded')
@@ -52,13 +80,56 @@ def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None
                               OR (j.state IN ('building', 'uploaded') AND j.lease_expires_at > now()))))
                      AS orphaned
             FROM passage_requests r
-            LEFT JOIN (SELECT passage_id, count(*) AS rows FROM passage_concepts
-                       WHERE extractor_version = %(version)s GROUP BY passage_id) n USING (passage_id)
-            WHERE {scope}""", params).fetchone()
-    return {
-        "extractor_version": version, "shard": shard, **concepts, "alignment": alignment,
-        **per_passage, "states": states, **responses, **reconciliation,
+            LEFT JOIN (SELECT c.passage_id, count(*) AS rows FROM passage_concepts c
+                       WHERE {cscope} GROUP BY c.passage_id) n USING (passage_id)
+            WHERE {scope} GROUP BY 1""").format(g=g("r"), cscope=scope("c"), scope=scope("r")),
     }
+
+
+def _metric_rows(conn: psycopg.Connection, version: str, shard: int | None, by_shard: bool) -> dict:
+    """{shard or None: metrics}. ``by_shard`` groups every query by shard once; otherwise
+    the scope (one shard, or the corpus) is one group keyed ``shard``."""
+    params = dict(version=version, shard=shard)
+    found: dict = {}
+
+    def entry(key) -> dict:
+        return found.setdefault(key, _empty(version, key))
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        for name, query in _queries(shard, by_shard).items():
+            for row in cur.execute(query, params):
+                key = row.pop("shard")
+                if name in ("alignment", "states"):
+                    entry(key)[name][row["status"]] = row["n"]
+                else:
+                    entry(key).update(row)
+    return found
+
+
+def explain_shard_metrics(conn: psycopg.Connection, version: str, shard: int, analyze: bool = False) -> dict[str, str]:
+    """query name -> EXPLAIN text of one shard's gate metrics (``analyze`` runs them)."""
+    prefix = sql.SQL("EXPLAIN (ANALYZE, BUFFERS OFF) " if analyze else "EXPLAIN ")
+    return {name: "\n".join(line for (line,) in conn.execute(prefix + query, dict(version=version, shard=shard)))
+            for name, query in _queries(shard, by_shard=False).items()}
+
+
+def _empty(version: str, shard: int | None) -> dict:
+    return {"extractor_version": version, "shard": shard, "concepts": 0, "located": 0, "aligned": 0,
+            "long_names": 0, "alignment": {}, "passages_done": 0, "mean": None, "p10": None, "p90": None,
+            "states": {}, "lines": 0, "parse_errors": 0, "request_errors": 0, "estimated_usd": 0.0,
+            "actual_usd": 0.0, "mismatched": 0, "orphaned": 0}
+
+
+def extraction_metrics(conn: psycopg.Connection, version: str, shard: int | None = None) -> dict:
+    """The metrics of one shard (``shard``) or of the whole corpus (``None``)."""
+    return _metric_rows(conn, version, shard, by_shard=False).get(shard) or _empty(version, shard)
+
+
+def extraction_metrics_by_shard(conn: psycopg.Connection, version: str) -> dict[int, dict]:
+    """shard -> metrics for every shard with any ledger, concept or job row: one grouped
+    pass per table, not one query set per shard. Jobs that span shards (the pilot) have
+    no shard and are left out here (they count in the corpus metrics)."""
+    return {s: m for s, m in _metric_rows(conn, version, None, by_shard=True).items() if s is not None}
 
 
 def type_distribution(conn: psycopg.Connection) -> dict[str, dict[str, int]]:

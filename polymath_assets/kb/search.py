@@ -7,17 +7,28 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
+TRACEABILITY_SQL = """WITH sampled AS MATERIALIZED (
+       SELECT passage_id FROM passage_requests
+       WHERE extractor_version = %(version)s AND status = 'done' AND concept_count > 0
+       ORDER BY extractor_version, passage_id LIMIT %(sample)s)
+   SELECT m.concept_name, m.concept_type, m.passage_id::text, left(p.passage_text, 100) AS passage,
+          d.title, d.doi, p.embedding IS NOT NULL AS has_embedding
+   FROM passage_concepts_merged m
+   JOIN passages p USING (passage_id) JOIN documents d USING (doc_id)
+   WHERE m.passage_id = ANY(ARRAY(SELECT passage_id FROM sampled)) AND m.extractor_version = %(version)s
+   ORDER BY m.confidence DESC, m.passage_id, m.concept_name LIMIT %(limit)s"""
 
-def traceability(conn: psycopg.Connection, version: str, limit: int = 3) -> list[dict]:
-    """concept → passage → paper, with whether the passage has an embedding."""
+
+def traceability(conn: psycopg.Connection, version: str, limit: int = 3, sample: int = 50) -> list[dict]:
+    """concept → passage → paper, with whether the passage has an embedding, for a sample
+    of the version's done passages. The sample is read in passage-id order from the
+    ledger's primary key and the merge view is asked only about those passages (its
+    window partitions by passage, so the filter reaches the index): the cost does not
+    grow with the corpus, unlike sorting the whole merged view."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """SELECT m.concept_name, m.concept_type, m.passage_id::text, left(p.passage_text, 100) AS passage,
-                      d.title, d.doi, p.embedding IS NOT NULL AS has_embedding
-               FROM passage_concepts_merged m
-               JOIN passages p USING (passage_id) JOIN documents d USING (doc_id)
-               WHERE m.extractor_version = %s
-               ORDER BY m.confidence DESC, m.passage_id, m.concept_name LIMIT %s""", (version, limit)).fetchall()
+            TRACEABILITY_SQL,
+            dict(version=version, sample=int(sample), limit=int(limit))).fetchall()
 
 
 def sample_embedded_passage(conn: psycopg.Connection) -> tuple[str, np.ndarray] | None:

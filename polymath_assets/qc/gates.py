@@ -33,10 +33,11 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
-GATE_CHECKS = {  # asset-check name -> gate name, for the three gates checked per shard
+GATE_CHECKS = {  # asset-check name -> gate name: the four gates, checked per shard
     "evidence_present": "evidence present",
     "concepts_per_passage": "concepts per passage",
     "json_parse_failures": "JSON parse failures",
+    "resume_safety": "resume safety (ledger reconciles)",
 }
 
 
@@ -48,15 +49,15 @@ def evaluate(metrics: dict, t: Thresholds, *, empty_passes: bool = False) -> lis
                 ("evidence present", "concepts per passage", "JSON parse failures",
                  "resume safety (ledger reconciles)")]
     concepts = metrics["concepts"]
-    evidence = _share(metrics["with_evidence"], concepts)
+    evidence = _share(metrics["located"], concepts)
     aligned = _share(metrics["aligned"], concepts)
     mean = metrics["mean"] or 0.0
     lines = metrics["lines"]
     parse_rate = _share(metrics["parse_errors"], lines)
     return [
         GateResult("evidence present", concepts > 0 and evidence >= t.evidence_min,
-                   f"{evidence:.2%} of {concepts} concepts", f"≥ {t.evidence_min:.0%}",
-                   f"aligned share {aligned:.2%} {metrics['alignment']}"),
+                   f"{evidence:.2%} of {concepts} concepts have a quote located in the passage",
+                   f"≥ {t.evidence_min:.0%}", f"aligned share {aligned:.2%} {metrics['alignment']}"),
         GateResult("concepts per passage", metrics["passages_done"] > 0 and t.concepts_min <= mean <= t.concepts_max,
                    f"mean {mean:.2f} (P10 {metrics['p10'] or 0:.1f}, P90 {metrics['p90'] or 0:.1f}) "
                    f"over {metrics['passages_done']} passages", f"{t.concepts_min:g}–{t.concepts_max:g}"),

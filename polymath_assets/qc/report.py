@@ -8,7 +8,12 @@ from pathlib import Path
 
 import psycopg
 
-from polymath_assets.kb.quality import concepts_per_passage, extraction_metrics, type_distribution
+from polymath_assets.kb.quality import (
+    concepts_per_passage,
+    extraction_metrics,
+    extraction_metrics_by_shard,
+    type_distribution,
+)
 from polymath_assets.qc.chart import render_chart
 from polymath_assets.qc.gates import GateResult, Thresholds, evaluate, warnings
 
@@ -21,6 +26,7 @@ class Report:
     warnings: list[str]
     metrics: dict
     markdown: str
+    failing_shards: dict[int, list[str]] | None = None  # shard -> failed gates (corpus reports)
 
     @property
     def passed(self) -> bool:
@@ -32,8 +38,15 @@ class Report:
         return "\n".join(lines)
 
 
+def shard_verdicts(by_shard: dict[int, dict], thresholds: Thresholds) -> dict[int, list[str]]:
+    """shard -> names of the gates it fails (empty list: passes), from one grouped pass."""
+    return {shard: [g.name for g in evaluate(m, thresholds, empty_passes=True) if not g.passed]
+            for shard, m in sorted(by_shard.items())}
+
+
 def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: list[str],
-                    types: dict[str, dict[str, int]], generated: datetime, chart_name: str | None = None) -> str:
+                    types: dict[str, dict[str, int]], generated: datetime, chart_name: str | None = None,
+                    shards: dict[int, list[str]] | None = None) -> str:
     version = metrics["extractor_version"]
     lines = [
         f"# {title}",
@@ -49,6 +62,13 @@ def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: l
     lines += [f"| {g.name} | {'PASS' if g.passed else 'FAIL'} | {g.value} | {g.target} | {g.detail} |" for g in gates]
     if chart_name:
         lines += ["", f"![QC chart]({chart_name})"]
+    if shards is not None:
+        failing = {s: names for s, names in shards.items() if names}
+        lines += ["", "## Shards", "",
+                  f"{len(shards) - len(failing)} of {len(shards)} shards with work pass every gate.", ""]
+        if failing:
+            lines += ["| shard | failed gates |", "|---|---|"]
+            lines += [f"| shard-{s:03d} | {', '.join(names)} |" for s, names in failing.items()]
     lines += ["", "## Passages", "", "| state | passages |", "|---|---|"]
     lines += [f"| {state} | {n} |" for state, n in sorted(metrics["states"].items())]
     lines += ["", "## Evidence alignment", "", "| alignment | concepts |", "|---|---|"]
@@ -72,9 +92,12 @@ def render_markdown(title: str, metrics: dict, gates: list[GateResult], warns: l
 
 
 def write_extraction_report(conn: psycopg.Connection, settings, runlog_dir: Path, *, label: str,
-                            thresholds: Thresholds | None = None, shard: int | None = None) -> Report:
+                            thresholds: Thresholds | None = None, shard: int | None = None,
+                            per_shard: bool = False) -> Report:
+    """``per_shard`` adds each shard's gate verdicts (one grouped pass over the tables)."""
     thresholds = thresholds or Thresholds()
     metrics = extraction_metrics(conn, settings.version, shard)
+    shards = shard_verdicts(extraction_metrics_by_shard(conn, settings.version), thresholds) if per_shard else None
     gates = evaluate(metrics, thresholds)
     warns = warnings(metrics)
     types = type_distribution(conn)
@@ -85,7 +108,7 @@ def write_extraction_report(conn: psycopg.Connection, settings, runlog_dir: Path
                          concepts_per_passage=concepts_per_passage(conn, settings.version, shard),
                          alignment=metrics["alignment"], types=types,
                          concepts_band=(thresholds.concepts_min, thresholds.concepts_max))
-    markdown = render_markdown(f"QC report: {label}", metrics, gates, warns, types, generated, chart.name)
+    markdown = render_markdown(f"QC report: {label}", metrics, gates, warns, types, generated, chart.name, shards)
     path = runlog_dir / f"{stem}.md"
     path.write_text(markdown)
-    return Report(path, chart, gates, warns, metrics, markdown)
+    return Report(path, chart, gates, warns, metrics, markdown, shards)
