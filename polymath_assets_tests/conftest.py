@@ -1,6 +1,7 @@
-"""Real services for the tests: one embedded PostgreSQL and one embedded Bolt graph server
-per test session, a fresh database (cloned from a migrated template) per test, and an
-emptied graph per test that asks for it.
+"""Real services for the tests: one embedded PostgreSQL and one embedded graph server
+(FalkorDB on a unix socket) per test session, a fresh database (cloned from a migrated
+template) per test, and an emptied graph per test that asks for it. Tests of the Neo4j
+adapter get a Bolt server started for the session when first asked for (``neo4j_graph``).
 
 The session gets its own POLYMATH_HOME in a temporary folder, set before any test module
 imports the package, so nothing touches the developer's ./var.
@@ -89,6 +90,7 @@ def kb(kb_dsn):
 
 @pytest.fixture(scope="session")
 def graph_server(config):
+    """URI of the session's embedded graph server (falkordb+unix://...)."""
     uri = embedded_graph.start(config.home)
     yield uri
     embedded_graph.stop(config.home)
@@ -96,14 +98,49 @@ def graph_server(config):
 
 @pytest.fixture
 def graph(graph_server):
-    """A neo4j driver on an emptied graph (opened like the product opens the embedded server:
-    settled listener, short handshake deadline, retried on a lost handshake)."""
-    from polymath_assets.graph.connection import open_driver
+    """The embedded graph, emptied, through the product's own adapter (GraphConnection)."""
+    from polymath_assets.graph.connection import open_graph
 
-    connection = open_driver(graph_server)
+    with open_graph(graph_server) as connection:
+        connection.run("MATCH (n) DETACH DELETE n")
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def bolt_server(config):
+    """(pid, port) of a FalkorDB Bolt listener for the Neo4j adapter's tests only (see
+    bolt_graph for its defects); started on first use, stopped with the session."""
+    from polymath_assets.local.state import terminate
+    from polymath_assets_tests import bolt_graph
+
+    pid, port = bolt_graph.start(config.home / "bolt-graph")
+    yield pid, port
+    terminate(pid, timeout_s=10)
+
+
+@pytest.fixture(scope="session")
+def bolt_driver(bolt_server):
+    """One official neo4j driver (one pooled connection) for the session: a fresh driver
+    per test would meet the Bolt listener's swallowed handshakes."""
+    from neo4j import GraphDatabase
+
+    from polymath_assets_tests import bolt_graph
+
+    bolt_graph.settle(bolt_server[1])
+    driver = GraphDatabase.driver(f"bolt://127.0.0.1:{bolt_server[1]}", auth=None, connection_timeout=5,
+                                  connection_acquisition_timeout=10, max_transaction_retry_time=5)
+    yield driver
+    driver.close()
+
+
+@pytest.fixture
+def neo4j_graph(bolt_driver, bolt_server):
+    """The Neo4j adapter (official driver, managed transactions) on an emptied Bolt graph."""
+    from polymath_assets.graph.neo4j_adapter import Neo4jGraph
+
+    connection = Neo4jGraph(bolt_driver, f"bolt://127.0.0.1:{bolt_server[1]}", owns_driver=False)
     connection.run("MATCH (n) DETACH DELETE n")
-    yield connection.driver
-    connection.close()
+    yield connection
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from polymath_assets.graph.connection import open_driver
+from polymath_assets.graph.connection import open_graph
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def status(cli):
 def assert_both_answer(info):
     with psycopg.connect(info["postgres_dsn"]) as conn:
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0].startswith("0.8")
-    with open_driver(info["graph_uri"]) as graph:  # the official neo4j driver, as the product opens it
+    with open_graph(info["graph_uri"]) as graph:  # the embedded FalkorDB, as the product opens it
         assert graph.records("RETURN 1 AS one") == [{"one": 1}]
 
 
@@ -46,7 +46,7 @@ def pids(info):
 
 def test_up_status_kill_up_down(cli):
     up = cli("services", "up")
-    assert "postgres  postgresql://" in up.stdout and "graph     bolt://127.0.0.1:" in up.stdout
+    assert "postgres  postgresql://" in up.stdout and "graph     falkordb+unix:///" in up.stdout
 
     code, info = status(cli)
     assert code == 0 and all(s["answering"] and s["mode"] == "embedded" for s in info["services"])
@@ -65,7 +65,7 @@ def test_up_status_kill_up_down(cli):
         assert code == 0
         assert_both_answer(info)
 
-    with open_driver(info["graph_uri"]) as graph:
+    with open_graph(info["graph_uri"]) as graph:
         graph.run("CREATE (:Probe {name: 'kept across down and up'})")
 
     down = cli("services", "down")
@@ -73,8 +73,8 @@ def test_up_status_kill_up_down(cli):
     code, info = status(cli)
     assert code == 1 and info["postgres_dsn"] is None and info["graph_uri"] is None
 
-    cli("services", "up")  # the graph was saved at shutdown
-    with open_driver(status(cli)[1]["graph_uri"]) as graph:
+    cli("services", "up")  # the graph was flushed at shutdown
+    with open_graph(status(cli)[1]["graph_uri"]) as graph:
         assert graph.records("MATCH (p:Probe) RETURN p.name AS name") == [{"name": "kept across down and up"}]
 
 
