@@ -135,10 +135,14 @@ def bolt_driver(bolt_server):
 
 @pytest.fixture
 def neo4j_graph(bolt_driver, bolt_server):
-    """The Neo4j adapter (official driver, managed transactions) on an emptied Bolt graph."""
+    """The Neo4j adapter (official driver, managed transactions) on an emptied Bolt graph.
+    The stand-in is FalkorDB, so its schema statements and batched deletes are FalkorDB's
+    (it refuses CREATE CONSTRAINT and CALL { } IN TRANSACTIONS)."""
+    from polymath_assets.graph import cypher
     from polymath_assets.graph.neo4j_adapter import Neo4jGraph
 
-    connection = Neo4jGraph(bolt_driver, f"bolt://127.0.0.1:{bolt_server[1]}", owns_driver=False)
+    connection = Neo4jGraph(bolt_driver, f"bolt://127.0.0.1:{bolt_server[1]}", owns_driver=False,
+                            dialect=cypher.FALKORDB)
     connection.run("MATCH (n) DETACH DELETE n")
     yield connection
 

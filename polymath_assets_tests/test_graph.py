@@ -369,9 +369,10 @@ def test_one_statement_carries_any_size(kb, graph, corpus):
 
 def test_two_shard_syncs_at_once_retry_a_transient_error_instead_of_failing(kb_dsn, kb, neo4j_graph, bolt_driver,
                                                                            corpus):
-    """Two shards' syncs run at once, each on its own adapter (one shared driver pool);
+    """Two shards' syncs started at once, each on its own adapter (one shared driver pool);
     each first write attempt of a Concept MERGE fails with a TransientError, as Neo4j's
-    DeadlockDetected would. The driver's managed transaction retries it; both succeed."""
+    DeadlockDetected would. The driver's managed transaction retries it; both succeed
+    (one after the other: syncs hold the graph-sync advisory lock)."""
     from neo4j.exceptions import TransientError
 
     from polymath_assets.graph.neo4j_adapter import Neo4jGraph
@@ -391,7 +392,7 @@ def test_two_shard_syncs_at_once_retry_a_transient_error_instead_of_failing(kb_d
     results, errors = {}, []
 
     def run(shard: int) -> None:
-        adapter = Neo4jGraph(bolt_driver, neo4j_graph.uri, owns_driver=False)
+        adapter = Neo4jGraph(bolt_driver, neo4j_graph.uri, owns_driver=False, dialect=neo4j_graph.dialect)
         adapter.before_write = deadlock_once
         try:
             with psycopg.connect(kb_dsn) as conn:

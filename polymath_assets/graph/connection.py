@@ -45,8 +45,9 @@ def statement_error(uri: str, statement: str, err: BaseException) -> GraphStatem
 class GraphConnection(ABC):
     """What the sync, the checks and the CLI need from a graph server."""
 
-    kind: str  # cypher.NEO4J or cypher.FALKORDB
-    uri: str   # for messages; never holds a secret
+    kind: str     # the adapter: cypher.NEO4J or cypher.FALKORDB
+    dialect: str  # whose schema statements and batched deletes to use (the server's kind)
+    uri: str      # for messages; never holds a secret
 
     @abstractmethod
     def run(self, statement: str, **params: Any) -> dict[str, int]:
@@ -59,13 +60,44 @@ class GraphConnection(ABC):
         would write is refused by the server (GraphStatementError)."""
 
     @abstractmethod
+    def write_count(self, statement: str, **params: Any) -> int:
+        """Run a write that returns one number (its first column of its first record)."""
+
+    def run_schema(self, statement: str) -> None:
+        self.run(statement)
+
+    def run_in_transactions(self, statement: str, **params: Any) -> dict[str, int]:
+        raise NotImplementedError(f"{type(self).__name__} cannot run CALL {{ }} IN TRANSACTIONS")
+
+    def ensure_schema(self) -> list[str]:
+        """Create the missing lookup indexes / uniqueness constraints; return what ran."""
+        from polymath_assets.graph import cypher
+
+        if self.dialect == cypher.NEO4J:
+            statements = cypher.neo4j_schema()  # IF NOT EXISTS: safe to run every time
+        else:
+            present = {(r["label"], prop) for r in self.records(cypher.FALKORDB_LIST_INDEXES)
+                       for prop in r["properties"]}
+            statements = [cypher.falkordb_index(label, prop) for label, prop in cypher.INDEXED
+                          if (label, prop) not in present]
+        for statement in statements:
+            self.run_schema(statement)
+        return statements
+
     def delete_in_batches(self, match: str, var: str, batch: int = 10_000, **params: Any) -> int:
         """DETACH DELETE every ``var`` that ``match`` finds, in bounded transactions;
         return how many were deleted."""
+        from polymath_assets.graph import cypher
 
-    @abstractmethod
-    def ensure_schema(self) -> list[str]:
-        """Create the missing lookup indexes / uniqueness constraints; return what ran."""
+        statement = cypher.batched_delete(self.dialect, match, var)
+        if self.dialect == cypher.NEO4J:
+            return self.run_in_transactions(statement, batch=batch, **params).get("nodes_deleted", 0)
+        deleted = 0
+        while True:  # each LIMITed statement is one transaction; stop at a short slice
+            n = self.write_count(statement, batch=batch, **params)
+            deleted += n
+            if n < batch:
+                return deleted
 
     @abstractmethod
     def close(self) -> None: ...

@@ -32,7 +32,7 @@ _COUNTERS = {"nodes_created": "nodes_created", "nodes_deleted": "nodes_deleted",
 
 
 class FalkorDBGraph(GraphConnection):
-    kind = cypher.FALKORDB
+    kind = dialect = cypher.FALKORDB
 
     def __init__(self, client, uri: str, graph_name: str = GRAPH_NAME):
         self.client = client
@@ -69,24 +69,9 @@ class FalkorDBGraph(GraphConnection):
         names = [column[1] for column in result.header]
         return [dict(zip(names, row)) for row in result.result_set]
 
-    def delete_in_batches(self, match: str, var: str, batch: int = 10_000, **params: Any) -> int:
-        # No CALL { } IN TRANSACTIONS here: each LIMITed statement is its own atomic query.
-        statement = cypher.batched_delete(self.kind, match, var)
-        deleted = 0
-        while True:
-            result = self._query(statement, {**params, "batch": batch}, read_only=False)
-            n = int(result.result_set[0][0]) if result.result_set else 0
-            deleted += n
-            if n < batch:
-                return deleted
-
-    def ensure_schema(self) -> list[str]:
-        present = {(r["label"], prop) for r in self.records(cypher.FALKORDB_LIST_INDEXES) for prop in r["properties"]}
-        statements = [cypher.falkordb_index(label, prop) for label, prop in cypher.INDEXED
-                      if (label, prop) not in present]
-        for statement in statements:
-            self.run(statement)
-        return statements
+    def write_count(self, statement: str, **params: Any) -> int:
+        result = self._query(statement, params, read_only=False)
+        return int(result.result_set[0][0]) if result.result_set else 0
 
     def close(self) -> None:
         try:

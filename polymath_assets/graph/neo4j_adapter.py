@@ -42,8 +42,12 @@ def _counters(summary) -> dict[str, int]:
 class Neo4jGraph(GraphConnection):
     kind = cypher.NEO4J
 
-    def __init__(self, driver: Driver, uri: str, database: str | None = None, *, owns_driver: bool = True):
+    def __init__(self, driver: Driver, uri: str, database: str | None = None, *, owns_driver: bool = True,
+                 dialect: str = cypher.NEO4J):
         self.driver = driver
+        # Always Neo4j in the product; the tests' Bolt stand-in (FalkorDB) needs its own
+        # schema statements and batched deletes while exercising this adapter.
+        self.dialect = dialect
         self.uri = uri
         self.database = database
         self.owns_driver = owns_driver
@@ -64,18 +68,24 @@ class Neo4jGraph(GraphConnection):
         except Neo4jError as err:
             raise statement_error(self.uri, statement, err) from err
 
-    def run(self, statement: str, **params: Any) -> dict[str, int]:
+    def _write(self, statement: str, params: dict, outcome: Callable) -> Any:
         def write(tx):
             self.write_attempts += 1
             if self.before_write is not None:
                 self.before_write(statement)
-            return _counters(tx.run(statement, params).consume())
+            return outcome(tx.run(statement, params))
 
         def work():
             with self._session() as session:
                 return session.execute_write(write)
 
         return self._guard(statement, work)
+
+    def run(self, statement: str, **params: Any) -> dict[str, int]:
+        return self._write(statement, params, lambda result: _counters(result.consume()))
+
+    def write_count(self, statement: str, **params: Any) -> int:
+        return self._write(statement, params, lambda result: int(result.single(strict=True)[0]))
 
     def records(self, statement: str, **params: Any) -> list[dict[str, Any]]:
         def read(tx):
@@ -87,10 +97,11 @@ class Neo4jGraph(GraphConnection):
 
         return self._guard(statement, work)
 
-    def run_autocommit(self, statement: str, **params: Any) -> dict[str, int]:
-        """For ``CALL { } IN TRANSACTIONS`` (auto-commit only). Such a statement commits
-        in slices, so a transient error part-way is retried by running it again: it
-        deletes only what is still there."""
+    def run_in_transactions(self, statement: str, **params: Any) -> dict[str, int]:
+        """An auto-commit statement: for ``CALL { } IN TRANSACTIONS`` (which Neo4j only
+        accepts in one) and schema statements. Such a statement commits in slices, so a
+        transient error part-way is retried by running it again: it deletes only what is
+        still there (schema statements say IF NOT EXISTS)."""
         def work():
             for attempt in range(1, AUTOCOMMIT_ATTEMPTS + 1):
                 try:
@@ -104,15 +115,8 @@ class Neo4jGraph(GraphConnection):
 
         return self._guard(statement, work)
 
-    def delete_in_batches(self, match: str, var: str, batch: int = 10_000, **params: Any) -> int:
-        counters = self.run_autocommit(cypher.batched_delete(self.kind, match, var), batch=batch, **params)
-        return counters.get("nodes_deleted", 0)
-
-    def ensure_schema(self) -> list[str]:
-        statements = cypher.neo4j_schema()
-        for statement in statements:
-            self.run_autocommit(statement)  # schema statements cannot share a transaction with writes
-        return statements
+    def run_schema(self, statement: str) -> None:
+        self.run_in_transactions(statement)  # schema statements cannot share a transaction with writes
 
     def close(self) -> None:
         if self.owns_driver:

@@ -15,8 +15,11 @@ then, in one PostgreSQL transaction, consume the claim and record the checkpoint
 that dies half-way releases its claim, so the next run redoes the same passages; every
 statement is idempotent, so redoing it is harmless.
 
-Syncs of different shards may run at once (they MERGE shared Concept nodes safely), but
-their orphan clean-ups could race: the Dagster asset runs in pool ``graph`` (limit 1).
+Syncs run one at a time (a PostgreSQL advisory lock, and the Dagster pool ``graph`` with
+limit 1): they share Concept and Paper nodes, and one shard's clean-up of nodes nothing
+points at must not run between another's MERGE of a concept and of its mention. On Neo4j
+every write is a managed transaction, so transient errors (a deadlock with another
+writer, a leader switch) are retried rather than failing the shard.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
         raise ValueError("sync_shard needs a connection in a transaction (autocommit off): "
                          "the change-log claim and the sync scope live until its commit")
     started = time.perf_counter()
+    graph_source.lock_graph_sync(conn)
     if create_schema:
         graph.ensure_schema()
     epoch = graph_epoch(graph)

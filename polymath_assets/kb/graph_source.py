@@ -65,6 +65,18 @@ def _scope_select(shard: int | None, shard_count: int, *, incremental: bool,
 
 # ---- the change log ------------------------------------------------------------------------
 
+GRAPH_SYNC_LOCK_ID = 0x706F6C7967726170  # "polygrap": one advisory lock for every graph sync
+
+
+def lock_graph_sync(conn: psycopg.Connection) -> None:
+    """Wait until no other graph sync runs, and hold that until the transaction ends.
+    Syncs of different shards share Concept and Paper nodes: one shard's clean-up of
+    nodes that nothing points at must not run between another's MERGE of a concept and
+    its MERGE of the mention. The Dagster pool ``graph`` (limit 1) schedules the same; this
+    lock also covers syncs started elsewhere (the CLI, a second code location)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (GRAPH_SYNC_LOCK_ID,))
+
+
 def claim_changes(conn: psycopg.Connection, *, shard: int | None, shard_count: int) -> int:
     """Lock the shard's change-log rows that no other sync holds (SKIP LOCKED) into the
     claim table; return how many distinct passages they name. The lock lasts until the
