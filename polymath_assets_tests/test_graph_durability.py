@@ -49,7 +49,7 @@ def test_kill_9_mid_sync_loses_nothing_acknowledged_and_the_next_run_reconciles(
         uri = embedded_graph.start(home)  # what `polymath run` does first: the services come up
         with open_graph(uri) as graph:
             survived = graph.records("MATCH (n) RETURN count(n) AS n")[0]["n"]
-            print(f"kill -9 after {len(statements) - 1} acknowledged statements: {acknowledged} nodes "
+            print(f"kill -9 after {len(statements)} acknowledged statements: {acknowledged} nodes "
                   f"acknowledged, {survived} survived the restart")
             assert survived == acknowledged
             assert reconcile(kb, graph, shard=first, shard_count=SHARDS).ok

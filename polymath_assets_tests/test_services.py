@@ -90,3 +90,57 @@ def test_external_servers_are_used_and_never_started_or_stopped(cli, tmp_path, p
     assert modes == {"postgres": ("external", True), "graph": ("external", False)}
     assert result.returncode == 1
     assert not (tmp_path / "other" / "pgdata").exists()
+
+
+def _listening(pids: set[int]) -> set[tuple[str, int, int]]:
+    """(address, port, pid) of every TCP socket in LISTEN state held by these processes
+    or their children (read from the kernel through psutil: /proc/net/tcp{,6})."""
+    import psutil
+
+    found = set()
+    for pid in pids:
+        try:
+            procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                for conn in proc.net_connections(kind="inet"):
+                    if conn.status == psutil.CONN_LISTEN:
+                        found.add((conn.laddr.ip, conn.laddr.port, proc.pid))
+            except psutil.NoSuchProcess:
+                pass
+    return found
+
+
+def test_services_listen_on_loopback_or_unix_sockets_only_and_graph_needs_its_password(cli, tmp_path):
+    cli("services", "up")
+    info = status(cli)[1]
+    service_pids = set(pids(info).values())
+    exposed = {s for s in _listening(service_pids) if s[0] not in ("127.0.0.1", "::1")}
+    assert not exposed, f"project services listen beyond loopback: {exposed}"
+    home = tmp_path / "home" / "graph"
+    assert (home / "password").stat().st_mode & 0o777 == 0o600
+    assert (home / "run").stat().st_mode & 0o777 == 0o700
+    password = (home / "password").read_text().strip()
+    assert password not in (home / "redis.log").read_text()
+    assert password not in " ".join(__import__("psutil").Process(pids(info)["graph"]).cmdline())
+    import redis
+
+    with pytest.raises(redis.exceptions.AuthenticationError):  # the socket alone is not enough
+        redis.Redis(unix_socket_path=str(home / "run" / "graph.sock")).ping()
+
+
+def test_graph_query_is_read_only_and_prints_json(cli, tmp_path):
+    from polymath_assets.local import embedded_graph
+
+    with open_graph(embedded_graph.start(tmp_path / "home")) as graph:  # the home the CLI uses
+        graph.run("CREATE (:Probe {name: $name})", name="it's \"quoted\"")
+    result = cli("graph", "query", "MATCH (p:Probe) RETURN p.name AS name", "--json")
+    assert json.loads(result.stdout) == [{"name": "it's \"quoted\""}]
+    result = cli("graph", "query", "MATCH (p:Probe) WHERE p.name = $n RETURN count(p) AS n", "--param",
+                 "n=\"it's \\\"quoted\\\"\"")
+    assert result.stdout.splitlines() == ["n", "1", "(1 record)"]
+    refused = cli("graph", "query", "MATCH (p:Probe) DETACH DELETE p", check=False)
+    assert refused.returncode == 1 and "read-only" in refused.stderr and "Traceback" not in refused.stderr
+    assert json.loads(cli("graph", "query", "MATCH (p:Probe) RETURN count(p) AS n", "--json").stdout) == [{"n": 1}]
