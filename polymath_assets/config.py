@@ -26,9 +26,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
     Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
-    Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5). Empty: start the embedded Bolt graph server under POLYMATH_HOME."),
-    Setting("NEO4J_USER", "neo4j", "Graph user name (ignored by the embedded server)."),
-    Setting("NEO4J_PASSWORD", "", "Graph password (ignored by the embedded server).", secret=True),
+    Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5, bolt:// or neo4j://). Empty: start the embedded FalkorDB (unix socket, password file) under POLYMATH_HOME."),
+    Setting("NEO4J_USER", "neo4j", "Graph user name (Neo4j only)."),
+    Setting("NEO4J_PASSWORD", "", "Graph password (Neo4j only; the embedded server generates its own).", secret=True),
     Setting("NEO4J_DATABASE", "", "Neo4j database name; empty means the server default."),
     Setting("POLYMATH_SHARD_COUNT", "64", "Number of passage shards (Dagster partitions shard-000 ...)."),
     Setting("POLYMATH_EMBEDDING_DIM", "1024", "Dimension of passages.embedding (1024 for BGE-M3; 384 for the packaged offline model)."),

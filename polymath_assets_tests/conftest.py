@@ -133,16 +133,38 @@ def bolt_driver(bolt_server):
     driver.close()
 
 
+# `make test-neo4j`: the Neo4j adapter's tests against a real Neo4j instead of the stand-in.
+REAL_NEO4J_URI = os.environ.get("POLYMATH_TEST_NEO4J_URI", "")
+
+
+@pytest.fixture(scope="session")
+def real_neo4j():
+    """A real Neo4j (POLYMATH_TEST_NEO4J_URI, _USER, _PASSWORD, _DATABASE), or None."""
+    if not REAL_NEO4J_URI:
+        yield None
+        return
+    from polymath_assets.graph.connection import open_graph
+
+    auth = (os.environ.get("POLYMATH_TEST_NEO4J_USER", "neo4j"), os.environ.get("POLYMATH_TEST_NEO4J_PASSWORD", ""))
+    with open_graph(REAL_NEO4J_URI, auth, os.environ.get("POLYMATH_TEST_NEO4J_DATABASE") or None) as connection:
+        yield connection
+
+
 @pytest.fixture
-def neo4j_graph(bolt_driver, bolt_server):
-    """The Neo4j adapter (official driver, managed transactions) on an emptied Bolt graph.
-    The stand-in is FalkorDB, so its schema statements and batched deletes are FalkorDB's
-    (it refuses CREATE CONSTRAINT and CALL { } IN TRANSACTIONS)."""
+def neo4j_graph(request, real_neo4j):
+    """The Neo4j adapter (official driver, managed transactions) on an emptied graph: a
+    real Neo4j under `make test-neo4j`, else the Bolt stand-in. The stand-in is FalkorDB,
+    so its schema statements and batched deletes are FalkorDB's (it refuses CREATE
+    CONSTRAINT and CALL { } IN TRANSACTIONS)."""
     from polymath_assets.graph import cypher
     from polymath_assets.graph.neo4j_adapter import Neo4jGraph
 
-    connection = Neo4jGraph(bolt_driver, f"bolt://127.0.0.1:{bolt_server[1]}", owns_driver=False,
-                            dialect=cypher.FALKORDB)
+    if real_neo4j is not None:
+        real_neo4j.delete_in_batches("MATCH (n)", "n")
+        yield real_neo4j
+        return
+    driver, (_, port) = request.getfixturevalue("bolt_driver"), request.getfixturevalue("bolt_server")
+    connection = Neo4jGraph(driver, f"bolt://127.0.0.1:{port}", owns_driver=False, dialect=cypher.FALKORDB)
     connection.run("MATCH (n) DETACH DELETE n")
     yield connection
 

@@ -35,8 +35,12 @@ from polymath_assets_tests.extraction_helpers import load_sample
 SHARDS = 64
 TERMS = [(name, kind) for kind, names in LEXICON.items() for name in names]
 BELOW_FLOOR = "phlogiston theory"  # only ever extracted with confidence 0.4
-# Rows per statement: the Bolt stand-in crashes on messages of ~4 KB (a test-only limit).
-BATCH = {"falkordb": 200, "neo4j": 4}
+BATCH = 200  # rows per statement
+
+
+def _batch(g) -> int:
+    # The Bolt stand-in (Neo4j adapter, FalkorDB dialect) crashes on messages of ~4 KB.
+    return 4 if g.kind == cypher.NEO4J and g.dialect == cypher.FALKORDB else BATCH
 
 
 def _insert(conn, rows) -> None:
@@ -77,7 +81,7 @@ def g(request):
 
 
 def _sync(kb, g, shard=None, full=False):
-    return sync_shard(kb, g, shard=shard, shard_count=SHARDS, batch_size=BATCH[g.kind], full=full)
+    return sync_shard(kb, g, shard=shard, shard_count=SHARDS, batch_size=_batch(g), full=full)
 
 
 def _ok(kb, g, shard=None):
@@ -335,7 +339,7 @@ def test_an_injection_title_is_stored_verbatim_and_changes_nothing_else(kb, grap
                "(SELECT doc_id FROM documents ORDER BY doc_id LIMIT 2)", ("Alzheimer's disease and graph neural "
                                                                            "networks", doc_id))
     kb.commit()
-    sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=BATCH["falkordb"])
+    sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=BATCH)
     paper = graph.records("MATCH (d:Paper {title: $t}) RETURN d.doc_id AS doc_id, d.year AS year, d.doi AS doi",
                           t=hostile)
     row = kb.execute("SELECT year, doi FROM documents WHERE doc_id = %s", (doc_id,)).fetchone()
@@ -346,7 +350,7 @@ def test_an_injection_title_is_stored_verbatim_and_changes_nothing_else(kb, grap
     # A later title change travels through the change log.
     kb.execute("UPDATE documents SET title = %s WHERE doc_id = %s", (title, doc_id))
     kb.commit()
-    sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=BATCH["falkordb"])
+    sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=BATCH)
     assert graph.records("MATCH (d:Paper {doc_id: $d}) RETURN d.title AS t", d=doc_id) == [{"t": title}]
     _ok(kb, graph)
 
@@ -367,8 +371,7 @@ def test_one_statement_carries_any_size(kb, graph, corpus):
 
 # ---- Neo4j adapter: managed transactions retry transient errors --------------------------------
 
-def test_two_shard_syncs_at_once_retry_a_transient_error_instead_of_failing(kb_dsn, kb, neo4j_graph, bolt_driver,
-                                                                           corpus):
+def test_two_shard_syncs_at_once_retry_a_transient_error_instead_of_failing(kb_dsn, kb, neo4j_graph, corpus):
     """Two shards' syncs started at once, each on its own adapter (one shared driver pool);
     each first write attempt of a Concept MERGE fails with a TransientError, as Neo4j's
     DeadlockDetected would. The driver's managed transaction retries it; both succeed
@@ -392,12 +395,13 @@ def test_two_shard_syncs_at_once_retry_a_transient_error_instead_of_failing(kb_d
     results, errors = {}, []
 
     def run(shard: int) -> None:
-        adapter = Neo4jGraph(bolt_driver, neo4j_graph.uri, owns_driver=False, dialect=neo4j_graph.dialect)
+        adapter = Neo4jGraph(neo4j_graph.driver, neo4j_graph.uri, neo4j_graph.database, owns_driver=False,
+                             dialect=neo4j_graph.dialect)
         adapter.before_write = deadlock_once
         try:
             with psycopg.connect(kb_dsn) as conn:
                 results[shard] = (sync_shard(conn, adapter, shard=shard, shard_count=SHARDS,
-                                             batch_size=BATCH["neo4j"]), adapter.write_attempts)
+                                             batch_size=_batch(neo4j_graph)), adapter.write_attempts)
         except Exception as err:  # reported below with the shard
             errors.append((shard, err))
 

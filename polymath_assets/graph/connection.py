@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 FALKORDB_SCHEME = "falkordb+unix"
 NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -110,14 +110,15 @@ class GraphConnection(ABC):
 
 
 def falkordb_uri(socket_path: str, password_file: str) -> str:
-    return f"{FALKORDB_SCHEME}://{socket_path}?password_file={password_file}"
+    """The URI of a FalkorDB socket; it names the password *file*, never the password."""
+    return f"{FALKORDB_SCHEME}://{quote(socket_path)}?password_file={quote(password_file, safe='/')}"
 
 
 def parse_falkordb_uri(uri: str) -> tuple[str, str | None]:
     """(socket path, password file or None) of a falkordb+unix URI."""
     parts = urlsplit(uri)
     files = parse_qs(parts.query).get("password_file")
-    return parts.path, files[0] if files else None
+    return unquote(parts.path), files[0] if files else None
 
 
 def open_graph(uri: str, auth: tuple[str, str] | None = None, database: str | None = None) -> GraphConnection:

@@ -116,7 +116,7 @@ def _config_text(home: Path, sock: Path) -> str:
         "requirepass": _password(home),
         "dir": str(directory),
         "dbfilename": "graph.rdb",
-        "save": '""',                      # durability comes from the append-only file
+        "save": "",                        # durability comes from the append-only file
         "appendonly": "yes",
         "appendfsync": "everysec",
         "daemonize": "yes",
@@ -124,7 +124,12 @@ def _config_text(home: Path, sock: Path) -> str:
         "logfile": str(directory / "redis.log"),
         "loadmodule": get_falkordb_module(),
     }
-    return "".join(f"{key} {value}\n" for key, value in lines.items())
+    return "".join(f"{key} {_quoted(value)}\n" for key, value in lines.items())
+
+
+def _quoted(value: str) -> str:
+    """A redis.conf string: double-quoted, so paths with spaces or quotes stay one value."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def start(home: Path) -> str:
