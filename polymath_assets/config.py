@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_EMBEDDING_FP16", "auto", "Half precision for embeddings: auto (on GPU only), 1 or 0."),
     Setting("POLYMATH_EMBEDDING_BATCH_SIZE", "32", "Passages per embedding batch (batches are length-sorted)."),
     Setting("POLYMATH_EMBEDDING_MAX_LENGTH", "512", "Token limit per passage for the embedding model."),
-    Setting("POLYMATH_GRAPH_BATCH_SIZE", "1000", "Rows per UNWIND statement when syncing the graph."),
+    Setting("POLYMATH_GRAPH_BATCH_SIZE", "5000", "Rows per UNWIND statement when syncing the graph."),
     Setting("POLYMATH_EXTRACTOR_VERSION", "gemini_batch_v1", "Extractor version written to passage_concepts.extractor_version."),
     Setting("POLYMATH_MERGE_PREFERENCE", "gemini_batch_v1,llm_v2,haiku_v1", "Extractor versions in order of preference for the merge-policy view."),
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),

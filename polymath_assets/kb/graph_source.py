@@ -52,7 +52,7 @@ def _scope_select(shard: int | None, shard_count: int, *, incremental: bool,
                   known_types: bool = True) -> sql.Composable:
     claimed = sql.SQL("m.passage_id = ANY(ARRAY(SELECT DISTINCT passage_id FROM {}))").format(
         sql.Identifier(CLAIM_TABLE)) if incremental else sql.SQL("true")
-    type_filter = sql.SQL("m.concept_type = ANY(%(types)s)" if known_types else "m.concept_type <> ALL(%(types)s)")
+    type_filter = sql.SQL("m.concept_type = ANY(%(types)s)" if known_types else "true")
     return sql.SQL("""
         SELECT m.passage_id, p.doc_id, p.shard_hash %% {n} AS shard, m.concept_type, m.concept_name,
                m.confidence, m.extractor_version
@@ -121,17 +121,18 @@ def open_scope(conn: psycopg.Connection, *, shard: int | None, shard_count: int,
                concept_types: Sequence[str] = CONCEPT_TYPES) -> Scope:
     """Materialize the scope (the claimed passages when ``incremental``, else the whole
     shard) for the stream_* readers. ``claim_changes`` must have run first."""
-    params = {"types": list(concept_types)}
     table = sql.Identifier(SCOPE_TABLE)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    # One pass over the view for every type; the rows of unknown types are counted as
+    # they are removed.
     conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(
-        table, _scope_select(shard, shard_count, incremental=incremental)), params)
+        table, _scope_select(shard, shard_count, incremental=incremental, known_types=False)), {})
+    skipped = conn.execute(sql.SQL("DELETE FROM {} WHERE concept_type <> ALL(%s)").format(table),
+                           (list(concept_types),)).rowcount
     conn.execute(sql.SQL("CREATE INDEX ON {} (passage_id)").format(table))
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     mentions, passages = conn.execute(
         sql.SQL("SELECT count(*), count(DISTINCT passage_id) FROM {}").format(table)).fetchone()
-    skipped = conn.execute(sql.SQL("SELECT count(*) FROM ({}) s").format(
-        _scope_select(shard, shard_count, incremental=incremental, known_types=False)), params).fetchone()[0]
     return Scope(mentions=mentions, passages=passages, skipped_unknown_type=skipped)
 
 
