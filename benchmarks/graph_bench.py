@@ -31,7 +31,6 @@ from polymath_assets.graph import open_graph, sync_shard
 from polymath_assets.kb.db import prepare
 from polymath_assets.local import embedded_graph, embedded_postgres
 
-
 # The former path (the neo4j driver over FalkorDB's Bolt listener, statements split below
 # 3 KB) on this benchmark, 54,250 mentions = 65,719 rows, measured on the 2-core machine.
 RECORDED_BOLT_ROWS_PER_S = 4434

@@ -415,3 +415,27 @@ def test_two_shard_syncs_at_once_retry_a_transient_error_instead_of_failing(kb_d
     for shard in shards:
         _ok(kb, neo4j_graph, shard)
     assert sum(attempts for _, attempts in results.values()) > 0
+
+
+# ---- the Dagster asset ----------------------------------------------------------------------
+
+def test_graph_asset_runs_in_the_graph_pool_and_takes_a_full_option(kb_dsn, kb, graph, graph_server, corpus):
+    import dagster as dg
+
+    from polymath_assets.definitions import defs
+    from polymath_assets.defs.graph import neo4j_concept_graph
+    from polymath_assets.defs.resources import GraphResource, PostgresResource
+    from polymath_assets.shards import shard_key
+
+    assert defs.resolve_asset_graph().get(dg.AssetKey("neo4j_concept_graph")).pools == {"graph"}
+    shard = _shard_with_passages(kb)
+    kb.commit()
+    resources = {"postgres": PostgresResource(dsn_override=kb_dsn), "graph": GraphResource(uri_override=graph_server)}
+    instance = dg.DagsterInstance.ephemeral()
+    modes = []
+    for run_config in (None, None, {"ops": {"neo4j_concept_graph": {"config": {"full": True}}}}):
+        result = dg.materialize([neo4j_concept_graph], partition_key=shard_key(shard), resources=resources,
+                                instance=instance, run_config=run_config)
+        assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+        modes.append(result.asset_materializations_for_node("neo4j_concept_graph")[0].metadata["mode"].value)
+    assert modes == ["full (first sync of the shard)", "incremental", "full (requested)"]

@@ -21,7 +21,8 @@ KILL_AFTER_STATEMENTS = 10  # of about 30 for the shard at 10 rows a statement
 
 
 @pytest.mark.slow
-def test_kill_9_mid_sync_loses_nothing_acknowledged_and_the_next_run_reconciles(kb_dsn, kb, corpus, tmp_path):
+@pytest.mark.usefixtures("corpus")
+def test_kill_9_mid_sync_loses_nothing_acknowledged_and_the_next_run_reconciles(kb_dsn, kb, tmp_path):
     home = tmp_path / "home"
     uri = embedded_graph.start(home)
     try:
