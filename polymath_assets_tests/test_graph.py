@@ -439,3 +439,12 @@ def test_graph_asset_runs_in_the_graph_pool_and_takes_a_full_option(kb_dsn, kb, 
         assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
         modes.append(result.asset_materializations_for_node("neo4j_concept_graph")[0].metadata["mode"].value)
     assert modes == ["full (first sync of the shard)", "incremental", "full (requested)"]
+
+
+def test_batched_deletes_take_whole_slices_until_none_is_left(g):
+    g.run("UNWIND range(1, 25) AS i CREATE (:Probe {i: i})")
+    assert g.delete_in_batches("MATCH (p:Probe) WHERE p.i > $above", "p", batch=4, above=5) == 20
+    assert g.records("MATCH (p:Probe) RETURN count(p) AS n") == [{"n": 5}]
+    assert "IN TRANSACTIONS OF 4 ROWS" in cypher.batched_delete(cypher.NEO4J, "MATCH (p:Probe)", "p", 4)
+    with pytest.raises(ValueError):
+        cypher.batched_delete(cypher.NEO4J, "MATCH (p)", "p) DETACH DELETE (q", 4)

@@ -89,12 +89,12 @@ class GraphConnection(ABC):
         return how many were deleted."""
         from polymath_assets.graph import cypher
 
-        statement = cypher.batched_delete(self.dialect, match, var)
+        statement = cypher.batched_delete(self.dialect, match, var, batch)
         if self.dialect == cypher.NEO4J:
-            return self.run_in_transactions(statement, batch=batch, **params).get("nodes_deleted", 0)
+            return self.run_in_transactions(statement, **params).get("nodes_deleted", 0)
         deleted = 0
         while True:  # each LIMITed statement is one transaction; stop at a short slice
-            n = self.write_count(statement, batch=batch, **params)
+            n = self.write_count(statement, **params)
             deleted += n
             if n < batch:
                 return deleted

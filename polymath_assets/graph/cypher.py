@@ -92,16 +92,18 @@ def falkordb_index(label: str, prop: str) -> str:
 FALKORDB_LIST_INDEXES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
 
 
-def batched_delete(kind: str, match: str, var: str) -> str:
-    """DETACH DELETE what ``match`` binds to ``var`` in slices of ``$batch``: Neo4j commits
+def batched_delete(kind: str, match: str, var: str, batch: int) -> str:
+    """DETACH DELETE what ``match`` binds to ``var`` in slices of ``batch``: Neo4j commits
     each slice in its own transaction (auto-commit only); FalkorDB has no CALL { } IN
     TRANSACTIONS, so its statement deletes one slice and returns how many, and the
-    adapter repeats it until a slice comes back short."""
+    adapter repeats it until a slice comes back short. (``batch`` is spliced in as an
+    integer literal: not every Neo4j 5 release takes a parameter there.)"""
     if not var.isidentifier():
         raise ValueError(f"{var!r} is not a Cypher variable")
+    size = int(batch)
     if kind == NEO4J:
-        return f"{match}\nCALL {{ WITH {var} DETACH DELETE {var} }} IN TRANSACTIONS OF $batch ROWS"
-    return f"{match}\nWITH {var} LIMIT $batch DETACH DELETE {var} RETURN count({var}) AS deleted"
+        return f"{match}\nCALL {{ WITH {var} DETACH DELETE {var} }} IN TRANSACTIONS OF {size} ROWS"
+    return f"{match}\nWITH {var} LIMIT {size} DETACH DELETE {var} RETURN count({var}) AS deleted"
 
 
 # ---- batched writes ---------------------------------------------------------------------
