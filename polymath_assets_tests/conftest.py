@@ -169,6 +169,20 @@ def neo4j_graph(request, real_neo4j):
     yield connection
 
 
+def _stop_bolt_stand_in(pid_file: Path) -> None:
+    """The Bolt stand-in listens on every interface: never leave it behind."""
+    import psutil
+
+    from polymath_assets.local.state import terminate
+
+    try:
+        pid = int(pid_file.read_text())
+        if "redis-server" in " ".join(psutil.Process(pid).cmdline()):
+            terminate(pid, timeout_s=10)
+    except (OSError, ValueError, psutil.Error):
+        pass
+
+
 @pytest.fixture
 def emulator(tmp_path):
     """The offline Gemini emulator in this process, without faults (tests set them)."""
@@ -190,4 +204,5 @@ def pytest_sessionfinish(session, exitstatus):
     home = Config.from_env().home
     embedded_postgres.stop(home)
     embedded_graph.stop(home)
+    _stop_bolt_stand_in(home / "bolt-graph" / "redis.pid")
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
