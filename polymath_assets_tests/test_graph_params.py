@@ -31,6 +31,8 @@ def _clear(kb, graph) -> None:
 @given(title=hostile, text=hostile, name=hostile, section=_short, kind=st.sampled_from(sorted(cypher.CONCEPT_LABELS)))
 @example(title="x', doc_id: 'HIJACK", text="it's \"quoted\" \\ back\\slash\n\ttab\r\x01\x7f",
          name="Alzheimer's disease", section="a`b", kind="domain")
+@example(title="trailing space ", text="0", name="\r", section="0", kind="dataset")
+@example(title="0", text="0", name="ends in a tab\t", section="0", kind="method")
 def test_hostile_strings_survive_the_sync_verbatim(kb, graph, title, text, name, section, kind):
     _clear(kb, graph)
     doc_id, passage_id = str(uuid.uuid4()), str(uuid.uuid4())
