@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install ui-deps test demo validate dev bench services-up services-down services-status clean \
+.PHONY: install ui-deps test test-neo4j demo validate dev bench services-up services-down services-status clean \
 	gemini_passage_pilot gemini_backfill_status gemini_passage_backfill
 
 install: $(STAMP)
@@ -33,6 +33,16 @@ test: install ui-deps
 # (a 1024-d embedding column) cannot collide with the demo's 384-d one.
 DEMO_PROFILE := POLYMATH_HOME=var/demo POLYMATH_OFFLINE=1 POLYMATH_EMBEDDING_MODEL=packaged-minilm POLYMATH_EMBEDDING_DIM=384
 DEMO := env $(DEMO_PROFILE) $(BIN)/polymath
+
+# The graph contract tests of the Neo4j adapter against a real Neo4j 5 (not available on
+# the test machines, which use a Bolt stand-in): NEO4J_URI=bolt://host:7687
+# NEO4J_PASSWORD=... make test-neo4j. The tests empty that database: never point it at production.
+test-neo4j: install
+	@test -n "$(NEO4J_URI)" || { echo "make test-neo4j needs NEO4J_URI (and NEO4J_USER / NEO4J_PASSWORD) of a scratch Neo4j"; exit 1; }
+	POLYMATH_TEST_NEO4J_URI="$(NEO4J_URI)" POLYMATH_TEST_NEO4J_USER="$${NEO4J_USER:-neo4j}" \
+	POLYMATH_TEST_NEO4J_PASSWORD="$(NEO4J_PASSWORD)" POLYMATH_TEST_NEO4J_DATABASE="$(NEO4J_DATABASE)" \
+	$(BIN)/pytest -q polymath_assets_tests/test_graph.py -k "neo4j or two_shard_syncs"
+
 
 polymath.env:
 	{ echo '# Written by make demo: the offline profile (delete this file for the production defaults).'; \

@@ -143,7 +143,7 @@ def services_up() -> None:
     endpoints = svc.up(config)
     applied = migrate_database(endpoints.postgres_dsn, config)
     click.echo(f"postgres  {endpoints.postgres_dsn}")
-    click.echo(f"graph     {endpoints.graph_uri}")
+    click.echo(f"graph     {endpoints.graph_uri}")  # a socket path and a password *file*: no secret
     if applied:
         click.echo(f"schema    applied {', '.join(applied)}")
     else:
@@ -486,14 +486,14 @@ def run_command(shards: tuple[int, ...], offline: bool | None) -> None:
 def verify() -> None:
     """End-to-end checks: concept → passage → paper traceability, graph traversal, vector search."""
     from polymath_assets import verify as checks
-    from polymath_assets.graph.connection import open_driver
+    from polymath_assets.graph.connection import open_graph
     from polymath_assets.kb.db import connect
     from polymath_assets.local.services import up
 
     config = _config()
     endpoints = up(config)
-    with connect(endpoints.postgres_dsn) as conn, open_driver(endpoints.graph_uri, endpoints.graph_auth,
-                                                              endpoints.graph_database) as graph:
+    with connect(endpoints.postgres_dsn) as conn, open_graph(endpoints.graph_uri, endpoints.graph_auth,
+                                                             endpoints.graph_database) as graph:
         results = [checks.check_traceability(conn, config.extractor_version), checks.check_traversal(conn, graph),
                    checks.check_vector_search(conn)]
     for check in results:
@@ -501,6 +501,54 @@ def verify() -> None:
         for row in check.rows[:3]:
             click.echo("      " + " | ".join(f"{k}={str(v)[:60]}" for k, v in row.items()))
     sys.exit(0 if all(c.passed for c in results) else 1)
+
+
+# --- the concept graph --------------------------------------------------------------------
+
+@main.group("graph")
+def graph_group() -> None:
+    """The concept graph (Neo4j when NEO4J_URI is set, else the embedded FalkorDB)."""
+
+
+@graph_group.command("query")
+@click.argument("statement")
+@click.option("--param", "params", multiple=True, metavar="NAME=JSON",
+              help="A query parameter; the value is JSON (a bare word is taken as a string).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as a JSON array.")
+def graph_query(statement: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Run a read-only Cypher query (MATCH … RETURN …); the server refuses writes."""
+    from polymath_assets.graph.connection import GraphStatementError, open_graph
+    from polymath_assets.graph.traversal import read_only_query
+    from polymath_assets.local.services import endpoints, graph_uri
+
+    config = _config()
+    uri = graph_uri(config)
+    found = endpoints(config, "", uri)
+    values = {}
+    for item in params:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise click.ClickException(f"--param {item!r}: expected NAME=JSON")
+        try:
+            values[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[name] = raw
+    with open_graph(uri, found.graph_auth, found.graph_database) as graph:
+        try:
+            rows = read_only_query(graph, statement, values)
+        except GraphStatementError as err:
+            raise click.ClickException(f"{err} (graph query runs read-only: MATCH … RETURN …)") from None
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+        return
+    if not rows:
+        click.echo("(no records)")
+        return
+    columns = list(rows[0])
+    click.echo("\t".join(columns))
+    for row in rows:
+        click.echo("\t".join(str(row.get(c)) for c in columns))
+    click.echo(f"({len(rows)} record{'s' if len(rows) != 1 else ''})")
 
 
 @main.command()

@@ -83,7 +83,7 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
 
     from polymath_assets.definitions import ASSETS, defs
     from polymath_assets.defs.resources import GeminiResource
-    from polymath_assets.graph.sync import graph_counts
+    from polymath_assets.graph.reconcile import graph_counts
     from polymath_assets.local import emulator_service
     from polymath_assets.local.services import postgres_dsn
 

@@ -1,6 +1,7 @@
-"""Real services for the tests: one embedded PostgreSQL and one embedded Bolt graph server
-per test session, a fresh database (cloned from a migrated template) per test, and an
-emptied graph per test that asks for it.
+"""Real services for the tests: one embedded PostgreSQL and one embedded graph server
+(FalkorDB on a unix socket) per test session, a fresh database (cloned from a migrated
+template) per test, and an emptied graph per test that asks for it. Tests of the Neo4j
+adapter get a Bolt server started for the session when first asked for (``neo4j_graph``).
 
 The session gets its own POLYMATH_HOME in a temporary folder, set before any test module
 imports the package, so nothing touches the developer's ./var.
@@ -89,6 +90,7 @@ def kb(kb_dsn):
 
 @pytest.fixture(scope="session")
 def graph_server(config):
+    """URI of the session's embedded graph server (falkordb+unix://...)."""
     uri = embedded_graph.start(config.home)
     yield uri
     embedded_graph.stop(config.home)
@@ -96,14 +98,89 @@ def graph_server(config):
 
 @pytest.fixture
 def graph(graph_server):
-    """A neo4j driver on an emptied graph (opened like the product opens the embedded server:
-    settled listener, short handshake deadline, retried on a lost handshake)."""
-    from polymath_assets.graph.connection import open_driver
+    """The embedded graph, emptied, through the product's own adapter (GraphConnection)."""
+    from polymath_assets.graph.connection import open_graph
 
-    connection = open_driver(graph_server)
+    with open_graph(graph_server) as connection:
+        connection.run("MATCH (n) DETACH DELETE n")
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def bolt_server(config):
+    """(pid, port) of a FalkorDB Bolt listener for the Neo4j adapter's tests only (see
+    bolt_graph for its defects); started on first use, stopped with the session."""
+    from polymath_assets.local.state import terminate
+    from polymath_assets_tests import bolt_graph
+
+    pid, port = bolt_graph.start(config.home / "bolt-graph")
+    yield pid, port
+    terminate(pid, timeout_s=10)
+
+
+@pytest.fixture(scope="session")
+def bolt_driver(bolt_server):
+    """One official neo4j driver (one pooled connection) for the session: a fresh driver
+    per test would meet the Bolt listener's swallowed handshakes."""
+    from neo4j import GraphDatabase
+
+    from polymath_assets_tests import bolt_graph
+
+    bolt_graph.settle(bolt_server[1])
+    driver = GraphDatabase.driver(f"bolt://127.0.0.1:{bolt_server[1]}", auth=None, connection_timeout=5,
+                                  connection_acquisition_timeout=10, max_transaction_retry_time=5)
+    yield driver
+    driver.close()
+
+
+# `make test-neo4j`: the Neo4j adapter's tests against a real Neo4j instead of the stand-in.
+REAL_NEO4J_URI = os.environ.get("POLYMATH_TEST_NEO4J_URI", "")
+
+
+@pytest.fixture(scope="session")
+def real_neo4j():
+    """A real Neo4j (POLYMATH_TEST_NEO4J_URI, _USER, _PASSWORD, _DATABASE), or None."""
+    if not REAL_NEO4J_URI:
+        yield None
+        return
+    from polymath_assets.graph.connection import open_graph
+
+    auth = (os.environ.get("POLYMATH_TEST_NEO4J_USER", "neo4j"), os.environ.get("POLYMATH_TEST_NEO4J_PASSWORD", ""))
+    with open_graph(REAL_NEO4J_URI, auth, os.environ.get("POLYMATH_TEST_NEO4J_DATABASE") or None) as connection:
+        yield connection
+
+
+@pytest.fixture
+def neo4j_graph(request, real_neo4j):
+    """The Neo4j adapter (official driver, managed transactions) on an emptied graph: a
+    real Neo4j under `make test-neo4j`, else the Bolt stand-in. The stand-in is FalkorDB,
+    so its schema statements and batched deletes are FalkorDB's (it refuses CREATE
+    CONSTRAINT and CALL { } IN TRANSACTIONS)."""
+    from polymath_assets.graph import cypher
+    from polymath_assets.graph.neo4j_adapter import Neo4jGraph
+
+    if real_neo4j is not None:
+        real_neo4j.delete_in_batches("MATCH (n)", "n")
+        yield real_neo4j
+        return
+    driver, (_, port) = request.getfixturevalue("bolt_driver"), request.getfixturevalue("bolt_server")
+    connection = Neo4jGraph(driver, f"bolt://127.0.0.1:{port}", owns_driver=False, dialect=cypher.FALKORDB)
     connection.run("MATCH (n) DETACH DELETE n")
-    yield connection.driver
-    connection.close()
+    yield connection
+
+
+def _stop_bolt_stand_in(pid_file: Path) -> None:
+    """The Bolt stand-in listens on every interface: never leave it behind."""
+    import psutil
+
+    from polymath_assets.local.state import terminate
+
+    try:
+        pid = int(pid_file.read_text())
+        if "redis-server" in " ".join(psutil.Process(pid).cmdline()):
+            terminate(pid, timeout_s=10)
+    except (OSError, ValueError, psutil.Error):
+        pass
 
 
 @pytest.fixture
@@ -127,4 +204,5 @@ def pytest_sessionfinish(session, exitstatus):
     home = Config.from_env().home
     embedded_postgres.stop(home)
     embedded_graph.stop(home)
+    _stop_bolt_stand_in(home / "bolt-graph" / "redis.pid")
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)

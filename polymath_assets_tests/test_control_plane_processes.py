@@ -103,12 +103,13 @@ def test_three_backfills_and_a_shard_run_at_once_pay_each_request_once(new_datab
 
 
 def test_kill_storm_two_backfills_one_killed_at_random_then_rerun(new_database, emulator, client, tmp_path,
-                                                                  tmp_path_factory, monkeypatch):
+                                                                  tmp_path_factory, monkeypatch, config):
     expected = baseline_rows(new_database, emulator, client, tmp_path_factory)
     rng = random.Random(20261122)
     for round_no in range(5):
         dsn = new_database("polymath_template")
         with psycopg.connect(dsn) as conn:
+            migrate(conn, embedding_dim=config.embedding_dim, shard_count=8)  # re-shard for EIGHT
             load_sample(conn)
         home = tmp_path / f"round-{round_no}"
         base_url = emulator_at(home, monkeypatch, "0.5")

@@ -66,8 +66,7 @@ def passages_embedded(dsn, shard):
 
 
 def graph_passages(graph, shard):
-    with graph.session() as session:
-        return session.run("MATCH (p:Passage {shard: $s}) RETURN count(p) AS n", s=shard).single()["n"]
+    return graph.records("MATCH (p:Passage {shard: $s}) RETURN count(p) AS n", s=shard)[0]["n"]
 
 
 def test_two_shards_end_to_end_and_the_bad_shard_stays_out(small_model_db, emulator, resources, graph, tmp_path):
@@ -97,9 +96,7 @@ def test_two_shards_end_to_end_and_the_bad_shard_stays_out(small_model_db, emula
         mentions = conn.execute(
             """SELECT count(*) FROM passage_concepts_merged m JOIN passages p USING (passage_id)
                WHERE p.shard_hash %% 64 = %s""", (good,)).fetchone()[0]
-    with graph.session() as session:
-        in_graph = session.run("MATCH (p:Passage {shard: $s})-[m:MENTIONS]->() RETURN count(m) AS n",
-                               s=good).single()["n"]
+    in_graph = graph.records("MATCH (p:Passage {shard: $s})-[m:MENTIONS]->() RETURN count(m) AS n", s=good)[0]["n"]
     assert in_graph == mentions > 0
 
 

@@ -6,6 +6,7 @@ from polymath_assets.defs.quality import CONCEPT_GATE_CHECKS, concept_gate_resul
 from polymath_assets.defs.resources import GeminiResource, PostgresResource
 from polymath_assets.extraction import runner
 from polymath_assets.kb import ledger
+from polymath_assets.qc.gates import Thresholds
 
 # A submission deferred by the enqueued-token cap retries every 5 minutes for up to a day
 # (a batch job usually finishes well within that, freeing room under the cap).
@@ -78,4 +79,4 @@ def passage_concepts(context: dg.AssetExecutionContext, postgres: PostgresResour
         "parse failures": metrics["parse_errors"],
         "responses": metrics["lines"],
         "mean concepts per passage": dg.MetadataValue.float(round(metrics["mean"] or 0.0, 3)),
-    }, check_results=concept_gate_results(metrics))
+    }, check_results=concept_gate_results(metrics, Thresholds.from_config(postgres.config())))

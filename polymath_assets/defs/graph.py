@@ -5,7 +5,15 @@ from polymath_assets.defs.extraction import passage_concepts
 from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.quality import shard_check
 from polymath_assets.defs.resources import GraphResource, PostgresResource
-from polymath_assets.defs.settings import CONFIG
+
+
+class GraphSyncConfig(dg.Config):
+    """Run configuration of the graph sync (shown in the launchpad)."""
+
+    full: bool = False
+    """Project the whole shard again, not only the passages changed since the last sync.
+    A full projection also happens by itself after a merge-policy change or when the
+    graph was emptied or replaced."""
 
 
 @dg.asset(
@@ -13,27 +21,40 @@ from polymath_assets.defs.settings import CONFIG
     deps=[passage_concepts, passage_embeddings],
     group_name="enrichment",
     kinds={"neo4j"},
+    # One graph sync at a time (pool limit 1 in dagster.yaml / deploy): on Neo4j, shards
+    # MERGE shared Concept nodes, and the orphan clean-up of one shard must not run in the
+    # middle of another's writes. Deadlocks that still occur are retried by the driver.
+    pool="graph",
     automation_condition=GATED,
     check_specs=[shard_check("graph_reconciliation", "neo4j_concept_graph",
-                             "Node and relationship counts equal what Postgres says for the shard.")],
+                             "Counts and content digests (titles, names, relationship keys) equal what Postgres "
+                             "says for the shard.")],
 )
-def neo4j_concept_graph(context: dg.AssetExecutionContext, postgres: PostgresResource,
+def neo4j_concept_graph(context: dg.AssetExecutionContext, config: GraphSyncConfig, postgres: PostgresResource,
                         graph: GraphResource) -> dg.MaterializeResult:
     """The shard's Paper, Passage and typed Concept nodes with FROM_PAPER and MENTIONS
-    (confidence, extractor version), synced incrementally from Postgres by the merge
-    policy in UNWIND batches (indexes first). The graph is a projection: it can be
-    rebuilt from Postgres at any time."""
-    from polymath_assets.graph.sync import reconcile, sync_shard
+    (confidence, extractor version), following the merge policy: the passages changed
+    since the last sync (a change log in Postgres, rollbacks and deletions included), or
+    the whole shard when `full` is set, the merge policy changed or the graph is new.
+    UNWIND batches, indexes first. The graph is a projection: it can be rebuilt from
+    Postgres at any time."""
+    from polymath_assets.graph.reconcile import reconcile
+    from polymath_assets.graph.sync import sync_shard
 
     shard = shard_from_context(context)
+    settings = postgres.config()
     with postgres.connect() as conn, graph.open() as g:
-        result = sync_shard(conn, g, shard=shard, shard_count=CONFIG.shard_count, batch_size=CONFIG.graph_batch_size)
-        check = reconcile(conn, g, shard=shard, shard_count=CONFIG.shard_count)
+        result = sync_shard(conn, g, shard=shard, shard_count=settings.shard_count,
+                            batch_size=settings.graph_batch_size, full=config.full)
+        check = reconcile(conn, g, shard=shard, shard_count=settings.shard_count)
     return dg.MaterializeResult(
         metadata={**{f"synced {kind}": n for kind, n in result.counts.items()},
+                  "mode": result.full_reason and f"full ({result.full_reason})" or "incremental",
+                  "passages removed": result.removed_passages,
                   "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
                   "expected": dg.MetadataValue.json(check.expected), "in graph": dg.MetadataValue.json(check.actual)},
         check_results=[dg.AssetCheckResult(
             check_name="graph_reconciliation", passed=check.ok, severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"differences": dg.MetadataValue.json(check.differences)})],
+            metadata={"differences": dg.MetadataValue.json(check.differences),
+                      "digests": dg.MetadataValue.json(check.digests)})],
     )

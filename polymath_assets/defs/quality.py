@@ -7,7 +7,6 @@ import dagster as dg
 
 from polymath_assets.defs.partitions import shard_partitions
 from polymath_assets.defs.resources import PostgresResource
-from polymath_assets.defs.settings import CONFIG
 from polymath_assets.qc.gates import GATE_CHECKS, GateResult, Thresholds, evaluate
 
 
@@ -24,8 +23,8 @@ def shard_check(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
 CONCEPT_GATE_CHECKS = [shard_check(name, "passage_concepts", f"Gate: {gate}") for name, gate in GATE_CHECKS.items()]
 
 
-def concept_gate_results(metrics: dict) -> list[dg.AssetCheckResult]:
-    by_name = {g.name: g for g in evaluate(metrics, Thresholds.from_config(CONFIG), empty_passes=True)}
+def concept_gate_results(metrics: dict, thresholds: Thresholds) -> list[dg.AssetCheckResult]:
+    by_name = {g.name: g for g in evaluate(metrics, thresholds, empty_passes=True)}
     return [_check_result(check, by_name[gate]) for check, gate in GATE_CHECKS.items()]
 
 
@@ -44,9 +43,10 @@ def qc_report(context: dg.AssetExecutionContext, postgres: PostgresResource) -> 
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.qc.report import write_extraction_report
 
+    config = postgres.config()
     with postgres.connect() as conn:
-        report = write_extraction_report(conn, ExtractionSettings.from_config(CONFIG), CONFIG.runlog_dir,
-                                         label="corpus", thresholds=Thresholds.from_config(CONFIG),
+        report = write_extraction_report(conn, ExtractionSettings.from_config(config), config.runlog_dir,
+                                         label="corpus", thresholds=Thresholds.from_config(config),
                                          per_shard=True)
     chart = base64.b64encode(report.chart.read_bytes()).decode()
     shown = report.markdown.replace(f"]({report.chart.name})", f"](data:image/png;base64,{chart})")

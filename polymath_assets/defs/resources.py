@@ -72,19 +72,19 @@ class GeminiResource(_Configured):
 
 
 class GraphResource(_Configured):
-    """The concept graph over Bolt: Neo4j in production, the embedded server by default.
+    """The concept graph: Neo4j when NEO4J_URI is set, else the embedded FalkorDB.
     ``uri_override`` points at another server (tests)."""
 
     uri_override: str = ""
 
     def open(self):
-        from polymath_assets.graph.connection import open_driver
+        from polymath_assets.graph.connection import open_graph
         from polymath_assets.local.services import endpoints, graph_uri
 
         config = self.config()
         uri = self.uri_override or graph_uri(config)
         found = endpoints(config, "", uri)
-        return open_driver(uri, auth=None if self.uri_override else found.graph_auth, database=found.graph_database)
+        return open_graph(uri, auth=None if self.uri_override else found.graph_auth, database=found.graph_database)
 
 
 # One encoder per process and settings: loading BGE-M3 takes seconds to minutes, and the

@@ -2,8 +2,8 @@
 (``definitions.build_definitions(load_config())``) and passed into every resource.
 
 Assets read it from their resources (``postgres.config()``), so a test builds its own
-Config and hands it in; nothing needs patching. ``CONFIG`` remains for the asset modules
-that still read it at import (the shard partitions need the shard count at load time)."""
+Config and hands it in; nothing needs patching. ``CONFIG`` remains only for the shard
+partitions, which need the shard count when the code location loads."""
 
 from __future__ import annotations
 

@@ -1,34 +1,23 @@
-"""One long-lived connection to the graph server: Neo4j 5 or the embedded FalkorDB.
+"""The graph port: one interface, two adapters, chosen by the URI.
 
-Both speak Bolt and are driven by the official ``neo4j`` driver. Which one we talk to
-decides a handful of schema statements, so it is detected once, when connecting.
-FalkorDB 4.16 introduces itself with the agent string ``Neo4j/5.13.0``, so the agent
-alone cannot tell them apart; a Neo4j-only procedure (``dbms.components``) settles it.
+- ``bolt://``, ``neo4j://`` (and their ``+s``/``+ssc`` forms): Neo4j 5 through the official
+  ``neo4j`` driver (production, ``NEO4J_URI``); see ``graph.neo4j_adapter``.
+- ``falkordb+unix:///path/to/graph.sock?password_file=/path``: FalkorDB through its own
+  protocol and the ``falkordb`` client (the embedded default); see ``graph.falkordb_adapter``.
 
-Statements run in auto-commit sessions (``session.run(...).consume()``), not through
-``driver.execute_query``: the latter retries for a minute when the server is gone,
-whereas an operator wants to hear at once that the graph is unreachable.
+Both run the same Cypher statements (``graph.cypher``); what differs between the servers
+(schema statements, batched deletes) is switched on ``kind`` in ``cypher`` alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from abc import ABC, abstractmethod
 from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from neo4j import Driver, GraphDatabase
-from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
-
-from polymath_assets.graph import cypher
-
+FALKORDB_SCHEME = "falkordb+unix"
+NEO4J_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 CONNECTION_TIMEOUT_S = 10.0
-EMBEDDED_HANDSHAKE_TIMEOUT_S = 5.0  # embedded server only: a swallowed handshake fails fast
-EMBEDDED_ATTEMPTS = 3
-# FalkorDB 4.16's Bolt listener segfaults the whole server on a RUN message of about
-# 4 KiB or more (statement text + parameters; measured: 3.5 KB passes, 4 KB kills it).
-# Statements to it are therefore split by size; see sync.chunk_rows. Neo4j has no limit.
-FALKORDB_MAX_MESSAGE_BYTES = 3000
 
 
 class GraphUnavailable(RuntimeError):
@@ -39,83 +28,79 @@ class GraphStatementError(RuntimeError):
     """The server rejected a statement; the message names which one."""
 
 
-def unavailable(uri: str, err: BaseException) -> GraphUnavailable:
+def unavailable(uri: str, err: BaseException | str) -> GraphUnavailable:
+    text = err if isinstance(err, str) else (str(err).strip() or type(err).__name__)
     return GraphUnavailable(
-        f"cannot reach the graph server at {uri}: {str(err).strip() or type(err).__name__}. "
+        f"cannot reach the graph server at {uri}: {text}. "
         "Start the embedded server with `polymath services up`, or check NEO4J_URI "
         "(and NEO4J_USER / NEO4J_PASSWORD for Neo4j)."
     )
 
 
-def connection_agent(connection: GraphConnection) -> str:
-    """The server's agent string, retried like a statement on the embedded server."""
-    for attempt in range(1, (EMBEDDED_ATTEMPTS if connection.settle else 1) + 1):
-        try:
-            return connection.driver.get_server_info().agent or ""
-        except (ServiceUnavailable, SessionExpired, OSError):
-            if attempt == EMBEDDED_ATTEMPTS or not connection.settle:
-                raise
-            connection.settle()
-    return ""
+def statement_error(uri: str, statement: str, err: BaseException) -> GraphStatementError:
+    head = " ".join(statement.split())[:120]
+    return GraphStatementError(f"graph server at {uri} rejected `{head}`: {err}")
 
 
-def kind_from(agent: str, answers_neo4j_components: bool) -> str:
-    """The server kind from its agent string and whether it answered dbms.components()."""
-    if "falkor" in agent.lower():
-        return cypher.FALKORDB
-    return cypher.NEO4J if answers_neo4j_components else cypher.FALKORDB
+class GraphConnection(ABC):
+    """What the sync, the checks and the CLI need from a graph server."""
 
+    kind: str     # the adapter: cypher.NEO4J or cypher.FALKORDB
+    dialect: str  # whose schema statements and batched deletes to use (the server's kind)
+    uri: str      # for messages; never holds a secret
 
-@dataclass
-class GraphConnection:
-    """A driver, the database to use (None: the server default) and the server kind."""
-
-    driver: Driver
-    uri: str
-    database: str | None = None
-    kind: str = cypher.NEO4J
-    owns_driver: bool = field(default=True, repr=False)
-    # For the embedded server: clears its swallowed-handshake slot before a retry.
-    settle: Callable[[], bool] | None = field(default=None, repr=False)
-
-    @property
-    def max_message_bytes(self) -> int | None:
-        """Upper bound for one statement's text plus parameters (as JSON), or None."""
-        return FALKORDB_MAX_MESSAGE_BYTES if self.kind == cypher.FALKORDB else None
-
+    @abstractmethod
     def run(self, statement: str, **params: Any) -> dict[str, int]:
-        """Run a write; return its summary counters that are non-zero (e.g. nodes_created)."""
-        summary = self._execute(statement, params, want_records=False)
-        return _counters(summary)
+        """Run a write (retried on transient errors where the server has them); return
+        its non-zero summary counters (nodes_created, relationships_deleted, ...)."""
 
+    @abstractmethod
     def records(self, statement: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a read; return its records as dicts."""
-        return self._execute(statement, params, want_records=True)
+        """Run a statement read-only and return its records as dicts; a statement that
+        would write is refused by the server (GraphStatementError)."""
 
-    def _execute(self, statement: str, params: dict, *, want_records: bool):
-        # Every statement here is idempotent (MERGE or a read), so the embedded server's
-        # lost handshakes (a driver elsewhere said GOODBYE at the wrong moment) are retried.
-        attempts = EMBEDDED_ATTEMPTS if self.settle else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.driver.session(database=self.database) as session:
-                    result = session.run(statement, params)
-                    if want_records:
-                        return [record.data() for record in result]
-                    return result.consume()
-            except (ServiceUnavailable, SessionExpired, OSError) as err:
-                if attempt == attempts:
-                    raise unavailable(self.uri, err) from err
-                self.settle()
-            except AuthError as err:
-                raise unavailable(self.uri, err) from err
-            except Neo4jError as err:
-                head = " ".join(statement.split())[:120]
-                raise GraphStatementError(f"graph server at {self.uri} rejected `{head}`: {err}") from err
+    @abstractmethod
+    def write_count(self, statement: str, **params: Any) -> int:
+        """Run a write that returns one number (its first column of its first record)."""
 
-    def close(self) -> None:
-        if self.owns_driver:
-            self.driver.close()
+    def run_schema(self, statement: str) -> None:
+        self.run(statement)
+
+    def run_in_transactions(self, statement: str, **params: Any) -> dict[str, int]:
+        raise NotImplementedError(f"{type(self).__name__} cannot run CALL {{ }} IN TRANSACTIONS")
+
+    def ensure_schema(self) -> list[str]:
+        """Create the missing lookup indexes / uniqueness constraints; return what ran."""
+        from polymath_assets.graph import cypher
+
+        if self.dialect == cypher.NEO4J:
+            statements = cypher.neo4j_schema()  # IF NOT EXISTS: safe to run every time
+        else:
+            present = {(r["label"], prop) for r in self.records(cypher.FALKORDB_LIST_INDEXES)
+                       for prop in r["properties"]}
+            statements = [cypher.falkordb_index(label, prop) for label, prop in cypher.INDEXED
+                          if (label, prop) not in present]
+        for statement in statements:
+            self.run_schema(statement)
+        return statements
+
+    def delete_in_batches(self, match: str, var: str, batch: int = 10_000, **params: Any) -> int:
+        """DETACH DELETE every ``var`` that ``match`` finds, in bounded transactions;
+        return how many were deleted."""
+        from polymath_assets.graph import cypher
+
+        statement = cypher.batched_delete(self.dialect, match, var, batch)
+        if self.dialect == cypher.NEO4J:
+            return self.run_in_transactions(statement, **params).get("nodes_deleted", 0)
+        deleted = 0
+        while True:  # each LIMITed statement is one transaction; stop at a short slice
+            n = self.write_count(statement, **params)
+            deleted += n
+            if n < batch:
+                return deleted
+
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> "GraphConnection":
         return self
@@ -124,51 +109,29 @@ class GraphConnection:
         self.close()
 
 
-def _counters(summary) -> dict[str, int]:
-    counters = summary.counters
-    names = ("nodes_created", "nodes_deleted", "relationships_created", "relationships_deleted",
-             "properties_set", "labels_added", "labels_removed", "indexes_added", "constraints_added")
-    return {name: getattr(counters, name) for name in names if getattr(counters, name)}
+def falkordb_uri(socket_path: str, password_file: str) -> str:
+    """The URI of a FalkorDB socket; it names the password *file*, never the password."""
+    return f"{FALKORDB_SCHEME}://{quote(socket_path)}?password_file={quote(password_file, safe='/')}"
 
 
-def open_driver(uri: str, auth: tuple[str, str] | None = None, database: str | None = None) -> GraphConnection:
-    """Connect to the graph at ``uri`` and detect its kind; raise GraphUnavailable if it
-    cannot be reached. Use one per process (or per sync) and close it when done."""
-    settle = None
-    options = {}
-    if auth is None:
-        # Only the embedded server runs without auth. Its Bolt listener swallows the
-        # first handshake after an earlier driver said GOODBYE; a bare probe clears that,
-        # and a short handshake deadline turns a lost one into a quick retry, not 60 s.
-        from polymath_assets.local.embedded_graph import settle_bolt
-
-        settle = partial(settle_bolt, uri)
-        settle()
-        options["connection_acquisition_timeout"] = EMBEDDED_HANDSHAKE_TIMEOUT_S
-    try:
-        driver = GraphDatabase.driver(uri, auth=auth, connection_timeout=CONNECTION_TIMEOUT_S, **options)
-    except (DriverError, ValueError) as err:
-        raise unavailable(uri, err) from err
-    try:
-        connection = wrap_driver(driver, uri, database, owns_driver=True, settle=settle)
-    except BaseException:
-        driver.close()
-        raise
-    return connection
+def parse_falkordb_uri(uri: str) -> tuple[str, str | None]:
+    """(socket path, password file or None) of a falkordb+unix URI."""
+    parts = urlsplit(uri)
+    files = parse_qs(parts.query).get("password_file")
+    return unquote(parts.path), files[0] if files else None
 
 
-def wrap_driver(driver: Driver, uri: str, database: str | None = None, *, owns_driver: bool = False,
-                settle: Callable[[], bool] | None = None) -> GraphConnection:
-    """A GraphConnection around a driver opened elsewhere (e.g. a test fixture)."""
-    connection = GraphConnection(driver, uri, database, cypher.NEO4J, owns_driver, settle)
-    try:
-        agent = connection_agent(connection)
-    except (DriverError, Neo4jError, OSError) as err:
-        raise unavailable(uri, err) from err
-    try:
-        connection.records(cypher.NEO4J_COMPONENTS)
-        answered = True
-    except GraphStatementError:
-        answered = False
-    connection.kind = kind_from(agent, answered)
-    return connection
+def open_graph(uri: str, auth: tuple[str, str] | None = None, database: str | None = None) -> GraphConnection:
+    """Connect to the graph at ``uri``; raise GraphUnavailable if it cannot be reached or
+    the URI names no known server. Use one per process (or per sync) and close it."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme == FALKORDB_SCHEME:
+        from polymath_assets.graph.falkordb_adapter import open_falkordb
+
+        return open_falkordb(uri)
+    if scheme in NEO4J_SCHEMES:
+        from polymath_assets.graph.neo4j_adapter import open_neo4j
+
+        return open_neo4j(uri, auth, database)
+    raise unavailable(uri, f"unknown URI scheme {scheme or '(none)'!r}; expected bolt://, neo4j:// "
+                           f"or {FALKORDB_SCHEME}://")

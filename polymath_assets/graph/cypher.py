@@ -4,13 +4,18 @@ Every value travels as a parameter. The only text that is ever spliced into a
 statement is a node label, because Cypher cannot take labels as parameters; those
 labels come from the fixed allow-list ``CONCEPT_LABELS`` below, never from data.
 
-Every write is an ``UNWIND $rows`` batch built on MERGE, so running any statement twice
-leaves the graph as running it once: the embedded FalkorDB applies each statement as it
-runs (BEGIN/COMMIT are no-ops there), so a batch interrupted half-way is repaired by
-simply running it again.
+Every write is an ``UNWIND $rows`` batch built on MERGE (or a delete of what is gone),
+so running any statement twice leaves the graph as running it once: a batch interrupted
+half-way, or retried by the Neo4j driver, is repaired by simply running it again.
+
+Both servers run the same statements. What differs is switched on the server kind here
+and nowhere else: schema statements (``neo4j_schema`` / ``falkordb_index``) and batched
+deletes (``batched_delete``).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 
@@ -29,19 +34,32 @@ assert set(CONCEPT_LABELS) == set(CONCEPT_TYPES), "every lexicon type needs exac
 NEO4J = "neo4j"
 FALKORDB = "falkordb"
 
-# (label, property) pairs every MERGE and MATCH of the sync looks nodes up by.
+# (label, property) pairs every MERGE and MATCH of the sync looks nodes up by; unique.
 LOOKUP_KEYS: tuple[tuple[str, str], ...] = (
     ("Paper", "doc_id"),
     ("Passage", "passage_id"),
     ("Concept", "key"),
+    ("PolymathGraph", "id"),  # the epoch marker: one node, whoever MERGEs it first
 )
 # Looked up by value but not unique: the shard of a passage (graph_counts, sweeps).
 PLAIN_INDEXES: tuple[tuple[str, str], ...] = (("Passage", "shard"),)
+INDEXED = LOOKUP_KEYS + PLAIN_INDEXES
+
+
+# Some keys are replaced by a digest of the name, because FalkorDB cannot find them
+# again: string values of a few KB (measured: 3,000 characters found, 5,000 not) and
+# values ending in whitespace ("x\r", "x "; found by the Hypothesis test) are stored but
+# never matched, so MERGE on such a key would create a duplicate on every sync and the
+# mention would be lost. The node keeps the full name either way.
+MAX_PLAIN_KEY_CHARS = 512
 
 
 def concept_key(concept_type: str, name: str) -> str:
     """The identity of a Concept node: the same name under two types is two concepts."""
-    return f"{concept_type}:{name}"
+    key = f"{concept_type}:{name}"
+    if len(key) <= MAX_PLAIN_KEY_CHARS and not name[-1:].isspace():
+        return key
+    return f"{concept_type}:sha256:{hashlib.sha256(name.encode()).hexdigest()}"
 
 
 def concept_label(concept_type: str) -> str | None:
@@ -49,10 +67,11 @@ def concept_label(concept_type: str) -> str | None:
     return CONCEPT_LABELS.get(concept_type)
 
 
-# ---- schema ---------------------------------------------------------------------------
+# ---- the server switch: schema and batched deletes ----------------------------------------
 
 def neo4j_schema() -> list[str]:
-    """Neo4j 5: uniqueness constraints (each also backs an index) plus the shard index."""
+    """Neo4j 5: uniqueness constraints (each also backs an index) plus the shard index.
+    The constraints make concurrent MERGEs of one key safe (one node, the other waits)."""
     statements = [
         f"CREATE CONSTRAINT {label.lower()}_{prop}_unique IF NOT EXISTS "
         f"FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
@@ -66,16 +85,28 @@ def neo4j_schema() -> list[str]:
 
 
 def falkordb_index(label: str, prop: str) -> str:
-    # FalkorDB has no CREATE CONSTRAINT in Cypher and fails (with an opaque error) on an
-    # index that already exists, with or without IF NOT EXISTS; the caller asks
-    # FALKORDB_LIST_INDEXES first and creates only what is missing.
+    # FalkorDB fails on an index that already exists, with or without IF NOT EXISTS; the
+    # adapter asks FALKORDB_LIST_INDEXES first and creates only what is missing. It needs
+    # no uniqueness constraint for MERGE: it runs one query at a time per graph.
     return f"CREATE INDEX FOR (n:{label}) ON (n.{prop})"
 
 
 FALKORDB_LIST_INDEXES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
 
-# Neo4j 5 answers this; FalkorDB (which reports agent "Neo4j/5.13.0") raises an error.
-NEO4J_COMPONENTS = "CALL dbms.components() YIELD name RETURN name"
+
+def batched_delete(kind: str, match: str, var: str, batch: int) -> str:
+    """DETACH DELETE what ``match`` binds to ``var`` in slices of ``batch``: Neo4j commits
+    each slice in its own transaction (auto-commit only); FalkorDB has no CALL { } IN
+    TRANSACTIONS, so its statement deletes one slice and returns how many, and the
+    adapter repeats it until a slice comes back short. (``batch`` is spliced in as an
+    integer literal: not every Neo4j 5 release takes a parameter there.)"""
+    if not var.isidentifier():
+        raise ValueError(f"{var!r} is not a Cypher variable")
+    size = int(batch)
+    if kind == NEO4J:
+        return f"{match}\nCALL {{ WITH {var} DETACH DELETE {var} }} IN TRANSACTIONS OF {size} ROWS"
+    return f"{match}\nWITH {var} LIMIT {size} DETACH DELETE {var} RETURN count({var}) AS deleted"
+
 
 # ---- batched writes ---------------------------------------------------------------------
 
@@ -100,16 +131,20 @@ def merge_concepts(label: str) -> str:
     """MERGE the concepts of one type; ``label`` must come from CONCEPT_LABELS."""
     if label not in CONCEPT_LABELS.values():
         raise ValueError(f"{label!r} is not a concept label of the allow-list")
+    # Both labels in the MERGE pattern: a key names one type, so this finds the same node,
+    # and the type label is written with the node instead of added afterwards (measured:
+    # adding a label to each merged node costs more than the rest of the statement).
     return f"""
 UNWIND $rows AS row
-MERGE (c:Concept {{key: row.key}})
-SET c.name = row.name, c.type = row.type, c.synced_at = $synced_at, c:{label}
+MERGE (c:Concept:{label} {{key: row.key}})
+SET c.name = row.name, c.type = row.type, c.synced_at = $synced_at
 """
 
 
 # A re-synced passage keeps exactly the mentions of the current merge-policy result:
-# first drop those that left it (e.g. a concept now below the floor or replaced by a
-# preferred version under another name), then MERGE the current ones.
+# first drop those that left it (a rolled-back version, a concept now below the floor,
+# one now preferred under another type), then MERGE the current ones. Concepts left with
+# no mention are deleted afterwards (LINKS_OF_PASSAGES noted them, DELETE_ORPHAN_CONCEPTS).
 PRUNE_MENTIONS = """
 UNWIND $rows AS row
 MATCH (p:Passage {passage_id: row.passage_id})-[m:MENTIONS]->(c:Concept)
@@ -125,18 +160,41 @@ MERGE (p)-[m:MENTIONS]->(c)
 SET m.confidence = row.confidence, m.extractor_version = row.extractor_version
 """
 
-# After a full sync: passages of the shard that this run did not touch have no merged
-# concepts any more (e.g. an extractor version was rolled back) and leave the graph.
-SWEEP_SHARD_PASSAGES = """
-MATCH (p:Passage {shard: $shard})
-WHERE p.synced_at < $synced_at
+# Before re-projecting passages, their current concepts and papers are noted: those that
+# end up with nothing pointing at them are deleted. Passages that have no merged
+# concept any more leave the graph.
+LINKS_OF_PASSAGES = """
+UNWIND $ids AS id
+MATCH (p:Passage {passage_id: id})
+OPTIONAL MATCH (p)-[:MENTIONS]->(c:Concept)
+OPTIONAL MATCH (p)-[:FROM_PAPER]->(d:Paper)
+RETURN collect(DISTINCT c.key) AS keys, collect(DISTINCT d.doc_id) AS docs
+"""
+DELETE_PASSAGES = """
+UNWIND $ids AS id
+MATCH (p:Passage {passage_id: id})
 DETACH DELETE p
 """
-SWEEP_ALL_PASSAGES = """
-MATCH (p:Passage)
-WHERE p.synced_at < $synced_at
-DETACH DELETE p
+DELETE_ORPHAN_CONCEPTS = """
+UNWIND $keys AS key
+MATCH (c:Concept {key: key})
+WHERE NOT (c)<-[:MENTIONS]-()
+DELETE c
 """
+DELETE_ORPHAN_PAPERS = """
+UNWIND $docs AS doc
+MATCH (d:Paper {doc_id: doc})
+WHERE NOT (d)<-[:FROM_PAPER]-()
+DELETE d
+"""
+
+# Match clauses for batched_delete. After a full sync: the shard's passages this run did
+# not write have no merged concepts any more and leave the graph; then every concept and
+# paper that nothing points at.
+STALE_SHARD_PASSAGES = "MATCH (p:Passage {shard: $shard}) WHERE p.synced_at < $synced_at"
+STALE_PASSAGES = "MATCH (p:Passage) WHERE p.synced_at < $synced_at"
+ORPHAN_CONCEPTS = "MATCH (c:Concept) WHERE NOT (c)<-[:MENTIONS]-()"
+ORPHAN_PAPERS = "MATCH (d:Paper) WHERE NOT (d)<-[:FROM_PAPER]-()"
 
 # ---- reading back -------------------------------------------------------------------------
 
@@ -158,6 +216,40 @@ COUNT_ALL_PAPERS = """
 MATCH (p:Passage)-[f:FROM_PAPER]->(d:Paper)
 RETURN count(f) AS from_paper, count(DISTINCT d) AS papers
 """
+COUNT_ORPHANS = """
+OPTIONAL MATCH (c:Concept) WHERE NOT (c)<-[:MENTIONS]-()
+WITH count(c) AS concepts
+OPTIONAL MATCH (d:Paper) WHERE NOT (d)<-[:FROM_PAPER]-()
+RETURN concepts, count(d) AS papers
+"""
+
+# The content the reconciliation digests (see graph.reconcile), for all shards or one.
+CONTENT_PASSAGES = """
+MATCH (p:Passage)
+OPTIONAL MATCH (p)-[:FROM_PAPER]->(d:Paper)
+RETURN p.passage_id AS passage_id, d.doc_id AS doc_id, p.text_preview AS text_preview
+"""
+CONTENT_SHARD_PASSAGES = """
+MATCH (p:Passage {shard: $shard})
+OPTIONAL MATCH (p)-[:FROM_PAPER]->(d:Paper)
+RETURN p.passage_id AS passage_id, d.doc_id AS doc_id, p.text_preview AS text_preview
+"""
+CONTENT_PAPERS = """
+MATCH (p:Passage)-[:FROM_PAPER]->(d:Paper)
+RETURN DISTINCT d.doc_id AS doc_id, d.title AS title
+"""
+CONTENT_SHARD_PAPERS = """
+MATCH (p:Passage {shard: $shard})-[:FROM_PAPER]->(d:Paper)
+RETURN DISTINCT d.doc_id AS doc_id, d.title AS title
+"""
+CONTENT_MENTIONS = """
+MATCH (p:Passage)-[m:MENTIONS]->(c:Concept)
+RETURN p.passage_id AS passage_id, c.type AS type, c.name AS name, m.extractor_version AS extractor_version
+"""
+CONTENT_SHARD_MENTIONS = """
+MATCH (p:Passage {shard: $shard})-[m:MENTIONS]->(c:Concept)
+RETURN p.passage_id AS passage_id, c.type AS type, c.name AS name, m.extractor_version AS extractor_version
+"""
 
 # Verification path of the spec: concept <- passage -> paper.
 PAPERS_OF_CONCEPT = """
@@ -169,7 +261,7 @@ LIMIT $limit
 """
 
 
-# The graph's epoch marker (see sync.graph_epoch). MERGE on a fixed id keeps one marker
-# even if two shards' syncs start at once; the first epoch written wins.
+# The graph's epoch marker (see sync.graph_epoch). MERGE on a fixed id (unique on Neo4j)
+# keeps one marker even if two shards' syncs start at once; the first epoch written wins.
 READ_EPOCH = "MATCH (s:PolymathGraph {id: 'polymath'}) RETURN s.epoch AS epoch"
 CREATE_EPOCH = "MERGE (s:PolymathGraph {id: 'polymath'}) ON CREATE SET s.epoch = $epoch"

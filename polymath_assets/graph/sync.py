@@ -1,18 +1,32 @@
-"""Project a shard of the knowledge base into the concept graph, and check the result.
+"""Project a shard of the knowledge base into the concept graph.
 
-Order of a sync: schema (indexes/constraints) first, then papers -> passages ->
-concepts -> mentions in UNWIND batches, then (full syncs only) the sweep of the shard's
-passages that no longer have merged concepts, and only then the watermark. A sync that
-dies half-way leaves the watermark where it was, so the next run redoes the same scope;
-every statement is a MERGE, so redoing it is harmless.
+A sync is incremental — it re-projects the passages named in the change log
+(``graph_changes``, filled by triggers; see migration 015) — unless a full projection
+is due: asked for (``full=True``, the asset's ``full`` run config), no earlier sync of
+the shard, a graph that is not the one the shard was synced to (epoch marker), or a
+merge policy that changed since (policy digest). Either way a rollback, a deleted
+concept or a policy change reaches the graph on the next sync.
+
+Order: schema (indexes/constraints) first; claim the change log; note what the claimed
+passages link to now; papers -> passages -> concepts -> mentions in UNWIND batches;
+remove passages that lost every merged concept (or, full, sweep the shard's passages
+this run did not write); delete concepts and papers left with nothing pointing at them;
+then, in one PostgreSQL transaction, consume the claim and record the checkpoint. A sync
+that dies half-way releases its claim, so the next run redoes the same passages; every
+statement is idempotent, so redoing it is harmless.
+
+Syncs run one at a time (a PostgreSQL advisory lock, and the Dagster pool ``graph`` with
+limit 1): they share Concept and Paper nodes, and one shard's clean-up of nodes nothing
+points at must not run between another's MERGE of a concept and of its mention. On Neo4j
+every write is a managed transaction, so transient errors (a deadlock with another
+writer, a leader switch) are retried rather than failing the shard.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -22,68 +36,63 @@ from polymath_assets.graph.connection import GraphConnection
 from polymath_assets.kb import graph_source
 from polymath_assets.progress import progress_bar
 
-KINDS = ("papers", "passages", "concepts", "mentions")
-
 
 @dataclass
 class SyncResult:
     shard: int | None
-    full: bool
+    full_reason: str | None                   # why the whole shard was projected; None: incremental
     counts: dict[str, int]                    # rows sent per kind (papers, passages, concepts, mentions)
     seconds: float
-    watermark: str | None                     # ISO; the stored watermark after this run
+    watermark: str | None                     # ISO: changes committed before this are in the graph
+    claimed_passages: int = 0                 # passages named by the change-log rows consumed
+    removed_passages: int = 0                 # passages that left the graph
     skipped_unknown_type: int = 0             # merged rows whose concept type is not in the allow-list
     graph_changes: dict[str, int] = field(default_factory=dict)  # summed summary counters
+
+    @property
+    def full(self) -> bool:
+        return self.full_reason is not None
 
     @property
     def rows(self) -> int:
         return sum(self.counts.values())
 
 
-@dataclass(frozen=True)
-class Reconciliation:
-    shard: int | None
-    expected: dict[str, int]
-    actual: dict[str, int]
-    ok: bool
-    differences: dict[str, dict[str, int]]
-
-
-def ensure_schema(graph: GraphConnection) -> list[str]:
-    """Create the lookup indexes (FalkorDB) or uniqueness constraints (Neo4j) that are
-    missing; return the statements run. Must come before any batch: an UNWIND MERGE
-    without them scans every node of the label per row."""
-    if graph.kind == cypher.NEO4J:
-        statements = cypher.neo4j_schema()
-    else:
-        present = {(r["label"], prop) for r in graph.records(cypher.FALKORDB_LIST_INDEXES)
-                   for prop in r["properties"]}
-        statements = [cypher.falkordb_index(label, prop)
-                      for label, prop in cypher.LOOKUP_KEYS + cypher.PLAIN_INDEXES
-                      if (label, prop) not in present]
-    for statement in statements:
-        graph.run(statement)
-    return statements
+def full_reason(requested: bool, checkpoint: dict, epoch: str, policy: str) -> str | None:
+    """Why this sync must project the whole shard, or None (incremental)."""
+    if requested:
+        return "requested"
+    if not checkpoint.get("graph_epoch"):
+        return "first sync of the shard"
+    if checkpoint["graph_epoch"] != epoch:
+        return "the graph was emptied or replaced since the last sync"
+    if checkpoint.get("policy") != policy:
+        return "the merge policy changed since the last sync"
+    return None
 
 
 def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int | None, shard_count: int,
                batch_size: int, full: bool = False, create_schema: bool = True) -> SyncResult:
-    """Project the shard (None: all shards) into the graph, incrementally from its
-    watermark unless ``full``; commit ``conn`` once the watermark is stored.
+    """Project the shard (None: all shards) into the graph and commit ``conn`` with the
+    claim consumed and the checkpoint stored.
 
     ``create_schema=False`` exists for the benchmark that measures syncing without indexes."""
     if conn.autocommit:
         raise ValueError("sync_shard needs a connection in a transaction (autocommit off): "
-                         "the sync scope is a temporary table dropped at commit")
+                         "the change-log claim and the sync scope live until its commit")
     started = time.perf_counter()
+    graph_source.lock_graph_sync(conn)
     if create_schema:
-        ensure_schema(graph)
+        graph.ensure_schema()
     epoch = graph_epoch(graph)
-    watermark = None if full else graph_source.read_watermark(conn, shard, epoch)
-    scope = graph_source.open_scope(conn, shard=shard, shard_count=shard_count, watermark=watermark,
+    policy = graph_source.policy_digest(conn)
+    reason = full_reason(full, graph_source.read_checkpoint(conn, shard), epoch, policy)
+    claimed = graph_source.claim_changes(conn, shard=shard, shard_count=shard_count)
+    scope = graph_source.open_scope(conn, shard=shard, shard_count=shard_count, incremental=reason is None,
                                     concept_types=tuple(cypher.CONCEPT_LABELS))
-    synced_at = int(time.time() * 1000)  # epoch ms: FalkorDB cannot take temporal values over Bolt
+    synced_at = int(time.time() * 1000)  # epoch ms, a plain integer on either server
     writer = _BatchWriter(graph, synced_at, progress_bar(desc=f"graph sync {_scope_name(shard)}", unit="row"))
+    linked = _links_of_claimed(graph, conn, batch_size) if reason is None else None
     counts = {
         "papers": writer.write(cypher.MERGE_PAPERS, graph_source.stream_papers(conn, batch_size)),
         "passages": writer.write(cypher.MERGE_PASSAGES, graph_source.stream_passages(conn, batch_size)),
@@ -93,16 +102,22 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
         "mentions": _write_mentions(writer, graph_source.stream_mentions(conn, max(1, batch_size // 8))),
     }
     writer.bar.close()
-    if full:
-        sweep = cypher.SWEEP_ALL_PASSAGES if shard is None else cypher.SWEEP_SHARD_PASSAGES
-        writer.add(graph.run(sweep, shard=shard, synced_at=synced_at))
-    high = graph_source.scope_high_water(conn)
-    graph_source.save_watermark(conn, shard, high, counts, epoch)
+    if reason is None:
+        removed = _remove_passages(writer, graph_source.vanished_passages(conn), batch_size)
+        for keys in _chunks(sorted(linked["keys"]), batch_size):
+            writer.add(graph.run(cypher.DELETE_ORPHAN_CONCEPTS, keys=keys))
+        for docs in _chunks(sorted(linked["docs"]), batch_size):
+            writer.add(graph.run(cypher.DELETE_ORPHAN_PAPERS, docs=docs))
+    else:
+        stale = cypher.STALE_PASSAGES if shard is None else cypher.STALE_SHARD_PASSAGES
+        removed = graph.delete_in_batches(stale, "p", shard=shard, synced_at=synced_at)
+        graph.delete_in_batches(cypher.ORPHAN_CONCEPTS, "c")
+        graph.delete_in_batches(cypher.ORPHAN_PAPERS, "d")
+    graph_source.consume_claim(conn)
+    watermark = graph_source.save_checkpoint(conn, shard, counts=counts, graph_epoch=epoch, policy=policy)
     conn.commit()
-    stored = graph_source.read_watermark(conn, shard, epoch)
-    conn.commit()
-    return SyncResult(shard=shard, full=full, counts=counts, seconds=time.perf_counter() - started,
-                      watermark=stored.isoformat() if stored else None,
+    return SyncResult(shard=shard, full_reason=reason, counts=counts, seconds=time.perf_counter() - started,
+                      watermark=watermark, claimed_passages=claimed, removed_passages=removed,
                       skipped_unknown_type=scope.skipped_unknown_type, graph_changes=writer.changes)
 
 
@@ -110,9 +125,14 @@ def _scope_name(shard: int | None) -> str:
     return "all shards" if shard is None else f"shard {shard}"
 
 
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start:start + size]
+
+
 def graph_epoch(graph: GraphConnection) -> str:
     """The identity of this graph's contents: a marker node created with the first sync.
-    An emptied or replaced graph has none (or another), so watermarks recorded against
+    An emptied or replaced graph has none (or another), so checkpoints recorded against
     the old one no longer count and the next sync projects everything again."""
     found = graph.records(cypher.READ_EPOCH)
     if found:
@@ -121,8 +141,29 @@ def graph_epoch(graph: GraphConnection) -> str:
     return graph.records(cypher.READ_EPOCH)[0]["epoch"]
 
 
+def _links_of_claimed(graph: GraphConnection, conn: psycopg.Connection, batch_size: int) -> dict[str, set]:
+    """The concepts and papers the claimed passages point at before the sync."""
+    ids = [r[0] for r in conn.execute(f"SELECT DISTINCT passage_id::text FROM {graph_source.CLAIM_TABLE}")]
+    linked = {"keys": set(), "docs": set()}
+    for chunk in _chunks(ids, batch_size):
+        for row in graph.records(cypher.LINKS_OF_PASSAGES, ids=chunk):
+            linked["keys"].update(k for k in row["keys"] if k is not None)
+            linked["docs"].update(d for d in row["docs"] if d is not None)
+    return linked
+
+
+def _remove_passages(writer: "_BatchWriter", ids: list[str], batch_size: int) -> int:
+    removed = 0
+    for chunk in _chunks(ids, batch_size):
+        counters = writer.graph.run(cypher.DELETE_PASSAGES, ids=chunk)
+        writer.add(counters)
+        removed += counters.get("nodes_deleted", 0)
+    return removed
+
+
 class _BatchWriter:
-    """Runs UNWIND statements batch by batch and sums their summary counters."""
+    """Runs UNWIND statements batch by batch and sums their summary counters. There is no
+    size limit to split around: a batch is one statement, whatever its values."""
 
     def __init__(self, graph: GraphConnection, synced_at: int, bar):
         self.graph = graph
@@ -135,9 +176,9 @@ class _BatchWriter:
             self.changes[name] = self.changes.get(name, 0) + value
 
     def run(self, statement: str, rows: list[dict]) -> None:
-        for chunk in chunk_rows(rows, self.graph.max_message_bytes, len(statement.encode()) + 64):
-            self.add(self.graph.run(statement, rows=chunk, synced_at=self.synced_at))
-            self.bar.update(len(chunk))
+        if rows:
+            self.add(self.graph.run(statement, rows=rows, synced_at=self.synced_at))
+            self.bar.update(len(rows))
 
     def write(self, statement: str, batches: Iterable[list[dict]]) -> int:
         sent = 0
@@ -145,36 +186,6 @@ class _BatchWriter:
             self.run(statement, rows)
             sent += len(rows)
         return sent
-
-
-class RowTooLarge(ValueError):
-    """One row alone exceeds what the server accepts in a statement."""
-
-
-def chunk_rows(rows: list[dict], max_bytes: int | None, overhead: int) -> Iterator[list[dict]]:
-    """Split a batch so that each statement stays under ``max_bytes`` (None: no limit).
-
-    Sizes are estimated as JSON, which is no smaller than Bolt's PackStream encoding for
-    strings, keys and maps; the limit keeps a margin for the few 9-byte floats and ints."""
-    if not rows:
-        return
-    if max_bytes is None:
-        yield rows
-        return
-    chunk, size = [], overhead
-    for row in rows:
-        row_size = len(json.dumps(row, ensure_ascii=False, default=str).encode()) + 1
-        if overhead + row_size > max_bytes:
-            raise RowTooLarge(
-                f"a graph row of {row_size} bytes exceeds the {max_bytes}-byte statement limit of the "
-                f"embedded FalkorDB server (it crashes on larger Bolt messages): {json.dumps(row)[:200]}...; "
-                "shorten the offending value in PostgreSQL or sync to Neo4j (NEO4J_URI)")
-        if chunk and size + row_size > max_bytes:
-            yield chunk
-            chunk, size = [], overhead
-        chunk.append(row)
-        size += row_size
-    yield chunk
 
 
 def _write_concepts(writer: _BatchWriter, batches: Iterable[list[dict]]) -> int:
@@ -210,40 +221,3 @@ def _write_mentions(writer: _BatchWriter, batches: Iterable[list[dict]]) -> int:
         writer.run(cypher.MERGE_MENTIONS, merge)
         sent += len(merge)
     return sent
-
-
-# ---- checking ---------------------------------------------------------------------------------
-
-def graph_counts(graph: GraphConnection, shard: int | None) -> dict[str, int]:
-    """What the graph holds for the shard's passages (None: all passages): passages,
-    their MENTIONS, the distinct concepts they mention, their papers, FROM_PAPER."""
-    if shard is None:
-        mentions = graph.records(cypher.COUNT_ALL_MENTIONS)[0]
-        papers = graph.records(cypher.COUNT_ALL_PAPERS)[0]
-    else:
-        mentions = graph.records(cypher.COUNT_SHARD_MENTIONS, shard=shard)[0]
-        papers = graph.records(cypher.COUNT_SHARD_PAPERS, shard=shard)[0]
-    found = {**mentions, **papers}
-    return {name: int(found[name]) for name in ("papers", "passages", "concepts", "mentions", "from_paper")}
-
-
-def compare(expected: dict[str, int], actual: dict[str, int]) -> dict[str, dict[str, int]]:
-    """The kinds whose counts differ, with both figures."""
-    return {name: {"expected": expected[name], "actual": actual.get(name, 0)}
-            for name in expected if expected[name] != actual.get(name, 0)}
-
-
-def reconcile(conn: psycopg.Connection, graph: GraphConnection, *, shard: int | None,
-              shard_count: int) -> Reconciliation:
-    """Compare the graph with Postgres for the shard's whole scope."""
-    expected = graph_source.expected_counts(conn, shard, shard_count, tuple(cypher.CONCEPT_LABELS))
-    conn.commit()
-    actual = graph_counts(graph, shard)
-    differences = compare(expected, actual)
-    return Reconciliation(shard=shard, expected=expected, actual=actual, ok=not differences,
-                          differences=differences)
-
-
-def papers_of_concept(graph: GraphConnection, concept_type: str, name: str, limit: int = 20) -> list[dict]:
-    """Traversal concept <- passage -> paper: the papers (title, DOI) whose passages mention it."""
-    return graph.records(cypher.PAPERS_OF_CONCEPT, key=cypher.concept_key(concept_type, name), limit=limit)

