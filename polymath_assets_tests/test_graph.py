@@ -29,7 +29,7 @@ from polymath_assets.graph import (
 )
 from polymath_assets.kb import graph_source
 from polymath_assets.kb.ledger import forget_version
-from polymath_assets.kb.migrate import write_merge_policy
+from polymath_assets.kb.migrate import set_merge_policy
 from polymath_assets_tests.extraction_helpers import load_sample
 
 SHARDS = 64
@@ -182,7 +182,7 @@ def test_merge_policy_decides_what_is_projected(kb, g, corpus):
 
 def test_a_merge_preference_change_is_reflected_by_the_next_sync(kb, g, corpus):
     _sync(kb, g)
-    write_merge_policy(kb, ("llm_v2", "gemini_batch_v1"), 0.7)
+    set_merge_policy(kb, ("llm_v2", "gemini_batch_v1"), 0.7)
     kb.commit()
     after = _sync(kb, g)  # not full=True: the policy digest differs
     assert after.full_reason == "the merge policy changed since the last sync"
@@ -192,7 +192,7 @@ def test_a_merge_preference_change_is_reflected_by_the_next_sync(kb, g, corpus):
                         key=cypher.concept_key(first[1], first[0]))
     assert mention == [{"version": "llm_v2"}]
     _ok(kb, g)
-    write_merge_policy(kb, ("llm_v2", "gemini_batch_v1"), 0.3)  # the floor now admits phlogiston theory
+    set_merge_policy(kb, ("llm_v2", "gemini_batch_v1"), 0.3)  # the floor now admits phlogiston theory
     kb.commit()
     _sync(kb, g)
     assert g.records("MATCH (c:Concept {name: $name}) RETURN count(c) AS n", name=BELOW_FLOOR)[0]["n"] == 1
