@@ -72,8 +72,10 @@ class Alignment:
     score: float | None = None  # 1.0 for exact/normalized, the similarity for fuzzy
 
     def as_support(self) -> dict:
-        return {"quote": self.quote, "start": self.start, "end": self.end, "alignment": self.status,
-                "score": self.score}
+        support = {"quote": self.quote, "start": self.start, "end": self.end, "alignment": self.status}
+        if self.status == FUZZY:  # stored only where it says something: exact/normalized are 1.0
+            support["score"] = self.score
+        return support
 
 
 def is_word_char(ch: str) -> bool:
