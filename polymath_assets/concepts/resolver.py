@@ -79,7 +79,7 @@ class Resolution:
 
 
 class Store(Protocol):
-    def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str]]]: ...
+    def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]: ...
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[tuple[str, int]]]: ...
     def acronyms_for(self, expansion_keys: Sequence[str]) -> dict[str, list[str]]: ...
     def neighbours(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, str, str, float]]]: ...
@@ -105,6 +105,7 @@ class _Group:
     type: str
     surfaces: list[Surface]
     concept_id: int | None = None   # an existing concept this group joined
+    manual: bool = False            # joined through an operator's decision: not extended by acronyms
     stage: str = "new"
     score: float | None = None
 
@@ -148,8 +149,13 @@ def _group_by_key(surfaces: Iterable[Surface], rules: TypeRules) -> list[_Group]
     return [g for groups in by_key.values() for g in groups]
 
 
-def _first_compatible(candidates: Iterable[tuple[int, str]], type_: str, rules: TypeRules) -> int | None:
-    return next((cid for cid, ctype in candidates if rules.compatible(ctype, type_)), None)
+def _first_compatible(candidates: Iterable[tuple[int, str, bool]], type_: str, rules: TypeRules,
+                      manual: bool = True) -> tuple[int, bool] | None:
+    """The first candidate concept of a compatible type; ``manual=False`` skips concepts
+    reached through an operator's decision (a split surface must not pull its expansion
+    back in through the acronym stage)."""
+    return next(((cid, is_manual) for cid, ctype, is_manual in candidates
+                 if rules.compatible(ctype, type_) and (manual or not is_manual)), None)
 
 
 def resolve(store: Store, surfaces: Iterable[Surface], embed: Embed, settings: ResolverSettings,
@@ -165,16 +171,16 @@ def resolve(store: Store, surfaces: Iterable[Surface], embed: Embed, settings: R
     # Stage key: an existing alias with the same key and a compatible type.
     existing = store.concepts_for_keys(sorted({g.key for g in groups}))
     for g in groups:
-        cid = _first_compatible(existing.get(g.key, ()), g.type, rules)
-        if cid is not None:
-            g.concept_id, g.stage = cid, "key"
+        found = _first_compatible(existing.get(g.key, ()), g.type, rules)
+        if found is not None:
+            (g.concept_id, g.manual), g.stage = found, "key"
 
     # Stage acronym, both directions, within the batch and against existing concepts.
     uf = _UnionFind(len(groups))
     index_by_key: dict[str, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
         index_by_key[g.key].append(i)
-    short = [i for i, g in enumerate(groups) if any(is_acronym_like(s.name) for s in g.surfaces)]
+    short = [i for i, g in enumerate(groups) if not g.manual and any(is_acronym_like(s.name) for s in g.surfaces)]
     expansions = store.expansions_for(sorted({groups[i].key for i in short}))
     wanted_expansions: dict[int, str] = {}
     for i in short:
@@ -184,13 +190,14 @@ def resolve(store: Store, surfaces: Iterable[Surface], embed: Embed, settings: R
     outside = store.concepts_for_keys(sorted(set(wanted_expansions.values()) - set(index_by_key)))
     for i, e in wanted_expansions.items():
         g = groups[i]
-        partner = next((j for j in index_by_key.get(e, ()) if rules.compatible(groups[j].type, g.type)), None)
+        partner = next((j for j in index_by_key.get(e, ())
+                        if rules.compatible(groups[j].type, g.type) and not groups[j].manual), None)
         if partner is not None:
             _join_by_acronym(groups, uf, i, partner)
         elif g.concept_id is None:
-            cid = _first_compatible(outside.get(e, ()) or existing.get(e, ()), g.type, rules)
-            if cid is not None:
-                g.concept_id, g.stage = cid, "acronym"
+            found = _first_compatible(outside.get(e, ()) or existing.get(e, ()), g.type, rules, manual=False)
+            if found is not None:
+                g.concept_id, g.stage = found[0], "acronym"
     # An expansion arriving after its acronym became a concept.
     loose = [i for i, g in enumerate(groups) if g.concept_id is None and uf.find(i) == i]
     acronyms = store.acronyms_for(sorted({groups[i].key for i in loose}))
@@ -202,9 +209,9 @@ def resolve(store: Store, surfaces: Iterable[Surface], embed: Embed, settings: R
             for a in acronyms.get(g.key, ()):
                 if dominant(their_expansions.get(a, ()), settings.acronym_dominance) != g.key:
                     continue
-                cid = _first_compatible(acronym_concepts.get(a, ()), g.type, rules)
-                if cid is not None:
-                    g.concept_id, g.stage = cid, "acronym"
+                found = _first_compatible(acronym_concepts.get(a, ()), g.type, rules, manual=False)
+                if found is not None:
+                    g.concept_id, g.stage = found[0], "acronym"
                     break
 
     # Clusters of groups; a cluster joined to an existing concept carries it to all members.

@@ -22,29 +22,18 @@ class CanonicalStore:
         self.ef_search = ef_search
         _ensure_vector_adapter(conn)
 
-    def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
-        """key → [(concept id, alias type)], pinned decisions first."""
-        found: dict[str, list[tuple[int, str]]] = {}
+    def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
+        """key → [(concept id, alias type, decided by an operator)], pinned decisions first."""
+        found: dict[str, list[tuple[int, str, bool]]] = {}
         if not keys:
             return found
         rows = self.conn.execute(
-            """SELECT DISTINCT ON (a.norm_key, a.concept_id, a.concept_type) a.norm_key, a.concept_id, a.concept_type
-               FROM concept_aliases a WHERE a.norm_key = ANY(%s)
-               ORDER BY a.norm_key, a.concept_id, a.concept_type""", (list(keys),)).fetchall()
-        pinned = self._pinned_keys(keys)
-        for key, cid, ctype in rows:
-            found.setdefault(key, []).append((cid, ctype))
-        for key, items in found.items():
-            items.sort(key=lambda item: (item not in pinned.get(key, set()), item[0]))
+            """SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
+               FROM concept_aliases WHERE norm_key = ANY(%s)
+               GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)).fetchall()
+        for key, cid, ctype, manual, _ in rows:
+            found.setdefault(key, []).append((cid, ctype, manual))
         return found
-
-    def _pinned_keys(self, keys: Sequence[str]) -> dict[str, set[tuple[int, str]]]:
-        pinned: dict[str, set[tuple[int, str]]] = {}
-        for key, cid, ctype in self.conn.execute(
-                "SELECT norm_key, concept_id, concept_type FROM concept_aliases WHERE pinned AND norm_key = ANY(%s)",
-                (list(keys),)):
-            pinned.setdefault(key, set()).add((cid, ctype))
-        return pinned
 
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
         found: dict[str, list[tuple[str, int]]] = {}
