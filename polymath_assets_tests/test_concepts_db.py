@@ -192,3 +192,43 @@ def test_quality_on_the_scierc_gold_set(dsn384, encoder):
     ours = b_cubed({k: predicted[k] for k in grouped}, {k: gold[k] for k in grouped})
     exact = b_cubed({k: k for k in grouped}, {k: gold[k] for k in grouped})
     assert ours.f1 > exact.f1 + 0.3, (ours, exact)
+
+
+def test_operator_commands_merge_show_and_undo(dsn384, encoder):
+    with psycopg.connect(dsn384) as conn:
+        load_passages(conn)
+        pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        conn.commit()
+        before = canonical_view(conn)
+    runner = CliRunner(env={"POSTGRES_DSN": dsn384, "POLYMATH_EMBEDDING_DIM": "384"})
+    merged = runner.invoke(main, ["concepts", "merge", "LSTM", "CNN", "--note", "test"])
+    assert merged.exit_code == 0, merged.output
+    merge_id = int(merged.output.split("(merge ")[1].split(";")[0])
+    shown = runner.invoke(main, ["concepts", "show", "CNN"])
+    assert "long short-term memory [method]  manual  pinned" in shown.output
+    assert f"log {merge_id}: merge" in shown.output
+    refused = runner.invoke(main, ["concepts", "merge", "ImageNet", "CNN"])
+    assert refused.exit_code == 1 and "may not share a concept" in refused.output and "Traceback" not in refused.output
+    unknown = runner.invoke(main, ["concepts", "show", "no such thing"])
+    assert unknown.exit_code == 1 and "no canonical concept is named" in unknown.output
+    assert runner.invoke(main, ["concepts", "undo", str(merge_id)]).exit_code == 0
+    with psycopg.connect(dsn384) as conn:
+        assert canonical_view(conn) == before
+
+
+def test_the_asset_materializes_with_its_checks(dsn384):
+    import dagster as dg
+
+    from polymath_assets.defs.concepts import canonical_concepts
+    from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
+
+    with psycopg.connect(dsn384) as conn:
+        load_passages(conn)
+    result = dg.materialize([canonical_concepts], resources={
+        "postgres": PostgresResource(dsn_override=dsn384, embedding_dim=DIM),
+        "embedder": EmbeddingResource(model="packaged-minilm", device="cpu")})
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"surfaces_resolved": True, "cluster_size_outliers": True, "merges_per_run": True}
+    metadata = result.asset_materializations_for_node("canonical_concepts")[0].metadata
+    assert metadata["surfaces resolved now"].value == 12
