@@ -46,9 +46,11 @@ def families(count: int, seed: int = 11) -> list[Family]:
     used_acronyms: set[str] = set()
     out: list[Family] = []
     while len(out) < count:
-        words = rng.sample(_WORDS, rng.choice((2, 3, 3, 4))) + [rng.choice(_HEADS)]
+        words = rng.sample(_WORDS, rng.choice((2, 3, 3, 4, 4))) + [rng.choice(_HEADS)]
         name = " ".join(words)
-        acronym = "".join(w[0] for w in words).upper() + (str(rng.randrange(2, 99)) if rng.random() < 0.5 else "")
+        # Letters only: an acronym is spelt out by its initials (Schwartz–Hearst), and a
+        # name whose acronym is taken is drawn again, so each acronym has one expansion.
+        acronym = "".join(w[0] for w in words).upper()
         if name in used_names or acronym in used_acronyms or len(acronym) < 3:
             continue
         used_names.add(name)
