@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from polymath_assets.concepts.acronyms import find_pairs, long_form_matches, pairs_in_surface
-from polymath_assets.concepts.normalize import is_acronym_like, normalize_key
+from polymath_assets.concepts.normalize import normalize_key
 from polymath_assets.concepts.quality import b_cubed, pairwise
-from polymath_assets.concepts.resolver import dominant, preferred_name, Surface
+from polymath_assets.concepts.resolver import Surface, dominant, preferred_name
 from polymath_assets.concepts.rules import TypeRules, chain_violations, embedding_merge_allowed, leader_clusters
 from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
 

@@ -102,6 +102,7 @@ def resolve_names(conn, surfaces: list[Surface], embed: Embed, settings: Resolve
                   progress: Callable[[int], None] | None = None) -> list[tuple[int, str]]:
     """(concept id, preferred name) for each given surface, in order: existing aliases as
     they are, the rest resolved and written like the asset does. Does not commit."""
+    canonical.lock_resolver(conn)
     unique = {(s.name, s.type): s for s in surfaces}
     known = canonical.lookup_aliases(conn, list(unique))
     todo = [s for key, s in unique.items() if key not in known]

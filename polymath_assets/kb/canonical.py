@@ -168,7 +168,17 @@ def forget_unpinned(conn: psycopg.Connection) -> tuple[int, int]:
     return aliases, concepts
 
 
+RESOLVER_LOCK_ID = 0x636F6E6365707473  # "concepts": one resolver run at a time
+
+
+def lock_resolver(conn: psycopg.Connection) -> None:
+    """Held until the transaction ends, so two resolvers (the asset, `polymath concepts
+    run`, `resolve --save`) never create concepts for the same surfaces."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (RESOLVER_LOCK_ID,))
+
+
 def start_run(conn: psycopg.Connection, version: str, full: bool) -> int:
+    lock_resolver(conn)
     return conn.execute("INSERT INTO concept_resolution_runs (resolver_version, full_rebuild) VALUES (%s, %s) "
                         "RETURNING run_id", (version, full)).fetchone()[0]
 
