@@ -470,6 +470,16 @@ def _concepts_db():
     return config, dsn
 
 
+def _name_encoder(config):
+    from polymath_assets.concepts.names import name_encoder
+    from polymath_assets.embedding.encoder import EncoderError
+
+    try:
+        return name_encoder(config)
+    except EncoderError as err:
+        raise click.ClickException(str(err)) from None
+
+
 def _actor() -> str:
     import getpass
 
@@ -573,13 +583,12 @@ def concepts_undo(merge_id: int) -> None:
 @click.option("--full", is_flag=True, help="Forget every unpinned decision and resolve all surfaces again.")
 def concepts_run(full: bool) -> None:
     """Resolve the surfaces of passage_concepts that have no canonical concept yet (what the asset does)."""
-    from polymath_assets.concepts.names import name_encoder
     from polymath_assets.concepts.pipeline import resolve_corpus
     from polymath_assets.concepts.resolver import ResolverSettings
     from polymath_assets.kb.db import connect
 
     config, dsn = _concepts_db()
-    encoder = name_encoder(config)
+    encoder = _name_encoder(config)
     with connect(dsn) as conn:
         summary = resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(config), full=full)
         conn.commit()
@@ -596,7 +605,6 @@ def concepts_run(full: bool) -> None:
 def concepts_resolve(input_path: Path, output_path: Path, save: bool) -> None:
     """Resolve a list of names the way the canonical_concepts asset does, against the
     existing concepts. A bad line rejects the whole file (with line numbers)."""
-    from polymath_assets.concepts.names import name_encoder
     from polymath_assets.concepts.pipeline import resolve_names
     from polymath_assets.concepts.resolver import ResolverSettings
     from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
@@ -607,7 +615,7 @@ def concepts_resolve(input_path: Path, output_path: Path, save: bool) -> None:
     except SurfacesRejected as rejected:
         raise click.ClickException(str(rejected)) from None
     config, dsn = _concepts_db()
-    encoder = name_encoder(config)
+    encoder = _name_encoder(config)
     with connect(dsn) as conn:
         found = resolve_names(conn, surfaces, encoder.encode, ResolverSettings.from_config(config))
         conn.commit() if save else conn.rollback()
