@@ -443,6 +443,7 @@ def status_command(as_json: bool) -> None:
 def rollback(version: str, yes: bool, dry_run: bool) -> None:
     """Delete one extractor version's concepts, ledger and checkpoint; other versions stay."""
     from polymath_assets.kb import ledger
+    from polymath_assets.kb.concepts import version_row_count
     from polymath_assets.kb.db import connect, prepare
     from polymath_assets.local.services import postgres_dsn
 
@@ -454,7 +455,7 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
         if version not in known:
             raise click.ClickException(
                 f"unknown extractor version {version!r}; present: {', '.join(sorted(known)) or 'none'}")
-        rows = conn.execute("SELECT count(*) FROM passage_concepts WHERE extractor_version = %s", (version,)).fetchone()[0]
+        rows = version_row_count(conn, version)
         click.echo(f"{version}: {rows} concept rows, its ledger and checkpoint would be deleted")
         if dry_run:
             return

@@ -57,6 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
     Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
     Setting("POLYMATH_MAX_ENQUEUED_TOKENS", "10000000", "Most estimated input tokens in batch jobs not yet finished (the provider's enqueued-token quota); submissions beyond it wait."),
+    Setting("POLYMATH_CAP_RETRY_S", "300", "Under Dagster, a gemini_batch_jobs step held back by the enqueued-token cap waits this long, then tries again."),
+    Setting("POLYMATH_CAP_RETRIES", "288", "How often such a step tries again before it fails (288 x 300 s: a day)."),
     Setting("POLYMATH_JOB_LEASE_S", "300", "Seconds a process's claim on a batch job it is building lasts without a heartbeat; recovery waits this long for a silent owner."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
@@ -192,6 +194,8 @@ class Config:
     budget_usd: float
     max_enqueued_tokens: int
     job_lease_s: int
+    cap_retry_s: int
+    cap_retries: int
     max_attempts: int
     fuzzy_threshold: float
     max_concept_name_chars: int
@@ -250,6 +254,8 @@ class Config:
             budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
             max_enqueued_tokens=_int(env, "POLYMATH_MAX_ENQUEUED_TOKENS"),
             job_lease_s=_int(env, "POLYMATH_JOB_LEASE_S"),
+            cap_retry_s=_int(env, "POLYMATH_CAP_RETRY_S"),
+            cap_retries=_int(env, "POLYMATH_CAP_RETRIES"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
             max_concept_name_chars=_int(env, "POLYMATH_MAX_CONCEPT_NAME_CHARS"),
