@@ -85,12 +85,16 @@ gemini_backfill_status: install
 gemini_passage_backfill: install
 	$(BIN)/polymath backfill $(GEMINI_FLAGS)
 
+# Synthetic surface counts for the canonical-concept scale runs (e.g. CONCEPT_SIZES=125000,500000).
+CONCEPT_SIZES ?= 25000,100000
+
 bench: install
 	$(BIN)/python benchmarks/extraction_bench.py
 	$(BIN)/python benchmarks/embedding_bench.py
 	$(BIN)/python benchmarks/graph_bench.py
 	$(BIN)/python benchmarks/aligner_bench.py
 	$(BIN)/python benchmarks/gates_bench.py
+	$(BIN)/python benchmarks/concepts_bench.py --sizes $(CONCEPT_SIZES)
 
 services-up: install
 	$(BIN)/polymath services up

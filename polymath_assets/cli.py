@@ -443,6 +443,7 @@ def status_command(as_json: bool) -> None:
 def rollback(version: str, yes: bool, dry_run: bool) -> None:
     """Delete one extractor version's concepts, ledger and checkpoint; other versions stay."""
     from polymath_assets.kb import ledger
+    from polymath_assets.kb.concepts import version_row_count
     from polymath_assets.kb.db import connect, prepare
     from polymath_assets.local.services import postgres_dsn
 
@@ -454,7 +455,7 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
         if version not in known:
             raise click.ClickException(
                 f"unknown extractor version {version!r}; present: {', '.join(sorted(known)) or 'none'}")
-        rows = conn.execute("SELECT count(*) FROM passage_concepts WHERE extractor_version = %s", (version,)).fetchone()[0]
+        rows = version_row_count(conn, version)
         click.echo(f"{version}: {rows} concept rows, its ledger and checkpoint would be deleted")
         if dry_run:
             return
@@ -633,6 +634,180 @@ def merge_policy_set(preference: str | None, floor: float | None) -> None:
         preference_now, floor_now = merge_policy(conn)
     click.echo(f"preference  {','.join(preference_now)}")
     click.echo(f"floor       {floor_now:g}")
+
+
+# --- canonical concepts -----------------------------------------------------------------
+
+@main.group()
+def concepts() -> None:
+    """Canonical concepts: inspect, merge, split and undo; resolve surfaces."""
+
+
+def _concepts_db():
+    from polymath_assets.kb.db import prepare
+    from polymath_assets.local.services import postgres_dsn
+
+    config = _config()
+    dsn = postgres_dsn(config)
+    prepare(dsn, config)
+    return config, dsn
+
+
+def _name_encoder(config):
+    from polymath_assets.concepts.names import name_encoder
+    from polymath_assets.embedding.encoder import EncoderError
+
+    try:
+        return name_encoder(config)
+    except EncoderError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "operator"
+
+
+def _concept_operation(work):
+    """Run one operator decision in one transaction; a refusal is shown as a plain message."""
+    from polymath_assets.kb.concept_ops import ConceptError
+    from polymath_assets.kb.db import connect
+
+    config, dsn = _concepts_db()
+    with connect(dsn) as conn:
+        try:
+            outcome = work(conn, config)
+        except ConceptError as err:
+            conn.rollback()
+            raise click.ClickException(str(err)) from None
+        conn.commit()
+    return outcome
+
+
+@concepts.command("show")
+@click.argument("name")
+@click.option("--type", "type_", default=None, help="Only concepts of this type.")
+def concepts_show(name: str, type_: str | None) -> None:
+    """The canonical concept(s) NAME designates, with every alias, its stage, and the merge log."""
+    from polymath_assets.kb import concept_ops
+
+    def work(conn, config):
+        ids = concept_ops.find_concepts(conn, name, type_)
+        if not ids:
+            raise concept_ops.ConceptError(f"no canonical concept is named {name!r}; run `polymath concepts run` "
+                                           "(or the canonical_concepts asset) to resolve new surfaces")
+        return [concept_ops.show(conn, cid) for cid in ids]
+
+    for view in _concept_operation(work):
+        merged = f"  (merged into #{view.merged_into})" if view.merged_into else ""
+        click.echo(f"#{view.concept_id} {view.preferred_name} [{view.concept_type}]{merged}: {len(view.aliases)} aliases")
+        for a in view.aliases:
+            score = f" {a['score']:.3f}" if a["score"] is not None else ""
+            click.echo(f"    {a['surface']} [{a['type']}]  {a['stage']}{score}{'  pinned' if a['pinned'] else ''}")
+        for entry in view.log:
+            undone = f", undone by {entry['undone_by']}" if entry["undone_by"] else ""
+            click.echo(f"    log {entry['merge_id']}: {entry['kind']} #{entry['from_concept']} -> #{entry['to_concept']} "
+                       f"({entry['surfaces']} surfaces) by {entry['actor']} at {entry['created_at']}{undone}")
+
+
+@concepts.command("merge")
+@click.argument("source")
+@click.argument("target")
+@click.option("--source-type", default=None, help="Type of SOURCE when its name has several.")
+@click.option("--target-type", default=None, help="Type of TARGET when its name has several.")
+@click.option("--force", is_flag=True, help="Merge even types that POLYMATH_CONCEPT_TYPE_PAIRS keeps apart.")
+@click.option("--note", default=None, help="Why (kept in the merge log).")
+def concepts_merge(source: str, target: str, source_type, target_type, force: bool, note) -> None:
+    """Merge the concept SOURCE into TARGET (names, or #ID). Pinned: the resolver never reverts it."""
+    from polymath_assets.concepts.rules import TypeRules
+    from polymath_assets.kb import concept_ops
+
+    def work(conn, config):
+        a = concept_ops.resolve_reference(conn, source, source_type)
+        b = concept_ops.resolve_reference(conn, target, target_type)
+        return a, b, concept_ops.merge(conn, a, b, actor=_actor(), rules=TypeRules.parse(config.concept_type_pairs),
+                                       force=force, note=note)
+
+    a, b, merge_id = _concept_operation(work)
+    click.echo(f"merged #{a} into #{b} (merge {merge_id}; `polymath concepts undo {merge_id}` reverses it)")
+
+
+@concepts.command("split")
+@click.argument("name")
+@click.option("--type", "type_", default=None, help="The surface's type when it is written with several.")
+@click.option("--note", default=None, help="Why (kept in the merge log).")
+def concepts_split(name: str, type_: str | None, note) -> None:
+    """Move the surface NAME out of its cluster into a concept of its own (pinned)."""
+    from polymath_assets.kb import concept_ops
+
+    def work(conn, config):
+        return concept_ops.split(conn, name, type_, actor=_actor(), version=config.concept_resolver_version, note=note)
+
+    merge_id, new = _concept_operation(work)
+    click.echo(f"split {name!r} into its own concept #{new} (merge {merge_id}; `polymath concepts undo {merge_id}` "
+               "reverses it)")
+
+
+@concepts.command("undo")
+@click.argument("merge_id", type=int)
+def concepts_undo(merge_id: int) -> None:
+    """Reverse a merge or split from the merge log (its aliases go back to how they were)."""
+    from polymath_assets.kb import concept_ops
+
+    undo_id = _concept_operation(lambda conn, config: concept_ops.undo(conn, merge_id, actor=_actor()))
+    click.echo(f"undid {merge_id} (logged as {undo_id})")
+
+
+@concepts.command("run")
+@click.option("--full", is_flag=True, help="Forget every unpinned decision and resolve all surfaces again.")
+def concepts_run(full: bool) -> None:
+    """Resolve the surfaces of passage_concepts that have no canonical concept yet (what the asset does)."""
+    from polymath_assets.concepts.pipeline import resolve_corpus
+    from polymath_assets.concepts.resolver import ResolverSettings
+    from polymath_assets.kb.db import connect
+
+    config, dsn = _concepts_db()
+    encoder = _name_encoder(config)
+    with connect(dsn) as conn:
+        summary = resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(config), full=full)
+        conn.commit()
+    click.echo(f"resolved {summary.surfaces} surfaces, {summary.concepts_created} new concepts, "
+               f"by stage {summary.by_stage} ({summary.seconds:.1f}s)")
+
+
+@concepts.command("resolve")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSONL, one {"name": ..., "type": ...} per line.')
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL written with concept_id and preferred_name added.")
+@click.option("--save", is_flag=True, help="Keep the new concepts and aliases (default: the knowledge base is left as it was).")
+def concepts_resolve(input_path: Path, output_path: Path, save: bool) -> None:
+    """Resolve a list of names the way the canonical_concepts asset does, against the
+    existing concepts. A bad line rejects the whole file (with line numbers)."""
+    from polymath_assets.concepts.pipeline import resolve_names
+    from polymath_assets.concepts.resolver import ResolverSettings
+    from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+    from polymath_assets.kb.db import connect
+
+    try:
+        surfaces = read_surfaces(input_path)
+    except SurfacesRejected as rejected:
+        raise click.ClickException(str(rejected)) from None
+    config, dsn = _concepts_db()
+    encoder = _name_encoder(config)
+    with connect(dsn) as conn:
+        found = resolve_names(conn, surfaces, encoder.encode, ResolverSettings.from_config(config))
+        conn.commit() if save else conn.rollback()
+    with output_path.open("w", encoding="utf-8") as out:
+        for surface, (concept_id, preferred) in zip(surfaces, found):
+            out.write(json.dumps({"name": surface.name, "type": surface.type, "concept_id": concept_id,
+                                  "preferred_name": preferred}, ensure_ascii=False) + "\n")
+    click.echo(f"resolved {len(surfaces)} names into {len({c for c, _ in found})} concepts -> {output_path}"
+               + ("" if save else " (nothing saved; --save keeps them)"))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
     Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
     Setting("POLYMATH_MAX_ENQUEUED_TOKENS", "10000000", "Most estimated input tokens in batch jobs not yet finished (the provider's enqueued-token quota); submissions beyond it wait."),
+    Setting("POLYMATH_CAP_RETRY_S", "300", "Under Dagster, a gemini_batch_jobs step held back by the enqueued-token cap waits this long, then tries again."),
+    Setting("POLYMATH_CAP_RETRIES", "288", "How often such a step tries again before it fails (288 x 300 s: a day)."),
     Setting("POLYMATH_JOB_LEASE_S", "300", "Seconds a process's claim on a batch job it is building lasts without a heartbeat; recovery waits this long for a silent owner."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
@@ -67,6 +69,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_GATE_PARSE_FAILURE_MAX", "0.01", "Gate 3: most share of responses that fail to parse."),
     Setting("POLYMATH_OFFLINE", "0", "1: use the project's offline Gemini emulator instead of the real API."),
     Setting("POLYMATH_RUNLOG_DIR", "docs/runlogs", "Where QC reports are written."),
+    # Canonical concepts (the resolver of polymath_assets.concepts).
+    Setting("POLYMATH_CONCEPT_RESOLVER_VERSION", "resolver_v1", "Recorded on every alias the resolver decides (concept_aliases.resolver_version)."),
+    Setting("POLYMATH_CONCEPT_SIMILARITY", "0.985", "Least cosine similarity of two concept names' vectors for the embedding stage to merge them (tuned on the SciERC gold set with the packaged small model, whose CLS vectors sit close together; measure again for another model)."),
+    Setting("POLYMATH_CONCEPT_NEIGHBOURS", "8", "Nearest canonical concepts fetched per new name from the HNSW index."),
+    Setting("POLYMATH_CONCEPT_TYPE_PAIRS", "method=model", "Pairs of different concept types that may share a canonical concept (TYPE=TYPE, comma-separated); otherwise types must be equal."),
+    Setting("POLYMATH_CONCEPT_ACRONYM_DOMINANCE", "0.6", "Least share of an acronym's passages that must spell out the same expansion for the acronym stage to use it."),
+    Setting("POLYMATH_CONCEPT_CHUNK_SIZE", "2048", "New names embedded, searched and clustered together (bounds memory: no all-pairs matrix beyond one chunk)."),
+    Setting("POLYMATH_CONCEPT_MAX_CLUSTER", "50", "Asset check: a canonical concept with more aliases than this is reported as an outlier."),
+    Setting("POLYMATH_CONCEPT_MIN_RESOLVED", "0.99", "Asset check: least share of distinct surfaces that must have a canonical concept."),
+    Setting("POLYMATH_CONCEPT_MAX_MERGE_SHARE", "0.5", "Asset check: most share of a run's surfaces merged by the acronym and embedding stages."),
 )
 
 
@@ -182,6 +194,8 @@ class Config:
     budget_usd: float
     max_enqueued_tokens: int
     job_lease_s: int
+    cap_retry_s: int
+    cap_retries: int
     max_attempts: int
     fuzzy_threshold: float
     max_concept_name_chars: int
@@ -191,6 +205,15 @@ class Config:
     gate_parse_failure_max: float
     offline: bool
     runlog_dir: Path
+    concept_resolver_version: str = "resolver_v1"
+    concept_similarity: float = 0.985
+    concept_neighbours: int = 8
+    concept_type_pairs: str = "method=model"
+    concept_acronym_dominance: float = 0.6
+    concept_chunk_size: int = 2048
+    concept_max_cluster: int = 50
+    concept_min_resolved: float = 0.99
+    concept_max_merge_share: float = 0.5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -231,6 +254,8 @@ class Config:
             budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
             max_enqueued_tokens=_int(env, "POLYMATH_MAX_ENQUEUED_TOKENS"),
             job_lease_s=_int(env, "POLYMATH_JOB_LEASE_S"),
+            cap_retry_s=_int(env, "POLYMATH_CAP_RETRY_S"),
+            cap_retries=_int(env, "POLYMATH_CAP_RETRIES"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
             max_concept_name_chars=_int(env, "POLYMATH_MAX_CONCEPT_NAME_CHARS"),
@@ -240,6 +265,7 @@ class Config:
             gate_parse_failure_max=_float(env, "POLYMATH_GATE_PARSE_FAILURE_MAX"),
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
+            **_concept_settings(env),
         )
 
     def check_deployable(self) -> "Config":
@@ -270,6 +296,30 @@ class Config:
             else:
                 view[f.name] = ",".join(value) if isinstance(value, tuple) else str(value)
         return view
+
+
+def _concept_settings(env: Mapping[str, str]) -> dict:
+    from polymath_assets.concepts.rules import TypeRules
+
+    pairs = _get(env, "POLYMATH_CONCEPT_TYPE_PAIRS")
+    try:
+        TypeRules.parse(pairs)
+    except ValueError as err:
+        raise ConfigError(f"POLYMATH_CONCEPT_TYPE_PAIRS={pairs!r}: {err}") from None
+    similarity = _float(env, "POLYMATH_CONCEPT_SIMILARITY")
+    if not 0 < similarity <= 1:
+        raise ConfigError(f"POLYMATH_CONCEPT_SIMILARITY={similarity} must be in (0, 1]")
+    return dict(
+        concept_resolver_version=_get(env, "POLYMATH_CONCEPT_RESOLVER_VERSION"),
+        concept_similarity=similarity,
+        concept_neighbours=_int(env, "POLYMATH_CONCEPT_NEIGHBOURS"),
+        concept_type_pairs=pairs,
+        concept_acronym_dominance=_float(env, "POLYMATH_CONCEPT_ACRONYM_DOMINANCE"),
+        concept_chunk_size=_int(env, "POLYMATH_CONCEPT_CHUNK_SIZE"),
+        concept_max_cluster=_int(env, "POLYMATH_CONCEPT_MAX_CLUSTER"),
+        concept_min_resolved=_float(env, "POLYMATH_CONCEPT_MIN_RESOLVED"),
+        concept_max_merge_share=_float(env, "POLYMATH_CONCEPT_MAX_MERGE_SHARE"),
+    )
 
 
 def redact_dsn(dsn: str) -> str:

@@ -7,6 +7,7 @@ the environment, and refuses a production deployment without its servers."""
 import dagster as dg
 
 from polymath_assets.config import Config
+from polymath_assets.defs.concepts import canonical_concepts
 from polymath_assets.defs.embeddings import passage_embeddings
 from polymath_assets.defs.extraction import gemini_batch_jobs, passage_concepts
 from polymath_assets.defs.graph import neo4j_concept_graph
@@ -16,7 +17,8 @@ from polymath_assets.defs.quality import qc_report
 from polymath_assets.defs.resources import resources_for
 from polymath_assets.defs.settings import load_config
 
-ASSETS = [pending_passages, gemini_batch_jobs, passage_concepts, passage_embeddings, neo4j_concept_graph, qc_report]
+ASSETS = [pending_passages, gemini_batch_jobs, passage_concepts, passage_embeddings, neo4j_concept_graph, qc_report,
+          canonical_concepts]
 
 
 def build_definitions(config: Config) -> dg.Definitions:

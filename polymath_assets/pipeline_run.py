@@ -46,11 +46,11 @@ class PipelineOutcome:
 
 
 def shards_with_passages(dsn: str, shard_count: int) -> list[int]:
+    from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect
 
     with connect(dsn) as conn:
-        return [s for (s,) in conn.execute(
-            f"SELECT DISTINCT shard_hash % {int(shard_count)} FROM passages ORDER BY 1")]
+        return ledger.shards_with_passages(conn, shard_count)
 
 
 def _off_the_main_thread(fn):

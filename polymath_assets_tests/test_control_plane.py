@@ -284,3 +284,35 @@ def test_two_pollers_refresh_and_ingest_one_job_once(corpus, client, kb_dsn, tmp
     assert concepts == loaded[0].concepts_loaded == corpus.execute(
         "SELECT sum(concept_count) FROM passage_requests").fetchone()[0]
     assert corpus.execute("SELECT state FROM spend_ledger").fetchall() == [("actual",)]
+
+
+def test_a_dagster_submission_held_back_by_the_token_cap_waits_in_its_run_and_tries_again(
+        corpus, kb_dsn, client, emulator, tmp_path):
+    """Under Dagster the cap holds a shard's step in its run (retried after
+    POLYMATH_CAP_RETRY_S) instead of recording a materialization that submitted nothing;
+    a step deferred because another run is submitting the same shard is not retried."""
+    from polymath_assets.config import Config
+    from polymath_assets.defs.resources import GeminiResource
+
+    a, b = shards_by_size(corpus, 2)
+    probe = settings(tmp_path)
+    for shard in (a, b):
+        runner.select_shard(corpus, probe, shard)
+    cap = runner.estimate_pending(corpus, probe, a)["prompt_tokens"] + 1
+    config = Config.from_env({"POLYMATH_HOME": str(tmp_path), "POLYMATH_MAX_ENQUEUED_TOKENS": str(cap),
+                              "POLYMATH_CAP_RETRY_S": "1", "POLYMATH_CAP_RETRIES": "2"})
+    emulator.pending_s = 3600
+    assert runner.submit(corpus, client, runner.ExtractionSettings.from_config(config), a).job_id is not None
+    corpus.commit()
+
+    by_name = {asset.key.to_user_string(): asset for asset in ASSETS}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([by_name["gemini_batch_jobs"]], partition_key=shard_key(b), instance=instance,
+                            resources={"postgres": PostgresResource(dsn_override=kb_dsn, settings=config),
+                                       "gemini": GeminiResource(base_url_override=emulator.base_url, settings=config)},
+                            raise_on_error=False)
+    assert not result.success  # the cap never had room: the step gave up after its retries
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 2
+    corpus.rollback()
+    assert [j.shard for j in ledger.jobs(corpus, probe.version, ledger.ACTIVE_JOB_STATES)] == [a]

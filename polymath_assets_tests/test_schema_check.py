@@ -129,3 +129,16 @@ def test_an_up_to_date_migrate_returns_at_once_while_a_write_on_passages_is_open
     finally:
         writer.rollback()
         writer.close()
+
+
+def test_quality_notes_are_served_from_the_extractor_model_when_not_stored(kb):
+    (pid,) = _passages_with_concepts(kb, 1)
+    kb.execute("UPDATE passage_concepts SET extractor_model = 'gemini-2.5-flash-lite'")
+    text, model = kb.execute("SELECT p.passage_text, c.extractor_model FROM passages p JOIN passage_concepts c "
+                             "USING (passage_id) WHERE passage_id = %s", (pid,)).fetchone()
+    evidence = build_evidence(text, "BERT", ["BERT is a model"], 0.9, None)
+    assert "notes" not in evidence["quality"]
+    kb.execute("UPDATE passage_concepts SET evidence = %s", (psycopg.types.json.Jsonb(evidence),))
+    served = kb.execute("SELECT evidence FROM passage_concepts_evidence WHERE passage_id = %s", (pid,)).fetchone()[0]
+    assert served["quality"] == {**evidence["quality"], "notes": f"extracted by {model}"}
+    assert served["source_text"] == text[:SOURCE_TEXT_CHARS]

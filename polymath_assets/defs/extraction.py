@@ -8,11 +8,6 @@ from polymath_assets.extraction import runner
 from polymath_assets.kb import ledger
 from polymath_assets.qc.gates import Thresholds
 
-# A submission deferred by the enqueued-token cap retries every 5 minutes for up to a day
-# (a batch job usually finishes well within that, freeing room under the cap).
-DEFERRED_WAIT_S = 300
-DEFERRED_RETRIES = 288
-
 
 @dg.asset(partitions_def=shard_partitions, deps=[pending_passages], group_name="extraction", kinds={"gemini"})
 def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResource,
@@ -27,10 +22,12 @@ def gemini_batch_jobs(context: dg.AssetExecutionContext, postgres: PostgresResou
         for note in runner.recover(conn, client, settings):
             context.log.warning(note)
         result = runner.submit(conn, client, runner.calibrate_output(conn, settings), shard)
-    if result.deferred:
+    if result.cap_full:
         # The enqueued-token cap is full: wait in this run (its slot in the backfill's run
         # limit is what makes a 64-shard backfill go out in waves) and try again.
-        raise dg.RetryRequested(max_retries=DEFERRED_RETRIES, seconds_to_wait=DEFERRED_WAIT_S)
+        # The sensor polls and ingests finished jobs meanwhile, which frees room.
+        config = postgres.config()
+        raise dg.RetryRequested(max_retries=config.cap_retries, seconds_to_wait=config.cap_retry_s)
     if result.job_id is None:
         context.log.info(f"shard {shard}: no job submitted ({result.reason})")
     return dg.MaterializeResult(metadata={

@@ -72,8 +72,10 @@ class Alignment:
     score: float | None = None  # 1.0 for exact/normalized, the similarity for fuzzy
 
     def as_support(self) -> dict:
-        return {"quote": self.quote, "start": self.start, "end": self.end, "alignment": self.status,
-                "score": self.score}
+        support = {"quote": self.quote, "start": self.start, "end": self.end, "alignment": self.status}
+        if self.status == FUZZY:  # stored only where it says something: exact/normalized are 1.0
+            support["score"] = self.score
+        return support
 
 
 def is_word_char(ch: str) -> bool:
@@ -453,9 +455,11 @@ def context_around(passage: str, start: int, end: int, width: int = CONTEXT_CHAR
     return passage[lo:hi]
 
 
-def build_evidence(passage: str, surface: str, quotes: list[str], confidence: float, notes: str,
+def build_evidence(passage: str, surface: str, quotes: list[str], confidence: float, notes: str | None,
                    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> dict:
-    """The evidence JSON of one concept row (SPEC §2)."""
+    """The evidence JSON of one concept row as stored (SPEC §2 without ``source_text``).
+    ``notes`` None leaves ``quality.notes`` to the ``passage_concepts_evidence`` view, which
+    derives it from the row's extractor_model instead of storing it in every row."""
     alignments = [align_quote(passage, q, fuzzy_threshold, surface) for q in quotes]
     first = next((a for a in alignments if a.start is not None), None)
     context = context_around(passage, first.start, first.end) if first else ""
@@ -463,5 +467,6 @@ def build_evidence(passage: str, surface: str, quotes: list[str], confidence: fl
         "surface": surface,
         "support": [a.as_support() for a in alignments],
         "context": context,
-        "quality": {"confidence": confidence, "alignment": overall_status(alignments), "notes": notes},
+        "quality": {"confidence": confidence, "alignment": overall_status(alignments),
+                    **({"notes": notes} if notes is not None else {})},
     }

@@ -77,8 +77,10 @@ def read_results(path: Path, passages_by_key: dict[str, list[tuple[str, str]]], 
             stats.long_names += parsed.long_names * len(targets)
             for pid, text in targets:
                 for concept in parsed.concepts:
+                    # quality.notes ("extracted by <model>") is served by the evidence view
+                    # from extractor_model, not repeated in every row
                     evidence = build_evidence(text, concept.name, list(concept.quotes), concept.confidence,
-                                              f"extracted by {ctx.model}", ctx.fuzzy_threshold)
+                                              None, ctx.fuzzy_threshold)
                     stats.alignment[evidence["quality"]["alignment"]] += 1
                     stats.concepts += 1
                     yield ConceptRow(pid, concept.name, concept.type, list(concept.aliases), concept.confidence,

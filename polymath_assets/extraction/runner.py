@@ -104,6 +104,7 @@ class SubmitResult:
     estimated_cost_usd: float = 0.0
     reason: str = ""
     deferred: bool = False  # waiting requests exist, but the token cap or another submitter holds them back
+    cap_full: bool = False  # deferred by the enqueued-token cap (not by another submitter or a job in flight)
 
 
 @dataclass
@@ -250,7 +251,7 @@ def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionS
             raise EnqueuedTokenCapTooSmall(
                 f"one request of {_scope_name(shard, selection)} needs more than POLYMATH_MAX_ENQUEUED_TOKENS="
                 f"{s.max_enqueued_tokens:,} estimated input tokens; raise the cap")
-        return SubmitResult(None, deferred=True, reason=(
+        return SubmitResult(None, deferred=True, cap_full=True, reason=(
             f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
             f"{s.max_enqueued_tokens:,}"))
     prompt, output, usd = estimate_cost(claim.distinct_keys, claim.prompt_chars, s.expected_output_tokens, s.prices,

@@ -143,7 +143,7 @@ def graph_epoch(graph: GraphConnection) -> str:
 
 def _links_of_claimed(graph: GraphConnection, conn: psycopg.Connection, batch_size: int) -> dict[str, set]:
     """The concepts and papers the claimed passages point at before the sync."""
-    ids = [r[0] for r in conn.execute(f"SELECT DISTINCT passage_id::text FROM {graph_source.CLAIM_TABLE}")]
+    ids = graph_source.claimed_passages(conn)
     linked = {"keys": set(), "docs": set()}
     for chunk in _chunks(ids, batch_size):
         for row in graph.records(cypher.LINKS_OF_PASSAGES, ids=chunk):

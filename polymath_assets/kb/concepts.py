@@ -74,3 +74,15 @@ def record_outcomes(conn: psycopg.Connection, *, version: str, job_id: int, outc
     for (status,) in rows:
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def version_row_count(conn: psycopg.Connection, version: str) -> int:
+    """Concept rows of one extractor version (what a rollback would delete)."""
+    return conn.execute("SELECT count(*) FROM passage_concepts WHERE extractor_version = %s",
+                        (version,)).fetchone()[0]
+
+
+def in_merged_view(conn: psycopg.Connection, passage_id: str, concept_name: str) -> bool:
+    """Whether the merge-policy view holds this (passage, concept name)."""
+    return conn.execute("SELECT 1 FROM passage_concepts_merged WHERE passage_id = %s AND concept_name = %s",
+                        (passage_id, concept_name)).fetchone() is not None

@@ -136,6 +136,11 @@ def open_scope(conn: psycopg.Connection, *, shard: int | None, shard_count: int,
     return Scope(mentions=mentions, passages=passages, skipped_unknown_type=skipped)
 
 
+def claimed_passages(conn: psycopg.Connection) -> list[str]:
+    """The passages of the changes this sync claimed."""
+    return [r[0] for r in conn.execute(f"SELECT DISTINCT passage_id::text FROM {CLAIM_TABLE}")]
+
+
 def vanished_passages(conn: psycopg.Connection) -> list[str]:
     """Claimed passages with no row in the scope: they must leave the graph."""
     return [r[0] for r in conn.execute(sql.SQL("""

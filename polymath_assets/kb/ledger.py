@@ -250,3 +250,9 @@ def known_versions(conn: psycopg.Connection) -> set[str]:
            UNION SELECT extractor_version FROM passage_requests GROUP BY 1
            UNION SELECT extractor_version FROM batch_jobs GROUP BY 1""").fetchall()
     return {r[0] for r in rows}
+
+
+def shards_with_passages(conn: psycopg.Connection, shard_count: int) -> list[int]:
+    """The shards that hold at least one passage (index on the stored shard hash)."""
+    return [s for (s,) in conn.execute(
+        sql.SQL("SELECT DISTINCT shard_hash % {n} FROM passages ORDER BY 1").format(n=sql.Literal(int(shard_count))))]

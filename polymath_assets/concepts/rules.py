@@ -1,0 +1,94 @@
+"""Which surfaces may share a canonical concept: type compatibility, the guards of the
+embedding stage, and the chaining guard (every member close to its cluster's centre)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from polymath_assets.concepts.normalize import content_words, digits_of, is_acronym_like
+
+# Extra words that make a name more generic, not more specific: ``Transformer`` and
+# ``Transformer architecture`` name one thing; ``machine translation`` and ``statistical
+# machine translation`` do not.
+GENERIC_WORDS = frozenset({"model", "method", "approach", "algorithm", "architecture", "framework", "system",
+                           "technique", "scheme", "procedure", "strategy", "module", "mechanism", "formalism"})
+
+
+@dataclass(frozen=True)
+class TypeRules:
+    """Types are compared case-insensitively; two different types may share a concept only
+    when the pair is listed (POLYMATH_CONCEPT_TYPE_PAIRS, e.g. ``method=model``)."""
+
+    pairs: frozenset[frozenset[str]] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> "TypeRules":
+        pairs = set()
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            left, sep, right = item.partition("=")
+            if not sep or not left.strip() or not right.strip():
+                raise ValueError(f"type pair {item!r}: expected TYPE=TYPE, e.g. method=model")
+            pairs.add(frozenset({left.strip().lower(), right.strip().lower()}))
+        return cls(frozenset(pairs))
+
+    def compatible(self, a: str, b: str) -> bool:
+        a, b = a.lower(), b.lower()
+        return a == b or frozenset({a, b}) in self.pairs
+
+    def text(self) -> str:
+        return ",".join(sorted("=".join(sorted(p)) for p in self.pairs))
+
+
+def embedding_merge_allowed(a: str, b: str) -> bool:
+    """Names an embedding neighbour may merge: neither is a bare acronym (short forms are
+    resolved by the acronym stage; their vectors say little), their numbers agree
+    (``ResNet-50`` ≠ ``ResNet-101``), and neither is the other plus specific words
+    (``machine translation`` ≠ ``statistical machine translation``)."""
+    if is_acronym_like(a) or is_acronym_like(b):
+        return False
+    if digits_of(a) != digits_of(b):
+        return False
+    wa, wb = content_words(a), content_words(b)
+    if wa != wb and (wa <= wb or wb <= wa):
+        extra = (wb - wa) if wa <= wb else (wa - wb)
+        if not extra <= GENERIC_WORDS:
+            return False
+    return True
+
+
+def chain_violations(members: np.ndarray, centre: np.ndarray, threshold: float) -> list[int]:
+    """Indexes of member vectors (unit rows) whose cosine to the centre is below the
+    threshold: a cluster grown through a chain of neighbours, each close only to the last."""
+    if len(members) == 0:
+        return []
+    scores = members @ centre
+    return [int(i) for i in np.flatnonzero(scores < threshold - 1e-6)]
+
+
+def leader_clusters(vectors: np.ndarray, names: list[str], types: list[str], rules: TypeRules,
+                    threshold: float) -> list[int]:
+    """Greedy leader clustering of one bounded chunk (unit rows): each item joins the most
+    similar earlier *leader* it may merge with, or leads its own cluster. Membership is
+    judged against the leader only, never through another member, so no chain can form.
+    Returns, for each item, the index of its leader (itself for a leader)."""
+    leaders: list[int] = []
+    assignment: list[int] = []
+    for i in range(len(names)):
+        best, best_score = i, threshold
+        if leaders:
+            scores = vectors[leaders] @ vectors[i]
+            for rank in np.argsort(-scores):
+                if scores[rank] < best_score:
+                    break
+                j = leaders[rank]
+                if rules.compatible(types[i], types[j]) and embedding_merge_allowed(names[i], names[j]):
+                    best = j
+                    break
+        if best == i:
+            leaders.append(i)
+        assignment.append(best)
+    return assignment

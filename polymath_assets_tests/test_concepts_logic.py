@@ -1,0 +1,118 @@
+"""Canonical concepts, the pure parts: normalization key, acronym pairs, type and
+embedding guards, the chaining guard, cluster metrics, the names file."""
+
+import numpy as np
+import pytest
+
+from polymath_assets.concepts.acronyms import find_pairs, long_form_matches, pairs_in_surface
+from polymath_assets.concepts.normalize import normalize_key
+from polymath_assets.concepts.quality import b_cubed, pairwise
+from polymath_assets.concepts.resolver import Surface, dominant, preferred_name
+from polymath_assets.concepts.rules import TypeRules, chain_violations, embedding_merge_allowed, leader_clusters
+from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+
+
+@pytest.mark.parametrize("a, b", [
+    ("convolutional neural network", "Convolutional Neural Networks"),
+    ("convolutional neural network (CNN)", "convolutional neural networks"),
+    ("Convolutional Neural Network -LRB- CNN -RRB-", "convolutional neural network"),
+    ("long short - term memory", "Long Short-Term Memory"),
+    ("CNN", "CNNs"),
+    ("data set", "datasets"),
+    ("ResNet - 101", "ResNet-101"),
+    ("the Penn Treebank", "Penn Treebank"),
+    ("ontologies", "ontology"),
+    ("search approaches", "search approach"),
+    ("ＢＥＲＴ", "BERT"),
+    ("Convolution-al Neural Networks", "convolutional neural networks"),
+])
+def test_variants_share_a_normalization_key(a, b):
+    assert normalize_key(a) == normalize_key(b) != ""
+
+
+@pytest.mark.parametrize("a, b", [
+    ("machine translation", "statistical machine translation"),
+    ("ResNet-50", "ResNet-101"),
+    ("analysis", "analyses of variance"),
+    ("statistics", "statistic test"),
+    ("process", "processor"),
+])
+def test_different_things_keep_different_keys(a, b):
+    assert normalize_key(a) != normalize_key(b)
+
+
+def test_acronym_pairs_are_found_in_detokenized_and_tokenized_text():
+    text = ("We train a long short-term memory (LSTM) and a long short - term memory ( LSTM ) on "
+            "statistical machine translation -LRB- SMT -RRB- data with conditional random fields ( CRFs ) .")
+    assert find_pairs(text) == [("LSTM", "long short-term memory"), ("LSTM", "long short - term memory"),
+                                ("SMT", "statistical machine translation"), ("CRF", "conditional random fields")]
+    assert find_pairs("the results (Table 2) of the model (see above) are shown") == []
+    assert long_form_matches("HMM", "hidden Markov models") and not long_form_matches("HMM", "support vector machine")
+    assert pairs_in_surface("convolutional neural network (CNN)") == ("CNN", "convolutional neural network")
+    assert pairs_in_surface("information retrieval (ELVIRCOS)") is None
+
+
+def test_an_ambiguous_acronym_needs_a_dominant_expansion():
+    assert dominant([("naturallanguageprocessing", 5), ("naturallanguageparsing", 1)], 0.6) == "naturallanguageprocessing"
+    assert dominant([("meantime", 2), ("machinetranslation", 2)], 0.6) is None
+
+
+def test_type_rules_keep_a_dataset_out_of_a_method():
+    rules = TypeRules.parse("method=model")
+    assert rules.compatible("Method", "model") and rules.compatible("dataset", "Dataset")
+    assert not rules.compatible("dataset", "method")
+    with pytest.raises(ValueError, match="expected TYPE=TYPE"):
+        TypeRules.parse("method")
+
+
+@pytest.mark.parametrize("a, b, allowed", [
+    ("Transformer", "transformer architecture", True),
+    ("machine translation", "statistical machine translation", False),
+    ("ResNet-50", "ResNet-101", False),
+    ("CNN", "RNN", False),
+    ("tokenisation", "tokenization", True),
+])
+def test_embedding_merge_guards(a, b, allowed):
+    assert embedding_merge_allowed(a, b) is allowed
+
+
+def _unit(*angles_deg):
+    return np.array([[np.cos(np.radians(a)), np.sin(np.radians(a))] for a in angles_deg], dtype=np.float32)
+
+
+def test_leader_clustering_never_chains():
+    # a–b and b–c are each 20° apart (cos 0.94); a–c is 40° (cos 0.77): with threshold 0.9 a
+    # chain a→b→c would put c in a's cluster; against the leader only, c leads its own.
+    vectors = _unit(0, 20, 40)
+    names = ["alpha net", "beta net", "gamma net"]
+    rules = TypeRules()
+    assignment = leader_clusters(vectors, names, ["method"] * 3, rules, threshold=0.9)
+    assert assignment == [0, 0, 2]
+    assert chain_violations(vectors[[0, 1, 2]], vectors[0], 0.9) == [2]
+    assert leader_clusters(vectors[:2], names[:2], ["method", "dataset"], rules, 0.9) == [0, 1]
+
+
+def test_preferred_name_is_the_most_written_expansion():
+    assert preferred_name([Surface("CNN", "method", 9), Surface("convolutional neural network", "method", 3),
+                           Surface("convolutional neural networks", "method", 2)]) == "convolutional neural network"
+
+
+def test_b_cubed_and_pairwise_on_a_small_example():
+    gold = {"a": 1, "b": 1, "c": 2, "d": 2}
+    assert b_cubed(gold, gold).f1 == 1.0 and pairwise(gold, gold).f1 == 1.0
+    everything = {k: 0 for k in gold}
+    assert b_cubed(everything, gold).precision == pytest.approx(0.5)
+    assert b_cubed(everything, gold).recall == 1.0
+    assert pairwise(everything, gold).precision == pytest.approx(2 / 6)
+    with pytest.raises(ValueError):
+        b_cubed({"a": 1}, gold)
+
+
+def test_a_names_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
+    path = tmp_path / "names.jsonl"
+    path.write_text('{"name": "CNN", "type": "method"}\nnot json\n\n{"name": "", "type": "method"}\n'
+                    '["CNN"]\n{"name": "BERT"}\n')
+    with pytest.raises(SurfacesRejected) as rejected:
+        read_surfaces(path)
+    assert [e.split(":")[0] for e in rejected.value.errors] == ["line 2", "line 4", "line 5", "line 6"]
+    assert "nothing resolved" in str(rejected.value)
