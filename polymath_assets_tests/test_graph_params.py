@@ -33,6 +33,7 @@ def _clear(kb, graph) -> None:
          name="Alzheimer's disease", section="a`b", kind="domain")
 @example(title="trailing space ", text="0", name="\r", section="0", kind="dataset")
 @example(title="0", text="0", name="ends in a tab\t", section="0", kind="method")
+@example(title="0", text="0", name="\x01", section="0", kind="dataset")
 def test_hostile_strings_survive_the_sync_verbatim(kb, graph, title, text, name, section, kind):
     _clear(kb, graph)
     doc_id, passage_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -183,18 +183,21 @@ def test_each_gate_fails_on_purpose_and_holds_its_shard_back_in_a_run_and_under_
     assert not set(requested) & {f"shard-{s:03d}" for s in bad.values()}, requested
 
 
-def test_qc_report_asset_writes_markdown_and_a_chart_that_opens(small_model_db, emulator, resources, tmp_path,
-                                                                monkeypatch):
-    from polymath_assets.defs import quality
+def test_qc_report_asset_writes_markdown_and_a_chart_that_opens(small_model_db, emulator, resources, tmp_path):
+    from dataclasses import replace
 
-    monkeypatch.setattr(quality, "CONFIG", quality.CONFIG.__class__(**{**quality.CONFIG.__dict__,
-                                                                        "runlog_dir": tmp_path / "runlogs"}))
+    from polymath_assets.config import Config
+
+    config = replace(Config.from_env(), runlog_dir=tmp_path / "runlogs")  # handed in, not patched
+    resources = {**resources, "postgres": PostgresResource(dsn_override=small_model_db, embedding_dim=384,
+                                                           settings=config)}
     good, _ = two_shards(small_model_db)
     instance = dg.DagsterInstance.ephemeral()
     dg.materialize(assets(EXTRACTION), partition_key=f"shard-{good:03d}", resources=resources, instance=instance)
     result = dg.materialize(assets(["qc_report"]), resources=resources, instance=instance)
     metadata = result.asset_materializations_for_node("qc_report")[0].metadata
     assert metadata["verdict"].value == "PASS"
+    assert str(metadata["report file"].value).startswith(str(tmp_path / "runlogs"))
     assert "data:image/png;base64," in metadata["report"].value
     with Image.open(metadata["chart file"].value) as chart:
         assert chart.format == "PNG" and chart.size[0] > 800

@@ -16,6 +16,7 @@ deletes (``batched_delete``).
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 
@@ -47,17 +48,24 @@ INDEXED = LOOKUP_KEYS + PLAIN_INDEXES
 
 
 # Some keys are replaced by a digest of the name, because FalkorDB cannot find them
-# again: string values of a few KB (measured: 3,000 characters found, 5,000 not) and
-# values ending in whitespace ("x\r", "x "; found by the Hypothesis test) are stored but
+# again: string values of a few KB (measured: 3,000 characters found, 5,000 not), values
+# ending in whitespace ("x\r", "x ") and values with control characters ("\x01"; both
+# found by the Hypothesis test) are stored but
 # never matched, so MERGE on such a key would create a duplicate on every sync and the
 # mention would be lost. The node keeps the full name either way.
 MAX_PLAIN_KEY_CHARS = 512
 
 
+def _has_control(name: str) -> bool:
+    # Control characters (found by the Hypothesis test: a name of "\x01" is stored but never
+    # matched again) get the digest too; a real concept name has none.
+    return any(unicodedata.category(ch) == "Cc" for ch in name)
+
+
 def concept_key(concept_type: str, name: str) -> str:
     """The identity of a Concept node: the same name under two types is two concepts."""
     key = f"{concept_type}:{name}"
-    if len(key) <= MAX_PLAIN_KEY_CHARS and not name[-1:].isspace():
+    if len(key) <= MAX_PLAIN_KEY_CHARS and not name[-1:].isspace() and not _has_control(name):
         return key
     return f"{concept_type}:sha256:{hashlib.sha256(name.encode()).hexdigest()}"
 

@@ -8,9 +8,9 @@ from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
 TRACEABILITY_SQL = """WITH sampled AS MATERIALIZED (
-       SELECT passage_id FROM passage_requests
-       WHERE extractor_version = %(version)s AND status = 'done' AND concept_count > 0
-       ORDER BY extractor_version, passage_id LIMIT %(sample)s)
+       SELECT passage_id FROM passage_concepts
+       WHERE extractor_version = %(version)s
+       ORDER BY extractor_version, shard, passage_id LIMIT %(sample)s)
    SELECT m.concept_name, m.concept_type, m.passage_id::text, left(p.passage_text, 100) AS passage,
           d.title, d.doi, p.embedding IS NOT NULL AS has_embedding
    FROM passage_concepts_merged m
@@ -21,8 +21,9 @@ TRACEABILITY_SQL = """WITH sampled AS MATERIALIZED (
 
 def traceability(conn: psycopg.Connection, version: str, limit: int = 3, sample: int = 50) -> list[dict]:
     """concept → passage → paper, with whether the passage has an embedding, for a sample
-    of the version's done passages. The sample is read in passage-id order from the
-    ledger's primary key and the merge view is asked only about those passages (its
+    of the version's passages. The sample is read in index order from the version's concept
+    rows (``(extractor_version, shard, passage_id)``; rows of any version count, not only
+    those this tool extracted) and the merge view is asked only about those passages (its
     window partitions by passage, so the filter reaches the index): the cost does not
     grow with the corpus, unlike sorting the whole merged view."""
     with conn.cursor(row_factory=dict_row) as cur:
