@@ -289,8 +289,9 @@ def test_two_pollers_refresh_and_ingest_one_job_once(corpus, client, kb_dsn, tmp
 def test_a_dagster_submission_held_back_by_the_token_cap_waits_in_its_run_and_tries_again(
         corpus, kb_dsn, client, emulator, tmp_path):
     """Under Dagster the cap holds a shard's step in its run (retried after
-    POLYMATH_CAP_RETRY_S) instead of recording a materialization that submitted nothing;
-    a step deferred because another run is submitting the same shard is not retried."""
+    POLYMATH_CAP_RETRY_S) instead of recording a materialization that submitted nothing.
+    (A step deferred because another run submits the same shard is not retried: the
+    four-concurrent-runs test in test_control_plane_processes.py shows that.)"""
     from polymath_assets.config import Config
     from polymath_assets.defs.resources import GeminiResource
 
