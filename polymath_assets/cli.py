@@ -307,7 +307,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
              dry_run: bool) -> None:
     """Extract concepts for every passage that lacks them (shows the estimated cost and asks first)."""
     from polymath_assets.extraction import runner
-    from polymath_assets.kb import ledger
+    from polymath_assets.kb import control, ledger
     from polymath_assets.kb.db import connect
     from polymath_assets.progress import progress_bar
 
@@ -327,7 +327,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
         if client is not None:
             settings = runner.calibrate_tokens(conn, client, settings)
         estimate = runner.estimate_pending(conn, settings)
-        spent = ledger.costs(conn, settings.version)["committed_estimate_usd"]
+        spent = control.spend_totals(conn, settings.version)["committed_estimate_usd"]
         click.echo(f"backfill {settings.version}: {added} passages newly selected; {estimate['requests']} requests "
                    f"to submit, ≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
                    f"≈${estimate['estimated_cost_usd']:.4f} (already committed ${spent:.4f}, "
@@ -385,7 +385,7 @@ def status_command(as_json: bool) -> None:
     sync watermark, and cost so far against the estimate."""
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb import ledger
-    from polymath_assets.kb.control import spend_by_shard
+    from polymath_assets.kb.control import spend_by_shard, spend_totals
     from polymath_assets.kb.db import connect, prepare
     from polymath_assets.kb.status import embedding_coverage_by_shard, graph_watermarks
     from polymath_assets.local.services import postgres_dsn
@@ -396,7 +396,7 @@ def status_command(as_json: bool) -> None:
     settings = ExtractionSettings.from_config(config)
     with connect(dsn) as conn:
         by_shard = ledger.status_counts(conn, settings.version)
-        costs = ledger.costs(conn, settings.version)
+        costs = spend_totals(conn, settings.version)
         spend = spend_by_shard(conn, settings.version)
         embedded = embedding_coverage_by_shard(conn, config.shard_count, config.embedding_model)
         synced = graph_watermarks(conn)

@@ -55,17 +55,7 @@ def handle_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def requested() -> int | None:
-    return _requested[0] if _requested else None
-
-
 def checkpoint() -> None:
     """A safe point: stop here if a stop was asked for."""
     if _installed and _requested:
         raise Interrupted(_requested[0])
-
-
-def request(signum: int) -> None:
-    """Record a stop asked for by other means (an interrupt Dagster caught for us)."""
-    if _installed and not _requested:
-        _requested.append(signum)

@@ -27,6 +27,7 @@ from polymath_assets.graph import (
     reconcile,
     sync_shard,
 )
+from polymath_assets.graph.reconcile import counts_of
 from polymath_assets.kb import graph_source
 from polymath_assets.kb.ledger import forget_version
 from polymath_assets.kb.migrate import set_merge_policy
@@ -174,7 +175,7 @@ def test_merge_policy_decides_what_is_projected(kb, g, corpus):
         pid=str(corpus[0]), key=cypher.concept_key(first[1], first[0]))
     assert len(mention) == 1
     assert mention[0]["version"] == "gemini_batch_v1" and mention[0]["confidence"] == pytest.approx(0.9)
-    expected = graph_source.expected_counts(kb, None, SHARDS)
+    expected = counts_of(graph_source.expected_content(kb, None, SHARDS))
     kb.commit()
     assert expected["mentions"] == kb.execute(
         "SELECT count(*) FROM passage_concepts_merged WHERE concept_type <> 'gizmo'").fetchone()[0]
@@ -258,7 +259,7 @@ def test_incremental_sync_touches_only_passages_with_new_rows(kb, g, corpus):
     found = g.records("MATCH (p:Passage)-[:MENTIONS]->(:Concept {key: 'problem:newly found concept'}) "
                       "RETURN p.passage_id AS pid")
     assert found == [{"pid": str(target)}]
-    assert graph_source.pending_changes(kb, None, SHARDS) == 0
+    assert kb.execute("SELECT count(*) FROM graph_changes").fetchone()[0] == 0  # every change consumed
     kb.commit()
     _ok(kb, g)
 

@@ -123,14 +123,14 @@ def unscanned_passages(conn: psycopg.Connection, limit: int) -> list[tuple[str, 
 def record_acronyms(conn: psycopg.Connection, pairs: Iterable[tuple[str, str, str, str, int]],
                     scanned: Iterable[str] = ()) -> None:
     """Add (acronym key, expansion key, acronym, expansion, passages) counts and mark passages scanned."""
-    rows = list(pairs)
+    rows = list(pairs)  # unique by (acronym key, expansion key): one statement may upsert them all
     if rows:
-        with conn.cursor() as cur:
-            cur.executemany(
-                """INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages)
-                   VALUES (%s, %s, %s, %s, %s)
-                   ON CONFLICT (acronym_key, expansion_key)
-                   DO UPDATE SET passages = concept_acronyms.passages + excluded.passages""", rows)
+        columns = [list(column) for column in zip(*rows)]
+        conn.execute(
+            """INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages)
+               SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[])
+               ON CONFLICT (acronym_key, expansion_key)
+               DO UPDATE SET passages = concept_acronyms.passages + excluded.passages""", columns)
     ids = list(scanned)
     if ids:
         conn.execute("INSERT INTO concept_acronym_scans SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING", (ids,))

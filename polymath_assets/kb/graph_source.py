@@ -99,12 +99,6 @@ def consume_claim(conn: psycopg.Connection) -> int:
         sql.Identifier(CLAIM_TABLE))).rowcount
 
 
-def pending_changes(conn: psycopg.Connection, shard: int | None, shard_count: int) -> int:
-    """Change-log rows of the shard not yet consumed by a sync."""
-    return conn.execute(sql.SQL("SELECT count(*) FROM graph_changes WHERE {}").format(
-        _shard_passages(shard, shard_count, "passage_id")), {}).fetchone()[0]
-
-
 # ---- the scope -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -232,21 +226,6 @@ def save_checkpoint(conn: psycopg.Connection, shard: int | None, *, counts: dict
 
 
 # ---- reconciliation -------------------------------------------------------------------------
-
-def expected_counts(conn: psycopg.Connection, shard: int | None, shard_count: int,
-                    concept_types: Sequence[str] = CONCEPT_TYPES) -> dict[str, int]:
-    """What the graph must hold for the shard's whole scope (every passage of the shard
-    with merged concepts): papers, passages, concepts (distinct concepts its passages
-    mention), mentions, from_paper (one per passage)."""
-    row = conn.execute(sql.SQL("""
-        SELECT count(DISTINCT doc_id) AS papers, count(DISTINCT passage_id) AS passages,
-               count(DISTINCT (concept_type, concept_name)) AS concepts, count(*) AS mentions,
-               count(DISTINCT passage_id) AS from_paper
-        FROM ({}) s""").format(_scope_select(shard, shard_count, incremental=False)),
-        {"types": list(concept_types)}).fetchone()
-    names = ("papers", "passages", "concepts", "mentions", "from_paper")
-    return dict(zip(names, (int(v) for v in row)))
-
 
 def expected_content(conn: psycopg.Connection, shard: int | None, shard_count: int,
                      concept_types: Sequence[str] = CONCEPT_TYPES) -> dict[str, list[tuple]]:

@@ -194,11 +194,6 @@ def selection_states(conn: psycopg.Connection, version: str, selection: str) -> 
            GROUP BY status""", (version, selection)).fetchall())
 
 
-def costs(conn: psycopg.Connection, version: str) -> dict[str, float]:
-    """Money for a version, from the spend ledger (which no reset deletes)."""
-    return control.spend_totals(conn, version)
-
-
 def forget_version(conn: psycopg.Connection, version: str, *, concepts: bool) -> dict[str, int]:
     """Delete one extractor version's bookkeeping (and, for a rollback, its concepts);
     other versions are untouched. The spend ledger stays: money spent is never forgotten."""

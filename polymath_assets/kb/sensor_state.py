@@ -10,10 +10,7 @@ import psycopg
 from psycopg import sql
 
 from polymath_assets.extraction.completion import ShardState
-from polymath_assets.kb import control, ledger
-
-# A job in these states still owns its requests: nothing is resubmitted for its shard.
-IN_FLIGHT_STATES = ("building", "uploaded", *ledger.ACTIVE_JOB_STATES)
+from polymath_assets.kb import control
 
 
 def shard_states(conn: psycopg.Connection, version: str, max_attempts: int) -> list[ShardState]:
@@ -35,6 +32,6 @@ def shard_states(conn: psycopg.Connection, version: str, max_attempts: int) -> l
            SELECT j.shard, coalesce(w.n, 0), j.in_flight, j.latest_job, j.succeeded
            FROM jobs j LEFT JOIN waiting w USING (shard) ORDER BY j.shard""").format(
             waiting=control.waiting("passage_requests")),
-        {"version": version, "in_flight": list(IN_FLIGHT_STATES), "max_attempts": max_attempts}).fetchall()
+        {"version": version, "in_flight": list(control.ENQUEUED_STATES), "max_attempts": max_attempts}).fetchall()
     return [ShardState(shard, waiting, in_flight, latest, tuple(succeeded))
             for shard, waiting, in_flight, latest, succeeded in rows]
