@@ -70,6 +70,7 @@ def test_an_ambiguous_create_adopts_the_job_instead_of_creating_another(client, 
     emulator.faults = Faults(ambiguous_creates=1, ambiguous_create_mode=mode)
     file_name = client.upload(request_file, "r")
     name = client.create("gemini-2.5-flash-lite", file_name, "polymath-v-shard-001-job-7")
+    assert emulator.faults.ambiguous_creates == 0  # the reply really was lost once
     jobs = emulator.job_records()
     assert [j.name for j in jobs] == [name]
     assert jobs[0].request_keys == ("k1",) and jobs[0].display_name == "polymath-v-shard-001-job-7"

@@ -16,6 +16,7 @@ def test_ambiguous_create_leaves_one_job_at_the_provider_and_one_in_the_ledger(k
     assert runner.select_pilot(kb, s, 40) == 40
     emulator.faults = Faults(ambiguous_creates=1, ambiguous_create_mode=mode)
     summary = drive(kb, client, s, pilot=True, poll_interval_s=0.05)
+    assert emulator.faults.ambiguous_creates == 0  # the reply really was lost once
 
     jobs = emulator.job_records()
     assert len(jobs) == 1 and jobs[0].state == "SUCCEEDED"  # no orphan, nothing left running
