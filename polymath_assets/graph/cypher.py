@@ -199,31 +199,36 @@ DELETE d
 # Match clauses for batched_delete. After a full sync: the shard's passages this run did
 # not write have no merged concepts any more and leave the graph; then every concept and
 # paper that nothing points at.
-STALE_SHARD_PASSAGES = "MATCH (p:Passage {shard: $shard}) WHERE p.synced_at < $synced_at"
-STALE_PASSAGES = "MATCH (p:Passage) WHERE p.synced_at < $synced_at"
+def passages(shard: int | None) -> str:
+    """The Passage pattern of one shard (None: all shards). The shard is a property map,
+    not a WHERE clause, so both servers find it through the Passage.shard index."""
+    return "(p:Passage)" if shard is None else "(p:Passage {shard: $shard})"
+
+
+def stale_passages(shard: int | None) -> str:
+    return f"MATCH {passages(shard)} WHERE p.synced_at < $synced_at"
+
+
 ORPHAN_CONCEPTS = "MATCH (c:Concept) WHERE NOT (c)<-[:MENTIONS]-()"
 ORPHAN_PAPERS = "MATCH (d:Paper) WHERE NOT (d)<-[:FROM_PAPER]-()"
 
 # ---- reading back -------------------------------------------------------------------------
 
-COUNT_SHARD_MENTIONS = """
-MATCH (p:Passage {shard: $shard})
+def count_mentions(shard: int | None) -> str:
+    return f"""
+MATCH {passages(shard)}
 OPTIONAL MATCH (p)-[m:MENTIONS]->(c:Concept)
 RETURN count(DISTINCT p) AS passages, count(m) AS mentions, count(DISTINCT c) AS concepts
 """
-COUNT_SHARD_PAPERS = """
-MATCH (p:Passage {shard: $shard})-[f:FROM_PAPER]->(d:Paper)
+
+
+def count_papers(shard: int | None) -> str:
+    return f"""
+MATCH {passages(shard)}-[f:FROM_PAPER]->(d:Paper)
 RETURN count(f) AS from_paper, count(DISTINCT d) AS papers
 """
-COUNT_ALL_MENTIONS = """
-MATCH (p:Passage)
-OPTIONAL MATCH (p)-[m:MENTIONS]->(c:Concept)
-RETURN count(DISTINCT p) AS passages, count(m) AS mentions, count(DISTINCT c) AS concepts
-"""
-COUNT_ALL_PAPERS = """
-MATCH (p:Passage)-[f:FROM_PAPER]->(d:Paper)
-RETURN count(f) AS from_paper, count(DISTINCT d) AS papers
-"""
+
+
 COUNT_ORPHANS = """
 OPTIONAL MATCH (c:Concept) WHERE NOT (c)<-[:MENTIONS]-()
 WITH count(c) AS concepts
@@ -232,32 +237,27 @@ RETURN concepts, count(d) AS papers
 """
 
 # The content the reconciliation digests (see graph.reconcile), for all shards or one.
-CONTENT_PASSAGES = """
-MATCH (p:Passage)
+def content_papers(shard: int | None) -> str:
+    return f"""
+MATCH {passages(shard)}-[:FROM_PAPER]->(d:Paper)
+RETURN DISTINCT d.doc_id AS doc_id, d.title AS title
+"""
+
+
+def content_passages(shard: int | None) -> str:
+    return f"""
+MATCH {passages(shard)}
 OPTIONAL MATCH (p)-[:FROM_PAPER]->(d:Paper)
 RETURN p.passage_id AS passage_id, d.doc_id AS doc_id, p.text_preview AS text_preview
 """
-CONTENT_SHARD_PASSAGES = """
-MATCH (p:Passage {shard: $shard})
-OPTIONAL MATCH (p)-[:FROM_PAPER]->(d:Paper)
-RETURN p.passage_id AS passage_id, d.doc_id AS doc_id, p.text_preview AS text_preview
-"""
-CONTENT_PAPERS = """
-MATCH (p:Passage)-[:FROM_PAPER]->(d:Paper)
-RETURN DISTINCT d.doc_id AS doc_id, d.title AS title
-"""
-CONTENT_SHARD_PAPERS = """
-MATCH (p:Passage {shard: $shard})-[:FROM_PAPER]->(d:Paper)
-RETURN DISTINCT d.doc_id AS doc_id, d.title AS title
-"""
-CONTENT_MENTIONS = """
-MATCH (p:Passage)-[m:MENTIONS]->(c:Concept)
+
+
+def content_mentions(shard: int | None) -> str:
+    return f"""
+MATCH {passages(shard)}-[m:MENTIONS]->(c:Concept)
 RETURN p.passage_id AS passage_id, c.type AS type, c.name AS name, m.extractor_version AS extractor_version
 """
-CONTENT_SHARD_MENTIONS = """
-MATCH (p:Passage {shard: $shard})-[m:MENTIONS]->(c:Concept)
-RETURN p.passage_id AS passage_id, c.type AS type, c.name AS name, m.extractor_version AS extractor_version
-"""
+
 
 # Verification path of the spec: concept <- passage -> paper.
 PAPERS_OF_CONCEPT = """

@@ -43,13 +43,8 @@ def digest(rows: list[tuple]) -> str:
 
 
 def graph_content(graph: GraphConnection, shard: int | None) -> dict[str, list[tuple]]:
-    if shard is None:
-        queries = (cypher.CONTENT_PAPERS, cypher.CONTENT_PASSAGES, cypher.CONTENT_MENTIONS)
-        params = {}
-    else:
-        queries = (cypher.CONTENT_SHARD_PAPERS, cypher.CONTENT_SHARD_PASSAGES, cypher.CONTENT_SHARD_MENTIONS)
-        params = {"shard": shard}
-    return {kind: [tuple(r.values()) for r in graph.records(query, **params)] for kind, query in zip(KINDS, queries)}
+    queries = (cypher.content_papers(shard), cypher.content_passages(shard), cypher.content_mentions(shard))
+    return {kind: [tuple(r.values()) for r in graph.records(query, shard=shard)] for kind, query in zip(KINDS, queries)}
 
 
 def counts_of(content: dict[str, list[tuple]]) -> dict[str, int]:
@@ -90,11 +85,6 @@ def reconcile(conn: psycopg.Connection, graph: GraphConnection, *, shard: int | 
 def graph_counts(graph: GraphConnection, shard: int | None) -> dict[str, int]:
     """What the graph holds for the shard's passages (None: all passages): passages,
     their MENTIONS, the distinct concepts they mention, their papers, FROM_PAPER."""
-    if shard is None:
-        mentions = graph.records(cypher.COUNT_ALL_MENTIONS)[0]
-        papers = graph.records(cypher.COUNT_ALL_PAPERS)[0]
-    else:
-        mentions = graph.records(cypher.COUNT_SHARD_MENTIONS, shard=shard)[0]
-        papers = graph.records(cypher.COUNT_SHARD_PAPERS, shard=shard)[0]
-    found = {**mentions, **papers}
+    found = {**graph.records(cypher.count_mentions(shard), shard=shard)[0],
+             **graph.records(cypher.count_papers(shard), shard=shard)[0]}
     return {name: int(found[name]) for name in ("papers", "passages", "concepts", "mentions", "from_paper")}

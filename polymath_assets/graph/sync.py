@@ -109,8 +109,7 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
         for docs in _chunks(sorted(linked["docs"]), batch_size):
             writer.add(graph.run(cypher.DELETE_ORPHAN_PAPERS, docs=docs))
     else:
-        stale = cypher.STALE_PASSAGES if shard is None else cypher.STALE_SHARD_PASSAGES
-        removed = graph.delete_in_batches(stale, "p", shard=shard, synced_at=synced_at)
+        removed = graph.delete_in_batches(cypher.stale_passages(shard), "p", shard=shard, synced_at=synced_at)
         graph.delete_in_batches(cypher.ORPHAN_CONCEPTS, "c")
         graph.delete_in_batches(cypher.ORPHAN_PAPERS, "d")
     graph_source.consume_claim(conn)
