@@ -1,10 +1,11 @@
 """The normalization key of a concept surface (stage ``key``).
 
 Two surfaces with the same key name the same thing: case, unicode compatibility forms,
-hyphens and spaces (``long short - term memory`` = ``long short-term memory`` =
+accents on Latin letters (``Schrödinger`` = ``Schrodinger``), hyphens and spaces (``long short - term memory`` = ``long short-term memory`` =
 ``Long Short-Term Memory``), punctuation, a leading article, a trailing bracketed acronym
 (``convolutional neural network (CNN)``) and a plural head noun (a small, safe rule set
-applied to the last word only, where English puts the head of a noun phrase).
+applied to the last word only, where English puts the head of a noun phrase). Letters
+of every script stay in the key: ``α-helix`` and ``β-helix`` are two things.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 import unicodedata
 
 _BRACKETED = re.compile(r"^(?P<long>.*?\S)\s*\(\s*(?P<short>[^()]{1,20}?)\s*\)\s*$")
-_WORD = re.compile(r"[0-9a-z+#]+")
+# Letters and digits of any script (``[^\W_]``), and + and # for C++ and C#.
+_WORD = re.compile(r"(?:[^\W_]|[+#])+")
 _ARTICLES = frozenset({"the", "a", "an"})
 # Words whose final s is not a plural (or whose singular the rules below would get wrong).
 _NOT_PLURAL = frozenset({"series", "species", "news", "physics", "mathematics", "linguistics", "statistics",
@@ -36,6 +38,21 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
     return " ".join(text.split())
+
+
+def strip_latin_accents(text: str) -> str:
+    """``ö`` → ``o``, ``ï`` → ``i``: a Latin letter with accents is the letter. Other
+    scripts are left alone (``ά`` stays; Greek and Cyrillic letters are not Latin ones)."""
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        base = unicodedata.normalize("NFKD", ch) if not ch.isascii() else ch
+        if len(base) > 1 and base[0].isascii() and base[0].isalpha() \
+                and all(unicodedata.combining(c) for c in base[1:]):
+            ch = base[0]
+        out.append(ch)
+    return "".join(out)
 
 
 def split_bracketed(surface: str) -> tuple[str, str] | None:
@@ -69,7 +86,7 @@ def words(surface: str) -> list[str]:
     if bracketed and bracketed[0]:
         surface = bracketed[0]
     raw = surface
-    folded = fold(unescape_brackets(surface)).replace("'s ", " ").replace("’s ", " ")
+    folded = strip_latin_accents(fold(unescape_brackets(surface))).replace("'s ", " ").replace("’s ", " ")
     found = _WORD.findall(folded.replace("-", " ").replace("_", " ").replace("/", " "))
     if len(found) > 1 and found[0] in _ARTICLES:
         found = found[1:]
@@ -91,6 +108,13 @@ def normalize_key(surface: str) -> str:
     variants (``data set`` / ``dataset``, ``ResNet - 101`` / ``ResNet101``) meet. Empty
     when the surface holds no letter or digit."""
     return "".join(words(surface))
+
+
+def surface_key(surface: str) -> str:
+    """The key the resolver groups a surface by and stores as its alias's ``norm_key``:
+    the normalization key, or for a surface without a letter or digit the surface itself,
+    stripped and lower-cased (``???`` and ``!!!`` must not become one concept)."""
+    return normalize_key(surface) or surface.strip().lower()
 
 
 def is_acronym_like(surface: str) -> bool:

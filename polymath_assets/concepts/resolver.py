@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from polymath_assets.concepts.normalize import is_acronym_like, normalize_key
+from polymath_assets.concepts.normalize import is_acronym_like, surface_key
 from polymath_assets.concepts.rules import TypeRules, embedding_merge_allowed, leader_clusters
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -139,7 +139,7 @@ class _UnionFind:
 def _group_by_key(surfaces: Iterable[Surface], rules: TypeRules) -> list[_Group]:
     by_key: dict[str, list[_Group]] = defaultdict(list)
     for surface in sorted(surfaces, key=lambda s: (s.type.lower(), s.name)):
-        key = normalize_key(surface.name) or surface.name.strip().lower()
+        key = surface_key(surface.name)
         for group in by_key[key]:
             if rules.compatible(group.type, surface.type):
                 group.surfaces.append(surface)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from polymath_assets.concepts.normalize import normalize_key
+from polymath_assets.concepts.normalize import surface_key
 from polymath_assets.concepts.rules import TypeRules
 
 _ALIAS_COLUMNS = "surface, concept_type, concept_id, norm_key, stage, score, decided_at, resolver_version, pinned"
@@ -143,7 +143,7 @@ def split(conn: psycopg.Connection, surface: str, type_: str | None, *, actor: s
     conn.execute("""UPDATE concept_aliases SET concept_id = %s, stage = 'manual', pinned = true, score = NULL,
                     decided_at = now(), resolver_version = %s, norm_key = %s
                     WHERE surface = %s AND concept_type = %s""",
-                 (new, version, normalize_key(surface), surface, alias["concept_type"]))
+                 (new, version, surface_key(surface), surface, alias["concept_type"]))
     return merge_id, new
 
 
