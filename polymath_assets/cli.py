@@ -688,6 +688,12 @@ def _concept_operation(work):
     return outcome
 
 
+def _shown(text: str) -> str:
+    """A surface as the extractor wrote it, or quoted with escapes when it holds characters
+    a terminal would act on or hide (line breaks, escape sequences, bidi controls)."""
+    return text if text.isprintable() else repr(text)
+
+
 @concepts.command("show")
 @click.argument("name")
 @click.option("--type", "type_", default=None, help="Only concepts of this type.")
@@ -704,10 +710,12 @@ def concepts_show(name: str, type_: str | None) -> None:
 
     for view in _concept_operation(work):
         merged = f"  (merged into #{view.merged_into})" if view.merged_into else ""
-        click.echo(f"#{view.concept_id} {view.preferred_name} [{view.concept_type}]{merged}: {len(view.aliases)} aliases")
+        click.echo(f"#{view.concept_id} {_shown(view.preferred_name)} [{_shown(view.concept_type)}]{merged}: "
+                   f"{len(view.aliases)} aliases")
         for a in view.aliases:
             score = f" {a['score']:.3f}" if a["score"] is not None else ""
-            click.echo(f"    {a['surface']} [{a['type']}]  {a['stage']}{score}{'  pinned' if a['pinned'] else ''}")
+            click.echo(f"    {_shown(a['surface'])} [{_shown(a['type'])}]  {a['stage']}{score}"
+                       f"{'  pinned' if a['pinned'] else ''}")
         for entry in view.log:
             undone = f", undone by {entry['undone_by']}" if entry["undone_by"] else ""
             click.echo(f"    log {entry['merge_id']}: {entry['kind']} #{entry['from_concept']} -> #{entry['to_concept']} "
@@ -790,7 +798,7 @@ def concepts_resolve(input_path: Path, output_path: Path, save: bool) -> None:
     existing concepts. A bad line rejects the whole file (with line numbers)."""
     from polymath_assets.concepts.pipeline import resolve_names
     from polymath_assets.concepts.resolver import ResolverSettings
-    from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+    from polymath_assets.concepts.surfaces_file import SurfacesRejected, json_line, read_surfaces
     from polymath_assets.kb.db import connect
 
     try:
@@ -804,8 +812,8 @@ def concepts_resolve(input_path: Path, output_path: Path, save: bool) -> None:
         conn.commit() if save else conn.rollback()
     with output_path.open("w", encoding="utf-8") as out:
         for surface, (concept_id, preferred) in zip(surfaces, found):
-            out.write(json.dumps({"name": surface.name, "type": surface.type, "concept_id": concept_id,
-                                  "preferred_name": preferred}, ensure_ascii=False) + "\n")
+            out.write(json_line({"name": surface.name, "type": surface.type, "concept_id": concept_id,
+                                 "preferred_name": preferred}))
     click.echo(f"resolved {len(surfaces)} names into {len({c for c, _ in found})} concepts -> {output_path}"
                + ("" if save else " (nothing saved; --save keeps them)"))
 

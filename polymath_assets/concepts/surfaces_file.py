@@ -1,5 +1,6 @@
 """Reading a JSONL list of ``{"name": ..., "type": ...}`` for ``polymath concepts resolve``:
-all lines valid or nothing (every bad line reported with its number)."""
+all lines valid or nothing (every bad line reported with its number); writing its answer
+one JSON object per line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 from polymath_assets.concepts.resolver import Surface
 
 MAX_REPORTED = 20
+# Characters JSON leaves unescaped that str.splitlines() and some JSONL readers take for
+# line breaks: escaped, so one name is always one line whatever reads the file.
+_LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 class SurfacesRejected(ValueError):
@@ -31,13 +35,34 @@ def parse_line(line: str) -> tuple[Surface | None, str | None]:
         return None, "name missing or not a non-empty string"
     if not isinstance(type_, str) or not type_.strip():
         return None, "type missing or not a non-empty string"
+    for field, value in (("name", name), ("type", type_)):
+        problem = _unstorable(value)
+        if problem:
+            return None, f"{field} {problem}"
     return Surface(name, type_), None
+
+
+def _unstorable(text: str) -> str | None:
+    """Why PostgreSQL cannot store ``text`` as it is (JSON can spell both cases), or None."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which PostgreSQL text cannot hold"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (\\ud800-\\udfff escape without its pair), which is not Unicode text"
+    return None
 
 
 def read_surfaces(path: Path) -> list[Surface]:
     surfaces, errors = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:  # bytes: a line that is not UTF-8 is reported, not a traceback
+        for number, raw in enumerate(handle, start=1):
+            try:
+                # utf-8-sig: a byte order mark (editors on Windows write one) is not part of line 1
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                errors.append(f"line {number}: not UTF-8 (byte {err.start + 1}: {raw[err.start:err.start + 1]!r})")
+                continue
             if not line.strip():
                 continue
             surface, error = parse_line(line)
@@ -48,3 +73,11 @@ def read_surfaces(path: Path) -> list[Surface]:
     if errors:
         raise SurfacesRejected(path, errors)
     return surfaces
+
+
+def json_line(item: dict) -> str:
+    """One JSONL line, non-ASCII kept readable; a name holding U+2028 stays on its line."""
+    text = json.dumps(item, ensure_ascii=False)
+    for char, escaped in _LINE_BREAKS.items():
+        text = text.replace(char, escaped)  # only inside strings: JSON puts none of them elsewhere
+    return text + "\n"
