@@ -40,17 +40,24 @@ def fold(text: str) -> str:
     return " ".join(text.split())
 
 
+# Latin letters with a stroke or without a dot, which have no decomposition to strip.
+_LATIN_VARIANTS = {"ı": "i", "ø": "o", "ł": "l", "đ": "d", "æ": "ae", "œ": "oe"}
+
+
 def strip_latin_accents(text: str) -> str:
-    """``ö`` → ``o``, ``ï`` → ``i``: a Latin letter with accents is the letter. Other
-    scripts are left alone (``ά`` stays; Greek and Cyrillic letters are not Latin ones)."""
+    """``ö`` → ``o``, ``ï`` → ``i``, ``ø`` → ``o``: a Latin letter with accents is the
+    letter. Other scripts are left alone (``ά`` stays; Greek letters are not Latin ones)."""
     if text.isascii():
         return text
     out = []
     for ch in text:
-        base = unicodedata.normalize("NFKD", ch) if not ch.isascii() else ch
-        if len(base) > 1 and base[0].isascii() and base[0].isalpha() \
-                and all(unicodedata.combining(c) for c in base[1:]):
-            ch = base[0]
+        if not ch.isascii():
+            base = unicodedata.normalize("NFKD", ch)
+            if len(base) > 1 and base[0].isascii() and base[0].isalpha() \
+                    and all(unicodedata.combining(c) for c in base[1:]):
+                ch = base[0]
+            else:
+                ch = _LATIN_VARIANTS.get(ch, ch)
         out.append(ch)
     return "".join(out)
 
