@@ -672,13 +672,19 @@ def _actor() -> str:
         return "operator"
 
 
-def _concept_operation(work):
-    """Run one operator decision in one transaction; a refusal is shown as a plain message."""
+def _concept_operation(work, writes: bool = True):
+    """Run one operator decision in one transaction; a refusal is shown as a plain message.
+    A decision holds the resolver's lock from before it looks names up: a resolver run in
+    progress finishes first (and may create, or with --full replace, the concepts named)."""
+    from polymath_assets.kb.canonical import lock_resolver
     from polymath_assets.kb.concept_ops import ConceptError
     from polymath_assets.kb.db import connect
 
     config, dsn = _concepts_db()
     with connect(dsn) as conn:
+        if writes and not lock_resolver(conn, wait=False):
+            click.echo("waiting for the resolver run in progress to finish...", err=True)
+            lock_resolver(conn)
         try:
             outcome = work(conn, config)
         except ConceptError as err:
@@ -708,7 +714,7 @@ def concepts_show(name: str, type_: str | None) -> None:
                                            "(or the canonical_concepts asset) to resolve new surfaces")
         return [concept_ops.show(conn, cid) for cid in ids]
 
-    for view in _concept_operation(work):
+    for view in _concept_operation(work, writes=False):
         merged = f"  (merged into #{view.merged_into})" if view.merged_into else ""
         click.echo(f"#{view.concept_id} {_shown(view.preferred_name)} [{_shown(view.concept_type)}]{merged}: "
                    f"{len(view.aliases)} aliases")

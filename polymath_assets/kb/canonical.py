@@ -168,25 +168,33 @@ def forget_unpinned(conn: psycopg.Connection) -> tuple[int, int]:
     return aliases, concepts
 
 
-RESOLVER_LOCK_ID = 0x636F6E6365707473  # "concepts": one resolver run at a time
+RESOLVER_LOCK_ID = 0x636F6E6365707473  # "concepts": one writer of canonical concepts at a time
 
 
-def lock_resolver(conn: psycopg.Connection) -> None:
-    """Held until the transaction ends, so two resolvers (the asset, `polymath concepts
-    run`, `resolve --save`) never create concepts for the same surfaces."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (RESOLVER_LOCK_ID,))
+def lock_resolver(conn: psycopg.Connection, wait: bool = True) -> bool:
+    """Who may write canonical concepts: the holder of this lock, held until its
+    transaction ends. Resolver runs (the asset, `polymath concepts run`, `resolve`) take it
+    so two never create concepts for the same surfaces; operators' merges, splits and
+    undos take it so none lands between a run's reads and its writes (a run would put new
+    aliases on a concept just merged away, or a full run delete the aliases a merge moves).
+    ``wait=False``: True if taken now, False if another holder has it."""
+    if wait:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (RESOLVER_LOCK_ID,))
+        return True
+    return conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (RESOLVER_LOCK_ID,)).fetchone()[0]
 
 
 def start_run(conn: psycopg.Connection, version: str, full: bool) -> int:
     lock_resolver(conn)
-    return conn.execute("INSERT INTO concept_resolution_runs (resolver_version, full_rebuild) VALUES (%s, %s) "
-                        "RETURNING run_id", (version, full)).fetchone()[0]
+    # clock_timestamp(), not now(): now() is when the transaction began, before the wait for the lock
+    return conn.execute("INSERT INTO concept_resolution_runs (resolver_version, full_rebuild, started_at) "
+                        "VALUES (%s, %s, clock_timestamp()) RETURNING run_id", (version, full)).fetchone()[0]
 
 
 def finish_run(conn: psycopg.Connection, run_id: int, *, surfaces: int, created: int, by_stage: dict,
                seconds: float) -> None:
     conn.execute("""UPDATE concept_resolution_runs SET surfaces = %s, concepts_created = %s, by_stage = %s,
-                    seconds = %s, finished_at = now() WHERE run_id = %s""",
+                    seconds = %s, finished_at = clock_timestamp() WHERE run_id = %s""",
                  (surfaces, created, json.dumps(by_stage), seconds, run_id))
 
 

@@ -4,7 +4,10 @@ Every merge and split writes one ``concept_merges`` row holding the alias rows a
 were before, and pins the aliases it decides (``stage = 'manual'``), so neither the
 incremental resolver nor a full re-resolution changes them. An undo restores the saved
 rows — refused when a later decision has moved the same surfaces since (undo that one
-first) — and is logged itself. Each operation is one transaction (the caller commits).
+first) — and is logged itself. Each operation is one transaction (the caller commits) and
+holds the resolver's lock (``canonical.lock_resolver``): it waits for a resolver run in
+progress and a run waits for it, so neither acts on what the other is changing. A caller
+that looks concepts up by name takes the lock before the look-up (the CLI does).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import psycopg
 
 from polymath_assets.concepts.normalize import surface_key
 from polymath_assets.concepts.rules import TypeRules
+from polymath_assets.kb.canonical import lock_resolver
 
 _ALIAS_COLUMNS = "surface, concept_type, concept_id, norm_key, stage, score, decided_at, resolver_version, pinned"
 
@@ -103,6 +107,7 @@ def merge(conn: psycopg.Connection, source: int, target: int, *, actor: str, rul
           force: bool = False, note: str | None = None) -> int:
     """Move every alias of ``source`` to ``target`` (pinned, stage manual); ``source``
     points at ``target`` from then on. Returns the merge id."""
+    lock_resolver(conn)
     if source == target:
         raise ConceptError(f"concept {source} is already that concept; nothing to merge")
     types = dict(conn.execute("SELECT concept_id, concept_type FROM concepts WHERE concept_id = ANY(%s)",
@@ -124,6 +129,7 @@ def split(conn: psycopg.Connection, surface: str, type_: str | None, *, actor: s
           note: str | None = None) -> tuple[int, int]:
     """Move one surface out of its cluster into a concept of its own (pinned). Returns
     (merge id, the new concept id)."""
+    lock_resolver(conn)
     rows = _alias_rows(conn, "surface = %s AND (%s::text IS NULL OR lower(concept_type) = lower(%s))",
                        (surface, type_, type_))
     if not rows:
@@ -149,6 +155,7 @@ def split(conn: psycopg.Connection, surface: str, type_: str | None, *, actor: s
 
 def undo(conn: psycopg.Connection, merge_id: int, *, actor: str) -> int:
     """Put back the aliases a merge or split changed, as they were before it. Returns the undo's id."""
+    lock_resolver(conn)
     row = conn.execute("SELECT kind, from_concept, to_concept, surfaces, before_state, undone_by FROM concept_merges "
                        "WHERE merge_id = %s FOR UPDATE", (merge_id,)).fetchone()
     if row is None:
