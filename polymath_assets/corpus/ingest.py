@@ -6,6 +6,14 @@ database (duplicate ids with different content, unknown documents, ids already s
 with other text or other metadata) run as set-based SQL on the staging tables. Any bad record rolls the
 transaction back, so a bad file loads nothing; a good file is merged with
 ``INSERT ... ON CONFLICT DO NOTHING``, so loading it twice adds nothing the second time.
+
+Who may write what: ``documents`` and ``passages`` rows are inserted only here (and
+never updated or deleted but for the embedding column). Any number of ingests may
+read and stage their files at once; from the checks against the database to the commit
+one ingest at a time holds ``INGEST_LOCK_ID``. Without it two files giving one passage
+id different text would both pass the checks and the second be dropped in silence by
+ON CONFLICT; with it the second is checked after the first committed and is rejected,
+as it would be had it come later.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import psycopg
 from polymath_assets.corpus.records import BadRecord, CorpusFileError, Document, read_raw, validate
 
 MAX_REPORTED_ERRORS = 50
+INGEST_LOCK_ID = 0x636F72707573  # "corpus": one ingest between its checks and its commit
 
 
 @dataclass
@@ -73,6 +82,8 @@ def ingest_file(conn: psycopg.Connection, path: Path, progress: Callable[[int], 
         conn.execute(_STAGING)
         result.errors += _stage(conn, path, progress)
         if not result.errors:
+            # until this transaction ends; READ COMMITTED: the checks then see every earlier ingest
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (INGEST_LOCK_ID,))
             result.errors += _set_level_problems(conn)
         if result.errors:
             raise CorpusRejected(result)  # leaving the block by an exception rolls back
