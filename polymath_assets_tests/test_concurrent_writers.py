@@ -164,6 +164,7 @@ def test_a_merge_during_a_resolver_run_is_kept(dsn384, encoder, full):
         barrier.rollback()
     outcomes = finish([run, merge])
     assert [code for code, _, _ in outcomes] == [0, 0], outcomes
+    assert "waiting for the resolver run in progress to finish" in outcomes[1][2], outcomes[1]
     assert "Traceback" not in outcomes[1][2]
 
     with psycopg.connect(dsn384) as conn:
