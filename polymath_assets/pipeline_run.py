@@ -19,7 +19,10 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 OFFLINE_GATE_HINT = ("offline emulator: a deterministic stand-in, not a language model; "
                      "gate results on real text only mean something with Gemini")
 
-CHAIN = ("pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "neo4j_concept_graph")
+# canonical_concepts is corpus-wide (unpartitioned) and incremental: in each shard's run
+# it resolves what that shard added, before the shard's graph sync.
+CHAIN = ("pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "canonical_concepts",
+         "neo4j_concept_graph")
 
 
 @dataclass

@@ -23,13 +23,19 @@ class CanonicalStore:
         _ensure_vector_adapter(conn)
 
     def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
-        """key → [(concept id, alias type, decided by an operator)], pinned decisions first."""
+        """key → [(concept id, alias type, decided by an operator)], pinned decisions first.
+
+        A concept an operator split off (and did not undo) is closed: it holds exactly
+        the surfaces put there, so no key or acronym match joins anything to it — else a
+        full re-resolution would pull ``CNN`` into the concept ``CNNs`` was split into."""
         found: dict[str, list[tuple[int, str, bool]]] = {}
         if not keys:
             return found
         rows = self.conn.execute(
             """SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
                FROM concept_aliases WHERE norm_key = ANY(%s)
+                 AND concept_id NOT IN (SELECT to_concept FROM concept_merges
+                                        WHERE kind = 'split' AND undone_by IS NULL)
                GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)).fetchall()
         for key, cid, ctype, manual, _ in rows:
             found.setdefault(key, []).append((cid, ctype, manual))
