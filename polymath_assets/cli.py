@@ -775,8 +775,10 @@ def concepts_run(full: bool) -> None:
     with connect(dsn) as conn:
         summary = resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(config), full=full)
         conn.commit()
+    if summary.full_reason:
+        click.echo(f"full re-resolution: {summary.full_reason}")
     click.echo(f"resolved {summary.surfaces} surfaces, {summary.concepts_created} new concepts, "
-               f"by stage {summary.by_stage} ({summary.seconds:.1f}s)")
+               f"by stage {summary.by_stage} ({summary.seconds:.1f}s); the graph follows at its next sync")
 
 
 @concepts.command("resolve")

@@ -6,6 +6,7 @@ content reconciliation. Real PostgreSQL, the packaged small model, the embedded 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -185,3 +186,22 @@ def test_an_alias_added_without_a_passage_refreshes_the_node_in_place(kb384, gra
     result = _sync(kb384, graph)
     assert result.claimed_passages == 0 and result.refreshed_concepts == 1
     assert variant in _node_of(graph, "CNN")["aliases"]
+
+
+def test_a_resolver_version_change_re_resolves_everything_and_the_graph_follows(kb384, graph, encoder):
+    _load(kb384)
+    _resolve(kb384, encoder)
+    _sync(kb384, graph)
+    first = _node_of(graph, "CNN")
+    summary = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version="resolver_v2"))
+    kb384.commit()
+    assert summary.full_reason == f"the resolver version changed ({SETTINGS.version} -> resolver_v2)"
+    assert kb384.execute("SELECT DISTINCT resolver_version FROM concept_aliases").fetchall() == [("resolver_v2",)]
+    kb384.commit()
+    result = _sync(kb384, graph)  # incremental: the alias log names every passage
+    assert result.full_reason is None and result.claimed_passages == len(PASSAGES)
+    again = _node_of(graph, "CNN")
+    assert again["id"] != first["id"] and again["aliases"] == first["aliases"]
+    assert graph.records("MATCH (c:Concept {concept_id: $id}) RETURN count(c) AS n", id=first["id"]) == [{"n": 0}]
+    rerun = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version="resolver_v2"))
+    assert rerun.full_reason is None and rerun.surfaces == 0  # the same version again: incremental, nothing new

@@ -34,7 +34,9 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
     concepts at once would race. It is incremental instead: a run resolves only the
     surfaces that have no alias yet (against the concepts that exist, through the HNSW
     index of their name vectors), so materializing it after each shard costs what is new.
-    Operators' merges and splits are pinned and never changed here."""
+    A resolver version other than the last run's (POLYMATH_CONCEPT_RESOLVER_VERSION)
+    makes the run a full re-resolution, and the graph follows through the alias change
+    log. Operators' merges and splits are pinned and never changed here."""
     from polymath_assets.concepts.pipeline import resolve_corpus
     from polymath_assets.concepts.resolver import ResolverSettings
     from polymath_assets.kb.canonical import cluster_sizes, coverage
@@ -62,6 +64,7 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
             "concepts": concepts, "aliases": aliases,
             "largest concepts": ", ".join(f"{name} ({n})" for _, name, n in largest) or "-",
             "resolver version": settings.version,
+            "mode": f"full ({summary.full_reason})" if summary.full_reason else "incremental",
             "seconds": dg.MetadataValue.float(round(summary.seconds, 2)),
         },
         check_results=[

@@ -215,6 +215,13 @@ def cluster_sizes(conn: psycopg.Connection, limit: int = 10) -> tuple[list[tuple
     return largest, concepts, aliases
 
 
+def last_version(conn: psycopg.Connection) -> str | None:
+    """The resolver version of the last finished run (None before the first)."""
+    row = conn.execute("SELECT resolver_version FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
+                       "ORDER BY run_id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def last_run(conn: psycopg.Connection) -> dict | None:
     row = conn.execute("""SELECT run_id, surfaces, concepts_created, by_stage, seconds FROM concept_resolution_runs
                           WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1""").fetchone()
