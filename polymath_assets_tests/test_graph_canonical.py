@@ -205,3 +205,51 @@ def test_a_resolver_version_change_re_resolves_everything_and_the_graph_follows(
     assert graph.records("MATCH (c:Concept {concept_id: $id}) RETURN count(c) AS n", id=first["id"]) == [{"n": 0}]
     rerun = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version="resolver_v2"))
     assert rerun.full_reason is None and rerun.surfaces == 0  # the same version again: incremental, nothing new
+
+
+def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(new_database, graph, graph_server, encoder, tmp_path):
+    """The operator's path: `concepts merge`, `graph sync` (reconciles, exit 0), `graph
+    query` shows one node, `concepts undo`, `graph sync` again."""
+    import json
+
+    from click.testing import CliRunner
+
+    from polymath_assets.cli import main
+
+    dsn = new_database()
+    with psycopg.connect(dsn) as conn:
+        migrate(conn, embedding_dim=384, shard_count=SHARDS, merge_preference=("gemini_batch_v1",),
+                confidence_floor=0.7)
+        _load(conn)
+        _resolve(conn, encoder)
+    env = {"POSTGRES_DSN": dsn, "NEO4J_URI": graph_server, "POLYMATH_HOME": str(tmp_path / "home"),
+           "POLYMATH_EMBEDDING_MODEL": "packaged-minilm", "POLYMATH_EMBEDDING_DIM": "384"}
+    cli = CliRunner(env=env)
+
+    def run(*args):
+        result = cli.invoke(main, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def nodes_of(surface):
+        return json.loads(run("graph", "query", "MATCH (:Passage)-[m:MENTIONS]->(c:Concept) WHERE m.surface = $s "
+                              "RETURN DISTINCT c.concept_id AS id, c.aliases AS aliases", "--param", f"s={surface}",
+                              "--json"))
+
+    first = run("graph", "sync")
+    assert "full (first sync of the shard)" in first and "FAILED" not in first
+    lstm = nodes_of("LSTM")
+    merged = run("concepts", "merge", "LSTM", "CNN")
+    assert "the graph follows at its next sync" in merged
+    merge_id = int(merged.split("(merge ")[1].split(";")[0])
+    synced = run("graph", "sync")
+    assert "incremental" in synced and "reconciliation ok" in synced and "FAILED" not in synced
+    assert nodes_of("LSTM") == nodes_of("CNN") and "LSTM" in nodes_of("CNN")[0]["aliases"]
+    run("concepts", "undo", str(merge_id))
+    assert "FAILED" not in run("graph", "sync")
+    assert nodes_of("LSTM") == lstm
+    # A graph changed behind the sync's back does not reconcile: exit 1 with what to do; --full repairs it.
+    graph.run("MATCH (c:Concept) WHERE 'CNN' IN c.aliases SET c.aliases = ['tampered']")
+    tampered = cli.invoke(main, ["graph", "sync"])
+    assert tampered.exit_code == 1 and "do not reconcile" in tampered.output and "--full" in tampered.output
+    assert "FAILED" not in run("graph", "sync", "--full")
