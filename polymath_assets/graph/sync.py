@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from polymath_assets.failpoints import failpoint
 from polymath_assets.graph import cypher
 from polymath_assets.graph.connection import GraphConnection
 from polymath_assets.kb import graph_source
@@ -190,6 +191,7 @@ class _BatchWriter:
     def run(self, statement: str, rows: list[dict]) -> None:
         if rows:
             self.add(self.graph.run(statement, rows=rows, synced_at=self.synced_at))
+            failpoint("graph_statement")  # tests kill the graph server here; a safe point too (see failpoints)
             self.bar.update(len(rows))
 
     def write(self, statement: str, batches: Iterable[list[dict]]) -> int:
