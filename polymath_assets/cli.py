@@ -480,35 +480,7 @@ def run_command(shards: tuple[int, ...], offline: bool | None) -> None:
     config = _config()
     outcome = run_pipeline(config, shards=shards or None, offline=offline, report=click.echo)
     click.echo(outcome.summary())
-    causes = _failure_causes(outcome.shards_failed)
-    for shard, cause in causes.items():
-        click.echo(f"  shard {shard} failed because: {cause}")
-    if causes:
-        click.echo("Committed work is kept: once the cause is fixed, run `polymath run` again to finish these shards.")
     sys.exit(0 if outcome.ok else 1)
-
-
-def _failure_causes(shards) -> dict[int, str]:
-    """The error each failed shard's step raised (e.g. the graph server gone: what to do
-    is in its message), read back from the shard's latest `polymath run` in the Dagster
-    instance: the run's summary has only Dagster's 'Execution of step … failed.'"""
-    import dagster as dg
-
-    from polymath_assets.shards import shard_key
-
-    instance = dg.DagsterInstance.get()
-    causes = {}
-    for shard in shards:
-        runs = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": shard_key(shard),
-                                                           "polymath/started_by": "polymath run"}), limit=1)
-        failures = runs and instance.all_logs(runs[0].dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-        if failures:
-            error = failures[0].dagster_event.step_failure_data.error
-            while error.cause is not None and error.cls_name.startswith("Dagster"):  # Dagster's wrapper: say why
-                error = error.cause
-            head, _, text = error.message.strip().partition(": ")  # "module.Class: text"
-            causes[shard] = f"{error.cls_name}: {text if head.endswith(error.cls_name) else error.message.strip()}"
-    return causes
 
 
 @main.command()

@@ -60,7 +60,8 @@ def test_kill_9_mid_sync_loses_nothing_acknowledged_and_the_next_sync_reconciles
             survived = graph.records("MATCH (n) RETURN count(n) AS n")[0]["n"]
             print(f"kill -9 after {len(statements)} acknowledged statements: {acknowledged} nodes "
                   f"acknowledged, {survived} survived the restart")
-            assert survived == acknowledged
+            assert survived == acknowledged, graph.records(
+                "MATCH (n) RETURN labels(n) AS labels, count(n) AS n ORDER BY n")  # which kind went missing
             assert reconcile(kb, graph, shard=first, shard_count=SHARDS).ok
             assert not reconcile(kb, graph, shard=second, shard_count=SHARDS).ok  # half-synced
 
@@ -122,12 +123,11 @@ def test_kill_9_of_the_graph_during_polymath_run_then_polymath_run_reconciles(ne
         output = killed.stdout + killed.stderr
         assert killed.returncode == 1, output
         assert "shard-000: FAILED" in killed.stdout and "shard-001: ok" in killed.stdout, output
-        assert "shard 0 failed because: GraphUnavailable: cannot reach the graph server at falkordb+unix://" \
+        assert "shard 0 failed: GraphUnavailable: cannot reach the graph server at falkordb+unix://" \
             in killed.stdout, output
         assert "`polymath services up`" in killed.stdout and "run `polymath run` again" in killed.stdout
-        # The command did not crash (Dagster's own log of the failed step, stack included, still goes to
-        # stderr: the console logger of pipeline_run at WARNING).
-        assert "Traceback (most recent call last)" not in killed.stderr
+        # The cause, not a stack: neither Python's nor Dagster's (kept in the instance for the UI).
+        assert "Traceback" not in output and "Stack Trace" not in output, output
         # The killed server is gone; the run's next use of the graph (shard 1) started a new one.
         assert embedded_graph.running_pid(home) not in (None, server)
 
