@@ -5,7 +5,8 @@ UNWIND MERGE with the lookup indexes created first vs without them.
 
 Starts its own embedded PostgreSQL and a fresh embedded graph server per measured run
 (in a temporary home), loads a synthetic corpus, writes concepts straight into
-passage_concepts with COPY (terms from the lexicon, no extraction run), then syncs the
+passage_concepts with COPY (terms from the lexicon, no extraction run), resolves their
+surfaces to canonical concepts (the packaged small model on CPU; timed apart), then syncs the
 same data into an empty graph twice: with indexes, and without any index. Without
 indexes every MERGE/MATCH scans its label, so that run uses a subset of the shards
 (``--no-index-fraction``); the indexed run is measured on the same subset as well, so
@@ -23,6 +24,9 @@ from pathlib import Path
 
 import psycopg
 
+from polymath_assets.concepts.names import name_encoder
+from polymath_assets.concepts.pipeline import resolve_corpus
+from polymath_assets.concepts.resolver import ResolverSettings
 from polymath_assets.config import Config
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.corpus.lexicon import all_terms
@@ -36,7 +40,7 @@ from polymath_assets.local import embedded_graph, embedded_postgres
 RECORDED_BOLT_ROWS_PER_S = 4434
 
 
-def load(dsn: str, home: Path, passages: int, per_passage: int) -> int:
+def load(dsn: str, home: Path, config: Config, passages: int, per_passage: int) -> int:
     corpus = home / "corpus.jsonl"
     write_jsonl(corpus, generate(documents_for_passages(passages), seed=23))
     rng = random.Random(5)
@@ -53,6 +57,11 @@ def load(dsn: str, home: Path, passages: int, per_passage: int) -> int:
                 name, kind = rng.choice(terms)
                 copy.write_row((pid, f"{name} variant {rng.randrange(3000)}", kind, 0.8, "bench", "gemini_batch_v1"))
         conn.commit()
+        started = time.perf_counter()
+        summary = resolve_corpus(conn, name_encoder(config, device="cpu").encode, ResolverSettings.from_config(config))
+        conn.commit()
+        print(f"resolved {summary.surfaces} surfaces into {summary.concepts_created} canonical concepts "
+              f"in {time.perf_counter() - started:.1f} s")
         return conn.execute("SELECT count(*) FROM passage_concepts_merged").fetchone()[0]
 
 
@@ -87,12 +96,13 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="polymath-graph-bench-"))
-    config = Config.from_env({"POLYMATH_HOME": str(home)})
+    config = Config.from_env({"POLYMATH_HOME": str(home), "POLYMATH_EMBEDDING_MODEL": "packaged-minilm",
+                              "POLYMATH_EMBEDDING_DIM": "384"})
     try:
         dsn = embedded_postgres.start(home)
         migrate_database(dsn, config)
         t = time.perf_counter()
-        mentions = load(dsn, home, args.passages, args.concepts_per_passage)
+        mentions = load(dsn, home, config, args.passages, args.concepts_per_passage)
         print(f"loaded {args.passages} passages, {mentions} merged mention rows in {time.perf_counter() - t:.1f} s "
               f"(batch size {args.batch_size}; embedded FalkorDB over its own protocol)")
         # The full sync is measured --repeat times, each into a fresh server; the median is

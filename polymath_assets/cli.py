@@ -552,6 +552,43 @@ def graph_query(statement: str, params: tuple[str, ...], as_json: bool) -> None:
     click.echo(f"({len(rows)} record{'s' if len(rows) != 1 else ''})")
 
 
+@graph_group.command("sync")
+@click.option("--shard", "shards", type=int, multiple=True,
+              help="Only this shard (repeatable; default: every shard with passages).")
+@click.option("--full", is_flag=True, help="Project each shard whole again, not only what changed since its last sync.")
+def graph_sync(shards: tuple[int, ...], full: bool) -> None:
+    """Bring the graph in line with PostgreSQL now — what the graph asset does per shard:
+    changed passages, merged or split concepts — and reconcile each shard. Exits 1 when a
+    shard does not reconcile."""
+    from polymath_assets.graph import open_graph, reconcile, sync_shard
+    from polymath_assets.interrupts import checkpoint
+    from polymath_assets.kb import ledger
+    from polymath_assets.kb.db import connect
+    from polymath_assets.local.services import up
+    from polymath_assets.shards import shard_key
+
+    config = _config()
+    endpoints = up(config)
+    failed = []
+    with connect(endpoints.postgres_dsn) as conn, open_graph(endpoints.graph_uri, endpoints.graph_auth,
+                                                             endpoints.graph_database) as graph:
+        for shard in shards or ledger.shards_with_passages(conn, config.shard_count):
+            checkpoint()  # SIGINT/SIGTERM: stop between shards; each sync commits whole or not at all
+            result = sync_shard(conn, graph, shard=shard, shard_count=config.shard_count,
+                                batch_size=config.graph_batch_size, full=full)
+            check = reconcile(conn, graph, shard=shard, shard_count=config.shard_count)
+            mode = f"full ({result.full_reason})" if result.full else "incremental"
+            waiting = f", {result.unresolved} rows not resolved yet" if result.unresolved else ""
+            click.echo(f"{shard_key(shard)}: {mode}; {result.claimed_passages} changed passages, "
+                       f"{result.refreshed_concepts} concepts refreshed{waiting}; reconciliation "
+                       + ("ok" if check.ok else f"FAILED {json.dumps(check.differences, default=str)[:300]}"))
+            if not check.ok:
+                failed.append(shard)
+    if failed:
+        raise click.ClickException(f"{len(failed)} shard(s) do not reconcile; `polymath graph sync --full "
+                                   f"--shard {failed[0]}` projects one whole again")
+
+
 @main.command()
 @click.argument("query")
 @click.option("-k", "k", default=10, show_default=True, help="How many passages.")
@@ -672,6 +709,9 @@ def _actor() -> str:
         return "operator"
 
 
+GRAPH_FOLLOWS = "the graph follows at its next sync (`polymath graph sync`, or the graph asset)"
+
+
 def _concept_operation(work, writes: bool = True):
     """Run one operator decision in one transaction; a refusal is shown as a plain message.
     A decision holds the resolver's lock from before it looks names up: a resolver run in
@@ -748,6 +788,7 @@ def concepts_merge(source: str, target: str, source_type, target_type, force: bo
 
     a, b, merge_id = _concept_operation(work)
     click.echo(f"merged #{a} into #{b} (merge {merge_id}; `polymath concepts undo {merge_id}` reverses it)")
+    click.echo(GRAPH_FOLLOWS)
 
 
 @concepts.command("split")
@@ -764,6 +805,7 @@ def concepts_split(name: str, type_: str | None, note) -> None:
     merge_id, new = _concept_operation(work)
     click.echo(f"split {name!r} into its own concept #{new} (merge {merge_id}; `polymath concepts undo {merge_id}` "
                "reverses it)")
+    click.echo(GRAPH_FOLLOWS)
 
 
 @concepts.command("undo")
@@ -774,6 +816,7 @@ def concepts_undo(merge_id: int) -> None:
 
     undo_id = _concept_operation(lambda conn, config: concept_ops.undo(conn, merge_id, actor=_actor()))
     click.echo(f"undid {merge_id} (logged as {undo_id})")
+    click.echo(GRAPH_FOLLOWS)
 
 
 @concepts.command("run")
@@ -789,8 +832,11 @@ def concepts_run(full: bool) -> None:
     with connect(dsn) as conn:
         summary = resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(config), full=full)
         conn.commit()
+    if summary.full_reason:
+        click.echo(f"full re-resolution: {summary.full_reason}")
     click.echo(f"resolved {summary.surfaces} surfaces, {summary.concepts_created} new concepts, "
                f"by stage {summary.by_stage} ({summary.seconds:.1f}s)")
+    click.echo(GRAPH_FOLLOWS)
 
 
 @concepts.command("resolve")

@@ -11,15 +11,19 @@ from polymath_assets.config import Config
 from polymath_assets.interrupts import checkpoint
 from polymath_assets.shards import shard_key
 
-# One line per shard on the terminal; the full event log is kept in the instance for the UI.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# One line per shard on the terminal, and a failed step's cause in the summary; the full
+# event log (stack traces included) is kept in the instance for the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 # Said whenever gates hold work back while the emulator stood in for the model: its
 # answers come from rules, so a gate failing (or passing) on real text says little.
 OFFLINE_GATE_HINT = ("offline emulator: a deterministic stand-in, not a language model; "
                      "gate results on real text only mean something with Gemini")
 
-CHAIN = ("pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "neo4j_concept_graph")
+# canonical_concepts is corpus-wide (unpartitioned) and incremental: in each shard's run
+# it resolves what that shard added, before the shard's graph sync.
+CHAIN = ("pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "canonical_concepts",
+         "neo4j_concept_graph")
 
 
 @dataclass
@@ -39,10 +43,26 @@ class PipelineOutcome:
         lines = [f"shards complete: {len(self.shards_ok)}; held back by a gate: {len(self.shards_gated)}; "
                  f"failed: {len(self.shards_failed)}; QC report: {self.qc_verdict or 'not written'}"]
         lines += [f"  shard {s}: gate failed {', '.join(checks)}" for s, checks in self.shards_gated.items()]
-        lines += [f"  shard {s}: {error}" for s, error in self.shards_failed.items()]
+        lines += [f"  shard {s} failed: {error}" for s, error in self.shards_failed.items()]
+        if self.shards_failed:
+            lines.append("Committed work is kept: once the cause is fixed, run `polymath run` again to finish "
+                         "these shards.")
         if self.offline and (self.shards_gated or self.qc_verdict == "FAIL"):
             lines.append(OFFLINE_GATE_HINT)
         return "\n".join(lines)
+
+
+def step_error(event) -> str:
+    """A failed step's own error, e.g. ``GraphUnavailable: cannot reach the graph server …
+    Start the embedded server with `polymath services up` …`` — not Dagster's wrapper
+    ("Execution of step … failed.")."""
+    error = event.step_failure_data.error
+    if error is None:
+        return event.message
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    head, _, text = error.message.strip().partition(": ")  # "module.Class: text"
+    return f"{error.cls_name}: {text if head.endswith(error.cls_name) else error.message.strip()}"
 
 
 def shards_with_passages(dsn: str, shard_count: int) -> list[int]:
@@ -107,7 +127,7 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
         if failed_checks:
             outcome.shards_gated[shard] = failed_checks
         elif not result.success:
-            errors = [e.message for e in result.all_events if e.is_step_failure]
+            errors = [step_error(e) for e in result.all_events if e.is_step_failure]
             outcome.shards_failed[shard] = errors[0] if errors else "run failed"
         else:
             outcome.shards_ok.append(shard)

@@ -32,12 +32,12 @@ def check_traceability(conn, version: str) -> Check:
 
 def check_traversal(conn, graph) -> Check:
     from polymath_assets.graph.traversal import concept_passage_paper
-    from polymath_assets.kb.concepts import in_merged_view
+    from polymath_assets.kb.concepts import in_canonical_view
 
     rows = concept_passage_paper(graph)
     if not rows:
         return Check("graph traversal", False, "no concept ← passage → paper path in the graph; sync the graph")
-    confirmed = sum(1 for r in rows if in_merged_view(conn, r["passage_id"], r["concept"]))
+    confirmed = sum(1 for r in rows if in_canonical_view(conn, r["passage_id"], r["surface"], r["concept_id"]))
     return Check("graph traversal", confirmed == len(rows),
                  f"{confirmed} of {len(rows)} graph paths confirmed by Postgres", rows)
 

@@ -18,7 +18,7 @@ EXPECTED_DEPS = {
     "gemini_batch_jobs": {"pending_passages"},
     "passage_concepts": {"gemini_batch_jobs"},
     "passage_embeddings": {"passage_concepts"},
-    "neo4j_concept_graph": {"passage_concepts", "passage_embeddings"},
+    "neo4j_concept_graph": {"passage_concepts", "passage_embeddings", "canonical_concepts"},
     "qc_report": {"passage_concepts", "neo4j_concept_graph"},
     "canonical_concepts": {"passage_concepts"},
 }

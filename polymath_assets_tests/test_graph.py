@@ -31,6 +31,7 @@ from polymath_assets.graph.reconcile import counts_of
 from polymath_assets.kb import graph_source
 from polymath_assets.kb.ledger import forget_version
 from polymath_assets.kb.migrate import set_merge_policy
+from polymath_assets_tests.concept_helpers import resolve_all
 from polymath_assets_tests.extraction_helpers import load_sample
 
 SHARDS = 64
@@ -45,12 +46,15 @@ def _batch(g) -> int:
 
 
 def _insert(conn, rows) -> None:
+    """Extracted rows, then their surfaces resolved (as the canonical_concepts asset does
+    before the graph)."""
     with conn.cursor() as cur:
         cur.executemany(
             """INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
                                              extractor_model, extractor_version)
                VALUES (%s, %s, %s, %s, 'test', %s)""", rows)
     conn.commit()
+    resolve_all(conn)
 
 
 @pytest.fixture
@@ -170,15 +174,19 @@ def test_merge_policy_decides_what_is_projected(kb, g, corpus):
     # the preferred version wins although its confidence is lower.
     first = TERMS[0]
     mention = g.records(
-        "MATCH (p:Passage {passage_id: $pid})-[m:MENTIONS]->(c:Concept {key: $key}) "
+        "MATCH (p:Passage {passage_id: $pid})-[m:MENTIONS {surface: $name}]->(c:Concept) "
         "RETURN m.confidence AS confidence, m.extractor_version AS version",
-        pid=str(corpus[0]), key=cypher.concept_key(first[1], first[0]))
+        pid=str(corpus[0]), name=first[0])
     assert len(mention) == 1
     assert mention[0]["version"] == "gemini_batch_v1" and mention[0]["confidence"] == pytest.approx(0.9)
     expected = counts_of(graph_source.expected_content(kb, None, SHARDS))
     kb.commit()
     assert expected["mentions"] == kb.execute(
         "SELECT count(*) FROM passage_concepts_merged WHERE concept_type <> 'gizmo'").fetchone()[0]
+    # One node per canonical concept, fewer than the (surface, type) pairs the rows write.
+    assert expected["concepts"] == kb.execute(
+        "SELECT count(DISTINCT concept_id) FROM passage_concepts_canonical WHERE concept_type <> 'gizmo'").fetchone()[0]
+    kb.commit()
 
 
 def test_a_merge_preference_change_is_reflected_by_the_next_sync(kb, g, corpus):
@@ -188,9 +196,8 @@ def test_a_merge_preference_change_is_reflected_by_the_next_sync(kb, g, corpus):
     after = _sync(kb, g)  # not full=True: the policy digest differs
     assert after.full_reason == "the merge policy changed since the last sync"
     first = TERMS[0]
-    mention = g.records("MATCH (p:Passage {passage_id: $pid})-[m:MENTIONS]->(c:Concept {key: $key}) "
-                        "RETURN m.extractor_version AS version", pid=str(corpus[0]),
-                        key=cypher.concept_key(first[1], first[0]))
+    mention = g.records("MATCH (p:Passage {passage_id: $pid})-[m:MENTIONS {surface: $name}]->(c:Concept) "
+                        "RETURN m.extractor_version AS version", pid=str(corpus[0]), name=first[0])
     assert mention == [{"version": "llm_v2"}]
     _ok(kb, g)
     set_merge_policy(kb, ("llm_v2", "gemini_batch_v1"), 0.3)  # the floor now admits phlogiston theory
@@ -222,12 +229,12 @@ def test_rollback_of_a_version_reaches_the_graph_and_leaves_nothing_of_it(kb, g,
 def test_rolling_back_one_version_keeps_the_others(kb, g, corpus):
     _insert(kb, [(corpus[7], "found only by v2", "dataset", 0.9, "llm_v2")])
     _sync(kb, g)
-    assert g.records("MATCH (c:Concept {key: 'dataset:found only by v2'}) RETURN count(c) AS n")[0]["n"] == 1
+    assert g.records("MATCH (c:Concept {name: 'found only by v2'}) RETURN count(c) AS n")[0]["n"] == 1
     forget_version(kb, "llm_v2", concepts=True)
     kb.commit()
     _sync(kb, g)
     assert g.records("MATCH ()-[m:MENTIONS {extractor_version: 'llm_v2'}]->() RETURN count(m) AS n")[0]["n"] == 0
-    assert g.records("MATCH (c:Concept {key: 'dataset:found only by v2'}) RETURN count(c) AS n")[0]["n"] == 0
+    assert g.records("MATCH (c:Concept {name: 'found only by v2'}) RETURN count(c) AS n")[0]["n"] == 0
     reconciled = _ok(kb, g)
     assert reconciled.actual["passages"] == len(corpus)
 
@@ -238,8 +245,7 @@ def test_concept_labels_come_from_the_allow_list_and_unknown_types_are_skipped(k
     labels = {r["label"] for r in g.records("CALL db.labels() YIELD label RETURN label")}
     assert labels == {"Paper", "Passage", "Concept", "PolymathGraph"} | set(cypher.CONCEPT_LABELS.values())
     method = LEXICON["method"][0]
-    node = g.records("MATCH (c:Concept {key: $key}) RETURN labels(c) AS labels, c.type AS type",
-                     key=cypher.concept_key("method", method))
+    node = g.records("MATCH (c:Concept {name: $name}) RETURN labels(c) AS labels, c.type AS type", name=method)
     assert sorted(node[0]["labels"]) == ["Concept", "Method"] and node[0]["type"] == "method"
     assert g.records("MATCH (c:Concept {name: 'flux capacitor'}) RETURN count(c) AS n")[0]["n"] == 0
     with pytest.raises(ValueError):
@@ -249,17 +255,19 @@ def test_concept_labels_come_from_the_allow_list_and_unknown_types_are_skipped(k
 def test_incremental_sync_touches_only_passages_with_new_rows(kb, g, corpus):
     _sync(kb, g)
     target = corpus[5]
-    merged_before = kb.execute("SELECT count(*) FROM passage_concepts_merged WHERE passage_id = %s AND "
-                               "concept_type <> 'gizmo'", (target,)).fetchone()[0]
+    rows_before, concepts_before = kb.execute(
+        "SELECT count(*), count(DISTINCT concept_id) FROM passage_concepts_canonical WHERE passage_id = %s AND "
+        "concept_type <> 'gizmo'", (target,)).fetchone()
     _insert(kb, [(target, "newly found concept", "problem", 0.85, "gemini_batch_v1")])
 
     second = _sync(kb, g)
     assert second.full_reason is None and second.claimed_passages == 1
-    assert second.counts == {"papers": 1, "passages": 1, "concepts": merged_before + 1, "mentions": merged_before + 1}
-    found = g.records("MATCH (p:Passage)-[:MENTIONS]->(:Concept {key: 'problem:newly found concept'}) "
+    assert second.counts == {"papers": 1, "passages": 1, "concepts": concepts_before + 1, "mentions": rows_before + 1}
+    found = g.records("MATCH (p:Passage)-[:MENTIONS {surface: 'newly found concept'}]->(:Concept:Problem) "
                       "RETURN p.passage_id AS pid")
     assert found == [{"pid": str(target)}]
     assert kb.execute("SELECT count(*) FROM graph_changes").fetchone()[0] == 0  # every change consumed
+    assert kb.execute("SELECT count(*) FROM graph_concept_changes").fetchone()[0] == 0
     kb.commit()
     _ok(kb, g)
 
@@ -281,10 +289,12 @@ def test_a_change_committed_after_a_later_one_is_not_skipped(kb_dsn, kb, g, corp
         < kb.execute("SELECT min(created_at) FROM passage_concepts WHERE concept_name = 'quick commit'").fetchone()[0]
     kb.commit()
     _sync(kb, g)
-    keys = {r["pid"]: r["key"] for r in g.records(
+    resolve_all(kb)  # the slow commit's surface, as the next canonical_concepts run does
+    _sync(kb, g)
+    names = {r["pid"]: r["name"] for r in g.records(
         "MATCH (p:Passage)-[:MENTIONS]->(c:Concept) WHERE c.name IN ['slow commit', 'quick commit'] "
-        "RETURN p.passage_id AS pid, c.key AS key")}
-    assert keys == {str(early): "method:slow commit", str(late): "method:quick commit"}
+        "RETURN p.passage_id AS pid, c.name AS name")}
+    assert names == {str(early): "slow commit", str(late): "quick commit"}
     _ok(kb, g)
 
 
@@ -300,20 +310,20 @@ def test_resynced_passage_loses_mentions_that_left_the_merge_policy(kb, g, corpu
     # The preferred version now calls it another type: the old (type, name) mention must go.
     _insert(kb, [(target, name, other, 0.9, "gemini_batch_v1")])
     _sync(kb, g)
-    keys = {r["key"] for r in g.records("MATCH (:Passage {passage_id: $pid})-[:MENTIONS]->(c:Concept) RETURN c.key AS key",
-                                        pid=str(target))}
-    assert cypher.concept_key(other, name) in keys and cypher.concept_key(kind, name) not in keys
+    types = {r["type"] for r in g.records("MATCH (:Passage {passage_id: $pid})-[m:MENTIONS {surface: $name}]->(c:Concept) "
+                                          "RETURN m.surface_type AS type", pid=str(target), name=name)}
+    assert types == {other}
     _ok(kb, g)
 
 
 def test_traversal_concept_to_passage_to_paper_returns_title_and_doi(kb, g, corpus):
     _sync(kb, g)
-    name, kind, title, doi = kb.execute("""
-        SELECT m.concept_name, m.concept_type, d.title, d.doi FROM passage_concepts_merged m
+    concept_id, title, doi = kb.execute("""
+        SELECT m.concept_id, d.title, d.doi FROM passage_concepts_canonical m
         JOIN passages p USING (passage_id) JOIN documents d USING (doc_id)
         WHERE m.passage_id = %s AND m.extractor_version = 'gemini_batch_v1' ORDER BY 1 LIMIT 1""",
                                           (corpus[2],)).fetchone()
-    found = papers_of_concept(g, kind, name, limit=1000)
+    found = papers_of_concept(g, concept_id, limit=1000)
     assert {"title": title, "doi": doi} in [{"title": r["title"], "doi": r["doi"]} for r in found]
     assert all(r["title"] for r in found)
 
@@ -362,10 +372,11 @@ def test_one_statement_carries_any_size(kb, graph, corpus):
     _insert(kb, [(corpus[0], "n" * 10_000, "method", 0.9, "gemini_batch_v1")])
     result = sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=5000)
     assert result.counts["passages"] == len(corpus)
-    key = cypher.concept_key("method", "n" * 10_000)
+    key = cypher.mention_key(1, "method", "n" * 10_000)
     assert len(key) < 100  # FalkorDB's index cannot find string values of a few KB
-    for _ in range(2):  # a second sync finds the node again: no duplicate
-        assert graph.records("MATCH (c:Concept {key: $k}) RETURN size(c.name) AS n", k=key) == [{"n": 10_000}]
+    for _ in range(2):  # a second sync finds the mention again: no duplicate
+        assert graph.records("MATCH ()-[m:MENTIONS]->(c:Concept) WHERE size(m.surface) = 10000 "
+                             "RETURN size(c.name) AS n, size(c.aliases[0]) AS alias") == [{"n": 10_000, "alias": 10_000}]
         _ok(kb, graph)
         sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=5000, full=True)
 

@@ -1,6 +1,7 @@
 """Parameters are data: arbitrary unicode — quotes, backslashes, control characters,
-10 KB — as Paper titles, passage previews and Concept names goes from PostgreSQL through
-the real sync into the embedded graph and comes back verbatim (embedded adapter only:
+10 KB — as Paper titles, passage previews and concept surfaces goes from PostgreSQL
+through the real resolver and the real sync into the embedded graph and comes back
+verbatim, and a second sync finds every node and relationship again (embedded adapter only:
 the tests' Bolt stand-in splices parameters into the query text)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from polymath_assets.graph import cypher, reconcile, sync_shard
+from polymath_assets_tests.concept_helpers import resolve_all
 
 SHARDS = 64
 # PostgreSQL text holds any unicode but NUL; lone surrogates are not encodable.
@@ -21,7 +23,9 @@ hostile = st.one_of(_short, _short.map(lambda s: f"x', doc_id: 'HIJACK{s}\\"), _
 
 
 def _clear(kb, graph) -> None:
-    for table in ("passage_concepts", "passages", "documents", "graph_changes", "kb_migrations"):
+    for table in ("passage_concepts", "passages", "documents", "graph_changes", "kb_migrations", "concept_aliases",
+                  "concept_resolution_runs", "concept_acronyms", "concept_acronym_scans", "concepts",
+                  "graph_concept_changes"):
         kb.execute(f"DELETE FROM {table}")
     kb.commit()
     graph.run("MATCH (n) DETACH DELETE n")
@@ -43,6 +47,7 @@ def test_hostile_strings_survive_the_sync_verbatim(kb, graph, title, text, name,
     kb.execute("INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence, extractor_model, "
                "extractor_version) VALUES (%s, %s, %s, 0.9, 't', 'gemini_batch_v1')", (passage_id, name, kind))
     kb.commit()
+    resolve_all(kb)
 
     result = sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=100)
     assert result.counts == {"papers": 1, "passages": 1, "concepts": 1, "mentions": 1}
@@ -51,9 +56,12 @@ def test_hostile_strings_survive_the_sync_verbatim(kb, graph, title, text, name,
     assert graph.records("MATCH (p:Passage)-[:FROM_PAPER]->(d:Paper) RETURN p.passage_id AS id, p.doc_id AS doc, "
                          "p.section AS section, p.text_preview AS preview") == [
         {"id": passage_id, "doc": doc_id, "section": section, "preview": text[:200]}]
-    assert graph.records("MATCH (:Passage {passage_id: $p})-[:MENTIONS]->(c:Concept {key: $k}) "
-                         "RETURN c.name AS name, c.type AS type", p=passage_id, k=cypher.concept_key(kind, name)) == [
-        {"name": name, "type": kind}]
-    assert graph.records("MATCH (n) RETURN count(n) AS n") == [{"n": 4}]  # + the epoch marker: nothing injected
-    check = reconcile(kb, graph, shard=None, shard_count=SHARDS)
-    assert check.ok, check.differences
+    for _ in range(2):  # the second, full, sync must find every node and relationship again
+        assert graph.records("MATCH (:Passage {passage_id: $p})-[m:MENTIONS]->(c:Concept) RETURN m.surface AS surface, "
+                             "m.surface_type AS surface_type, c.name AS name, c.type AS type, c.aliases AS aliases",
+                             p=passage_id) == [
+            {"surface": name, "surface_type": kind, "name": name, "type": kind, "aliases": [name]}]
+        assert graph.records("MATCH (n) RETURN count(n) AS n") == [{"n": 4}]  # + the epoch marker: nothing injected
+        check = reconcile(kb, graph, shard=None, shard_count=SHARDS)
+        assert check.ok, check.differences
+        sync_shard(kb, graph, shard=None, shard_count=SHARDS, batch_size=100, full=True)

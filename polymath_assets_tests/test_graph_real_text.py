@@ -1,6 +1,8 @@
 """Acceptance on real text: SciERC abstracts whose titles and passages carry ', " and \\
 (as real titles do: "Alzheimer's disease ...") sync into the embedded graph shard by
-shard, every shard reconciles, and `polymath verify` passes end to end."""
+shard after the resolver (real model) has mapped their surfaces to canonical concepts,
+every shard reconciles, one node carries the variants of one idea, and `polymath verify`
+passes end to end."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ import uuid
 import psycopg
 import pytest
 
+from polymath_assets.concepts.pipeline import resolve_corpus
+from polymath_assets.concepts.resolver import ResolverSettings
+from polymath_assets.config import Config
 from polymath_assets.embedding.encoder import Encoder
 from polymath_assets.embedding.pipeline import embed_shard
 from polymath_assets.graph import reconcile, sync_shard
@@ -50,8 +55,9 @@ def test_real_abstracts_with_quotes_sync_every_shard_and_verify_passes(new_datab
         migrate(conn, embedding_dim=384, shard_count=SHARDS, merge_preference=("gemini_batch_v1",),
                 confidence_floor=0.7)
         _load(conn)
-        embed_shard(conn, Encoder("packaged-minilm", device="cpu", batch_size=16, max_length=256), shard=None,
-                    shard_count=SHARDS, create_index=True)
+        encoder = Encoder("packaged-minilm", device="cpu", batch_size=16, max_length=256)
+        embed_shard(conn, encoder, shard=None, shard_count=SHARDS, create_index=True)
+        resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(Config.from_env({})))
         shards = [s for (s,) in conn.execute(f"SELECT DISTINCT shard_hash % {SHARDS} FROM passages ORDER BY 1")]
         conn.commit()
         assert len(shards) > 40
@@ -63,6 +69,10 @@ def test_real_abstracts_with_quotes_sync_every_shard_and_verify_passes(new_datab
         assert reconcile(conn, graph, shard=None, shard_count=SHARDS).ok
     titles = {r["t"] for r in graph.records("MATCH (d:Paper) RETURN d.title AS t")}
     assert any("Alzheimer's disease" in t for t in titles) and any("C:\\path\\" in t for t in titles)
+    # Canonical concepts: some node carries several surfaces, and its mentions keep them.
+    merged = graph.records("MATCH (p:Passage)-[m:MENTIONS]->(c:Concept) WITH c, collect(DISTINCT m.surface) AS written "
+                           "WHERE size(written) > 1 RETURN c.aliases AS aliases, written LIMIT 1")
+    assert merged and set(merged[0]["written"]) <= set(merged[0]["aliases"]), merged
 
     env = {**os.environ, "POSTGRES_DSN": dsn, "NEO4J_URI": graph_server, "POLYMATH_HOME": str(tmp_path / "home"),
            "POLYMATH_EMBEDDING_DIM": "384", "POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}

@@ -12,9 +12,9 @@ from polymath_assets.definitions import ASSETS, defs
 from polymath_assets.defs.resources import EmbeddingResource, GeminiResource, GraphResource, PostgresResource
 from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb.migrate import migrate
+from polymath_assets.pipeline_run import CHAIN
 from polymath_assets_tests.extraction_helpers import load_sample
 
-CHAIN = ["pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings", "neo4j_concept_graph"]
 EXTRACTION = CHAIN[:3]
 
 
@@ -91,13 +91,15 @@ def test_two_shards_end_to_end_and_the_bad_shard_stays_out(small_model_db, emula
     assert passages_embedded(small_model_db, bad)[0] == 0
     assert graph_passages(graph, bad) == 0
 
-    # The data in Postgres and in the graph agree for the good shard.
+    # The data in Postgres and in the graph agree for the good shard: one MENTIONS per
+    # merged row, one Concept node per canonical concept (the resolver ran in the same run).
     with psycopg.connect(small_model_db) as conn:
-        mentions = conn.execute(
-            """SELECT count(*) FROM passage_concepts_merged m JOIN passages p USING (passage_id)
-               WHERE p.shard_hash %% 64 = %s""", (good,)).fetchone()[0]
-    in_graph = graph.records("MATCH (p:Passage {shard: $s})-[m:MENTIONS]->() RETURN count(m) AS n", s=good)[0]["n"]
-    assert in_graph == mentions > 0
+        mentions, concepts = conn.execute(
+            """SELECT count(*), count(DISTINCT concept_id) FROM passage_concepts_canonical m
+               JOIN passages p USING (passage_id) WHERE p.shard_hash %% 64 = %s""", (good,)).fetchone()
+    in_graph = graph.records("MATCH (p:Passage {shard: $s})-[m:MENTIONS]->(c:Concept) "
+                             "RETURN count(m) AS mentions, count(DISTINCT c) AS concepts", s=good)[0]
+    assert in_graph == {"mentions": mentions, "concepts": concepts} and mentions > 0
 
 
 def top_shards(dsn, n) -> list[int]:

@@ -27,6 +27,7 @@ class RunSummary:
     by_stage: dict[str, int]
     acronym_passages: int
     seconds: float
+    full_reason: str | None = None   # why every unpinned decision was made again; None: incremental
 
 
 def acronym_counts(texts: Iterable[str]) -> Counter:
@@ -74,12 +75,25 @@ def record_surface_acronyms(conn, surfaces: Iterable[Surface]) -> None:
     canonical.record_acronyms(conn, _merge_by_key(counts))
 
 
+def full_reason(requested: bool, previous_version: str | None, version: str) -> str | None:
+    """Why a run must forget every unpinned decision and resolve everything again, or None."""
+    if requested:
+        return "requested"
+    if previous_version is not None and previous_version != version:
+        return f"the resolver version changed ({previous_version} -> {version})"
+    return None
+
+
 def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool = False,
                    progress: Callable[[int], None] | None = None) -> RunSummary:
-    """Resolve what passage_concepts holds that has no alias yet (``full``: forget every
-    unpinned decision first and resolve everything again). Does not commit."""
-    run_id = canonical.start_run(conn, settings.version, full)
-    if full:
+    """Resolve what passage_concepts holds that has no alias yet. ``full`` — or a resolver
+    version other than the last run's — forgets every unpinned decision first and
+    resolves everything again (the graph follows through the alias change log). Does not
+    commit."""
+    canonical.lock_resolver(conn)
+    reason = full_reason(full, canonical.last_version(conn), settings.version)
+    run_id = canonical.start_run(conn, settings.version, reason is not None)
+    if reason:
         canonical.forget_unpinned(conn)
     scanned = scan_acronyms(conn)
     surfaces = canonical.unresolved_surfaces(conn)
@@ -87,7 +101,7 @@ def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool
     canonical.finish_run(conn, run_id, surfaces=len(surfaces), created=resolution.concepts_created,
                          by_stage=resolution.by_stage(), seconds=resolution.seconds)
     return RunSummary(run_id, len(surfaces), resolution.concepts_created, resolution.by_stage(), scanned,
-                      resolution.seconds)
+                      resolution.seconds, reason)
 
 
 def _resolve_and_write(conn, surfaces: list[Surface], embed: Embed, settings: ResolverSettings,

@@ -4,7 +4,6 @@ import dagster as dg
 
 from polymath_assets.defs.extraction import passage_concepts
 from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
-from polymath_assets.defs.settings import CONFIG
 
 _CHECKS = [
     dg.AssetCheckSpec("surfaces_resolved", asset="canonical_concepts", blocking=True,
@@ -35,12 +34,15 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
     concepts at once would race. It is incremental instead: a run resolves only the
     surfaces that have no alias yet (against the concepts that exist, through the HNSW
     index of their name vectors), so materializing it after each shard costs what is new.
-    Operators' merges and splits are pinned and never changed here."""
+    A resolver version other than the last run's (POLYMATH_CONCEPT_RESOLVER_VERSION)
+    makes the run a full re-resolution, and the graph follows through the alias change
+    log. Operators' merges and splits are pinned and never changed here."""
     from polymath_assets.concepts.pipeline import resolve_corpus
     from polymath_assets.concepts.resolver import ResolverSettings
     from polymath_assets.kb.canonical import cluster_sizes, coverage
 
-    settings = ResolverSettings.from_config(CONFIG)
+    config = postgres.config()
+    settings = ResolverSettings.from_config(config)
     encoder = embedder.encoder()
     with postgres.connect() as conn:
         summary = resolve_corpus(conn, encoder.encode, settings)
@@ -50,7 +52,7 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
     share = resolved / surfaces if surfaces else 1.0
     merged = summary.by_stage.get("acronym", 0) + summary.by_stage.get("embedding", 0)
     merge_share = merged / summary.surfaces if summary.surfaces else 0.0
-    outliers = [f"#{cid} {name} ({n})" for cid, name, n in largest if n > CONFIG.concept_max_cluster]
+    outliers = [f"#{cid} {name} ({n})" for cid, name, n in largest if n > config.concept_max_cluster]
     context.log.info("resolved %d new surfaces into %d new concepts (%s)", summary.surfaces,
                      summary.concepts_created, summary.by_stage)
     return dg.MaterializeResult(
@@ -62,17 +64,18 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
             "concepts": concepts, "aliases": aliases,
             "largest concepts": ", ".join(f"{name} ({n})" for _, name, n in largest) or "-",
             "resolver version": settings.version,
+            "mode": f"full ({summary.full_reason})" if summary.full_reason else "incremental",
             "seconds": dg.MetadataValue.float(round(summary.seconds, 2)),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="surfaces_resolved", passed=share >= CONFIG.concept_min_resolved,
+            dg.AssetCheckResult(check_name="surfaces_resolved", passed=share >= config.concept_min_resolved,
                                 severity=dg.AssetCheckSeverity.ERROR,
                                 metadata={"resolved": resolved, "surfaces": surfaces, "share": round(share, 4)}),
             dg.AssetCheckResult(check_name="cluster_size_outliers", passed=not outliers,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"outliers": ", ".join(outliers) or "-",
-                                          "limit": CONFIG.concept_max_cluster}),
-            dg.AssetCheckResult(check_name="merges_per_run", passed=merge_share <= CONFIG.concept_max_merge_share,
+                                          "limit": config.concept_max_cluster}),
+            dg.AssetCheckResult(check_name="merges_per_run", passed=merge_share <= config.concept_max_merge_share,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"merged": merged, "surfaces": summary.surfaces,
                                           "share": round(merge_share, 4)}),

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from polymath_assets.defs.concepts import canonical_concepts
 from polymath_assets.defs.embeddings import GATED, passage_embeddings
 from polymath_assets.defs.extraction import passage_concepts
 from polymath_assets.defs.partitions import shard_from_context, shard_partitions
@@ -18,7 +19,9 @@ class GraphSyncConfig(dg.Config):
 
 @dg.asset(
     partitions_def=shard_partitions,
-    deps=[passage_concepts, passage_embeddings],
+    # canonical_concepts: its blocking check (surfaces_resolved) holds the graph back, and
+    # the graph shows its concepts.
+    deps=[passage_concepts, passage_embeddings, canonical_concepts],
     group_name="enrichment",
     kinds={"neo4j"},
     # One graph sync at a time (pool limit 1 in dagster.yaml / deploy): on Neo4j, shards
@@ -32,8 +35,9 @@ class GraphSyncConfig(dg.Config):
 )
 def neo4j_concept_graph(context: dg.AssetExecutionContext, config: GraphSyncConfig, postgres: PostgresResource,
                         graph: GraphResource) -> dg.MaterializeResult:
-    """The shard's Paper, Passage and typed Concept nodes with FROM_PAPER and MENTIONS
-    (confidence, extractor version), following the merge policy: the passages changed
+    """The shard's Paper, Passage and canonical Concept nodes (concept id, preferred name,
+    aliases, type label) with FROM_PAPER and MENTIONS (the surface as written, confidence,
+    extractor version), following the merge policy and the canonical concepts: the passages changed
     since the last sync (a change log in Postgres, rollbacks and deletions included), or
     the whole shard when `full` is set, the merge policy changed or the graph is new.
     UNWIND batches, indexes first. The graph is a projection: it can be rebuilt from
@@ -51,6 +55,8 @@ def neo4j_concept_graph(context: dg.AssetExecutionContext, config: GraphSyncConf
         metadata={**{f"synced {kind}": n for kind, n in result.counts.items()},
                   "mode": result.full_reason and f"full ({result.full_reason})" or "incremental",
                   "passages removed": result.removed_passages,
+                  "concepts refreshed": result.refreshed_concepts,
+                  "rows not resolved yet": result.unresolved,
                   "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
                   "expected": dg.MetadataValue.json(check.expected), "in graph": dg.MetadataValue.json(check.actual)},
         check_results=[dg.AssetCheckResult(

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from polymath_assets.defs.concepts import canonical_concepts
 from polymath_assets.defs.embeddings import passage_embeddings
 from polymath_assets.defs.extraction import gemini_batch_jobs, passage_concepts
 from polymath_assets.defs.graph import neo4j_concept_graph
@@ -23,8 +24,9 @@ submit_batches = dg.define_asset_job(
 # Embeddings and the graph follow in the same run; the blocking gate checks on
 # passage_concepts keep a shard that fails a gate out of both.
 ingest_concepts = dg.define_asset_job(
-    "ingest_concepts", selection=[passage_concepts, passage_embeddings, neo4j_concept_graph],
-    description="Load a shard's finished batch results; if its gates pass, embed and project it to the graph.")
+    "ingest_concepts", selection=[passage_concepts, passage_embeddings, canonical_concepts, neo4j_concept_graph],
+    description="Load a shard's finished batch results; if its gates pass, embed them, resolve their new "
+                "surfaces to canonical concepts and project the shard to the graph.")
 
 
 class PilotConfig(dg.Config):

@@ -39,7 +39,7 @@ FALKORDB = "falkordb"
 LOOKUP_KEYS: tuple[tuple[str, str], ...] = (
     ("Paper", "doc_id"),
     ("Passage", "passage_id"),
-    ("Concept", "key"),
+    ("Concept", "concept_id"),  # the canonical concept (an integer: concepts.concept_id)
     ("PolymathGraph", "id"),  # the epoch marker: one node, whoever MERGEs it first
 )
 # Looked up by value but not unique: the shard of a passage (graph_counts, sweeps).
@@ -47,27 +47,31 @@ PLAIN_INDEXES: tuple[tuple[str, str], ...] = (("Passage", "shard"),)
 INDEXED = LOOKUP_KEYS + PLAIN_INDEXES
 
 
-# Some keys are replaced by a digest of the name, because FalkorDB cannot find them
-# again: string values of a few KB (measured: 3,000 characters found, 5,000 not), values
-# ending in whitespace ("x\r", "x ") and values with control characters ("\x01"; both
-# found by the Hypothesis test) are stored but
-# never matched, so MERGE on such a key would create a duplicate on every sync and the
-# mention would be lost. The node keeps the full name either way.
+# A MENTIONS relationship is identified by its concept and the surface the passage wrote
+# (two surfaces of one concept in one passage are two mentions). Some surfaces are
+# replaced by a digest in that key, because FalkorDB cannot find them again: string
+# values of a few KB (measured: 3,000 characters found, 5,000 not), values ending in
+# whitespace ("x\r", "x ") and values with control characters ("\x01"; both found by the
+# Hypothesis test) are stored but never matched, so a MERGE on such a key would create a
+# duplicate on every sync. The relationship keeps the full surface either way.
 MAX_PLAIN_KEY_CHARS = 512
 
 
 def _has_control(name: str) -> bool:
-    # Control characters (found by the Hypothesis test: a name of "\x01" is stored but never
-    # matched again) get the digest too; a real concept name has none.
     return any(unicodedata.category(ch) == "Cc" for ch in name)
 
 
-def concept_key(concept_type: str, name: str) -> str:
-    """The identity of a Concept node: the same name under two types is two concepts."""
-    key = f"{concept_type}:{name}"
-    if len(key) <= MAX_PLAIN_KEY_CHARS and not name[-1:].isspace() and not _has_control(name):
+def surface_key(surface_type: str, surface: str) -> str:
+    """A surface as written under a type, safe to match on either server."""
+    key = f"{surface_type}:{surface}"
+    if len(key) <= MAX_PLAIN_KEY_CHARS and not surface[-1:].isspace() and not _has_control(surface):
         return key
-    return f"{concept_type}:sha256:{hashlib.sha256(name.encode()).hexdigest()}"
+    return f"{surface_type}:sha256:{hashlib.sha256(surface.encode()).hexdigest()}"
+
+
+def mention_key(concept_id: int, surface_type: str, surface: str) -> str:
+    """The identity of a MENTIONS relationship of a passage."""
+    return f"{int(concept_id)}|{surface_key(surface_type, surface)}"
 
 
 def concept_label(concept_type: str) -> str | None:
@@ -136,47 +140,57 @@ MERGE (p)-[:FROM_PAPER]->(d)
 
 
 def merge_concepts(label: str) -> str:
-    """MERGE the concepts of one type; ``label`` must come from CONCEPT_LABELS."""
+    """MERGE canonical concepts of one type; ``label`` must come from CONCEPT_LABELS."""
     if label not in CONCEPT_LABELS.values():
         raise ValueError(f"{label!r} is not a concept label of the allow-list")
-    # Both labels in the MERGE pattern: a key names one type, so this finds the same node,
-    # and the type label is written with the node instead of added afterwards (measured:
-    # adding a label to each merged node costs more than the rest of the statement).
+    # Both labels in the MERGE pattern: an id names one concept of one type, so this finds
+    # the same node, and the type label is written with the node instead of added
+    # afterwards (measured: adding a label to each merged node costs more than the rest).
     return f"""
 UNWIND $rows AS row
-MERGE (c:Concept:{label} {{key: row.key}})
-SET c.name = row.name, c.type = row.type, c.synced_at = $synced_at
+MERGE (c:Concept:{label} {{concept_id: row.concept_id}})
+SET c.name = row.name, c.type = row.type, c.aliases = row.aliases, c.synced_at = $synced_at
 """
 
 
-# A re-synced passage keeps exactly the mentions of the current merge-policy result:
-# first drop those that left it (a rolled-back version, a concept now below the floor,
-# one now preferred under another type), then MERGE the current ones. Concepts left with
-# no mention are deleted afterwards (LINKS_OF_PASSAGES noted them, DELETE_ORPHAN_CONCEPTS).
+# A concept whose alias list changed is refreshed where it is; one that is not in the
+# graph yet is created by the first sync that projects a mention of it.
+REFRESH_CONCEPTS = """
+UNWIND $rows AS row
+MATCH (c:Concept {concept_id: row.concept_id})
+SET c.name = row.name, c.type = row.type, c.aliases = row.aliases, c.synced_at = $synced_at
+"""
+
+# A re-synced passage keeps exactly the mentions of the current merge-policy result on
+# the current canonical concepts: first drop those that left it (a rolled-back version, a
+# row now below the floor, a surface now resolved to another concept), then MERGE the
+# current ones. Concepts left with no mention are deleted afterwards (LINKS_OF_PASSAGES
+# noted them, DELETE_ORPHAN_CONCEPTS).
 PRUNE_MENTIONS = """
 UNWIND $rows AS row
-MATCH (p:Passage {passage_id: row.passage_id})-[m:MENTIONS]->(c:Concept)
-WHERE NOT c.key IN row.keys
+MATCH (p:Passage {passage_id: row.passage_id})-[m:MENTIONS]->(:Concept)
+WHERE NOT m.key IN row.keys
 DELETE m
 """
 
 MERGE_MENTIONS = """
 UNWIND $rows AS row
 MATCH (p:Passage {passage_id: row.passage_id})
-MATCH (c:Concept {key: row.key})
-MERGE (p)-[m:MENTIONS]->(c)
-SET m.confidence = row.confidence, m.extractor_version = row.extractor_version
+MATCH (c:Concept {concept_id: row.concept_id})
+MERGE (p)-[m:MENTIONS {key: row.key}]->(c)
+SET m.surface = row.surface, m.surface_type = row.surface_type, m.confidence = row.confidence,
+    m.extractor_version = row.extractor_version
 """
 
 # Before re-projecting passages, their current concepts and papers are noted: those that
-# end up with nothing pointing at them are deleted. Passages that have no merged
-# concept any more leave the graph.
+# end up with nothing pointing at them are deleted. Passages that have no projected
+# row any more leave the graph.
 LINKS_OF_PASSAGES = """
 UNWIND $ids AS id
 MATCH (p:Passage {passage_id: id})
 OPTIONAL MATCH (p)-[:MENTIONS]->(c:Concept)
 OPTIONAL MATCH (p)-[:FROM_PAPER]->(d:Paper)
-RETURN collect(DISTINCT c.key) AS keys, collect(DISTINCT d.doc_id) AS docs
+RETURN collect(DISTINCT c.concept_id) AS concepts, collect(DISTINCT d.doc_id) AS docs
 """
 DELETE_PASSAGES = """
 UNWIND $ids AS id
@@ -184,8 +198,8 @@ MATCH (p:Passage {passage_id: id})
 DETACH DELETE p
 """
 DELETE_ORPHAN_CONCEPTS = """
-UNWIND $keys AS key
-MATCH (c:Concept {key: key})
+UNWIND $ids AS id
+MATCH (c:Concept {concept_id: id})
 WHERE NOT (c)<-[:MENTIONS]-()
 DELETE c
 """
@@ -252,17 +266,25 @@ RETURN p.passage_id AS passage_id, d.doc_id AS doc_id, p.text_preview AS text_pr
 """
 
 
+def content_concepts(shard: int | None) -> str:
+    return f"""
+MATCH {passages(shard)}-[:MENTIONS]->(c:Concept)
+RETURN DISTINCT c.concept_id AS concept_id, c.type AS type, c.name AS name, c.aliases AS aliases
+"""
+
+
 def content_mentions(shard: int | None) -> str:
     return f"""
 MATCH {passages(shard)}-[m:MENTIONS]->(c:Concept)
-RETURN p.passage_id AS passage_id, c.type AS type, c.name AS name, m.extractor_version AS extractor_version
+RETURN p.passage_id AS passage_id, c.concept_id AS concept_id, m.surface_type AS surface_type,
+       m.surface AS surface, m.extractor_version AS extractor_version
 """
 
 
 # Verification path of the spec: concept <- passage -> paper.
 PAPERS_OF_CONCEPT = """
-MATCH (c:Concept {key: $key})<-[m:MENTIONS]-(p:Passage)-[:FROM_PAPER]->(d:Paper)
-RETURN d.doc_id AS doc_id, d.title AS title, d.doi AS doi, p.passage_id AS passage_id,
+MATCH (c:Concept {concept_id: $concept_id})<-[m:MENTIONS]-(p:Passage)-[:FROM_PAPER]->(d:Paper)
+RETURN d.doc_id AS doc_id, d.title AS title, d.doi AS doi, p.passage_id AS passage_id, m.surface AS surface,
        m.confidence AS confidence, m.extractor_version AS extractor_version
 ORDER BY m.confidence DESC, p.passage_id
 LIMIT $limit

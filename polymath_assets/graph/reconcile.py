@@ -2,9 +2,10 @@
 
 Counts alone miss a wrong title or a mention swapped for another; so the reconciliation
 also compares content, per kind, as a digest of sorted tuples of text: papers (doc_id,
-title), passages (passage_id, the doc_id of its FROM_PAPER, text preview), mentions
-(passage_id, concept type, concept name, extractor version) — the titles, names and
-relationship keys. Where a digest differs, a few of the differing tuples are reported.
+title), passages (passage_id, the doc_id of its FROM_PAPER, text preview), concepts
+(concept id, type, preferred name, aliases) and mentions (passage_id, concept id,
+surface type, surface, extractor version) — the titles, names, aliases and relationship
+keys. A merge or split that has not reached the graph shows as a difference. Where a digest differs, a few of the differing tuples are reported.
 For all shards at once (``shard=None``) concepts and papers that nothing points at must
 not exist either.
 """
@@ -22,7 +23,7 @@ from polymath_assets.graph import cypher
 from polymath_assets.graph.connection import GraphConnection
 from polymath_assets.kb import graph_source
 
-KINDS = ("papers", "passages", "mentions")
+KINDS = ("papers", "passages", "concepts", "mentions")
 SAMPLE = 3
 
 
@@ -43,13 +44,16 @@ def digest(rows: list[tuple]) -> str:
 
 
 def graph_content(graph: GraphConnection, shard: int | None) -> dict[str, list[tuple]]:
-    queries = (cypher.content_papers(shard), cypher.content_passages(shard), cypher.content_mentions(shard))
-    return {kind: [tuple(r.values()) for r in graph.records(query, shard=shard)] for kind, query in zip(KINDS, queries)}
+    queries = (cypher.content_papers(shard), cypher.content_passages(shard), cypher.content_concepts(shard),
+               cypher.content_mentions(shard))
+    return {kind: [tuple(tuple(v) if isinstance(v, list) else v for v in r.values())
+                   for r in graph.records(query, shard=shard)]
+            for kind, query in zip(KINDS, queries)}
 
 
 def counts_of(content: dict[str, list[tuple]]) -> dict[str, int]:
     return {"papers": len(content["papers"]), "passages": len(content["passages"]),
-            "concepts": len({(m[1], m[2]) for m in content["mentions"]}), "mentions": len(content["mentions"]),
+            "concepts": len(content["concepts"]), "mentions": len(content["mentions"]),
             "from_paper": sum(1 for p in content["passages"] if p[1] is not None)}
 
 

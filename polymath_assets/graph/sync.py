@@ -1,16 +1,22 @@
 """Project a shard of the knowledge base into the concept graph.
 
-A sync is incremental — it re-projects the passages named in the change log
-(``graph_changes``, filled by triggers; see migration 015) — unless a full projection
+The graph shows canonical concepts (``passage_concepts_canonical``): one Concept node
+per concept id with its preferred name and aliases, and per passage one MENTIONS for
+each row whose surface is resolved, carrying the surface as written and the extractor
+version. A sync is incremental — it re-projects the passages named in the change log
+(``graph_changes``, filled by triggers on extracted rows and on aliases; migrations 015
+and 027) and refreshes the concepts whose aliases changed (``graph_concept_changes``) —
+unless a full projection
 is due: asked for (``full=True``, the asset's ``full`` run config), no earlier sync of
 the shard, a graph that is not the one the shard was synced to (epoch marker), or a
 merge policy that changed since (policy digest). Either way a rollback, a deleted
-concept or a policy change reaches the graph on the next sync.
+row, a policy change, a merge, a split or its undo reaches the graph on the next sync.
 
-Order: schema (indexes/constraints) first; claim the change log; note what the claimed
+Order: schema (indexes/constraints) first; claim the change logs; note what the claimed
 passages link to now; papers -> passages -> concepts -> mentions in UNWIND batches;
-remove passages that lost every merged concept (or, full, sweep the shard's passages
-this run did not write); delete concepts and papers left with nothing pointing at them;
+refresh the claimed concepts; remove passages that lost every projected row (or, full,
+sweep the shard's passages this run did not write); delete concepts and papers left
+with nothing pointing at them;
 then, in one PostgreSQL transaction, consume the claim and record the checkpoint. A sync
 that dies half-way releases its claim, so the next run redoes the same passages; every
 statement is idempotent, so redoing it is harmless.
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from polymath_assets.failpoints import failpoint
 from polymath_assets.graph import cypher
 from polymath_assets.graph.connection import GraphConnection
 from polymath_assets.kb import graph_source
@@ -46,7 +53,9 @@ class SyncResult:
     watermark: str | None                     # ISO: changes committed before this are in the graph
     claimed_passages: int = 0                 # passages named by the change-log rows consumed
     removed_passages: int = 0                 # passages that left the graph
-    skipped_unknown_type: int = 0             # merged rows whose concept type is not in the allow-list
+    unresolved: int = 0                       # rows in scope whose surface has no canonical concept yet
+    skipped_unknown_type: int = 0             # rows whose concept type is not in the allow-list
+    refreshed_concepts: int = 0               # concepts whose aliases changed, refreshed in place
     graph_changes: dict[str, int] = field(default_factory=dict)  # summed summary counters
 
     @property
@@ -88,6 +97,7 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
     policy = graph_source.policy_digest(conn)
     reason = full_reason(full, graph_source.read_checkpoint(conn, shard), epoch, policy)
     claimed = graph_source.claim_changes(conn, shard=shard, shard_count=shard_count)
+    changed_concepts = graph_source.claim_concept_changes(conn)
     scope = graph_source.open_scope(conn, shard=shard, shard_count=shard_count, incremental=reason is None,
                                     concept_types=tuple(cypher.CONCEPT_LABELS))
     synced_at = int(time.time() * 1000)  # epoch ms, a plain integer on either server
@@ -101,11 +111,14 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
         # at ~8 mentions a passage this keeps statements near batch_size rows.
         "mentions": _write_mentions(writer, graph_source.stream_mentions(conn, max(1, batch_size // 8))),
     }
+    refreshed = graph_source.claimed_concepts(conn, tuple(cypher.CONCEPT_LABELS))
+    for rows in _chunks(refreshed, batch_size):
+        writer.run(cypher.REFRESH_CONCEPTS, rows)
     writer.bar.close()
     if reason is None:
         removed = _remove_passages(writer, graph_source.vanished_passages(conn), batch_size)
-        for keys in _chunks(sorted(linked["keys"]), batch_size):
-            writer.add(graph.run(cypher.DELETE_ORPHAN_CONCEPTS, keys=keys))
+        for ids in _chunks(sorted(linked["concepts"] | set(changed_concepts)), batch_size):
+            writer.add(graph.run(cypher.DELETE_ORPHAN_CONCEPTS, ids=ids))
         for docs in _chunks(sorted(linked["docs"]), batch_size):
             writer.add(graph.run(cypher.DELETE_ORPHAN_PAPERS, docs=docs))
     else:
@@ -117,7 +130,8 @@ def sync_shard(conn: psycopg.Connection, graph: GraphConnection, *, shard: int |
     conn.commit()
     return SyncResult(shard=shard, full_reason=reason, counts=counts, seconds=time.perf_counter() - started,
                       watermark=watermark, claimed_passages=claimed, removed_passages=removed,
-                      skipped_unknown_type=scope.skipped_unknown_type, graph_changes=writer.changes)
+                      unresolved=scope.unresolved, skipped_unknown_type=scope.skipped_unknown_type,
+                      refreshed_concepts=len(refreshed), graph_changes=writer.changes)
 
 
 def _scope_name(shard: int | None) -> str:
@@ -143,10 +157,10 @@ def graph_epoch(graph: GraphConnection) -> str:
 def _links_of_claimed(graph: GraphConnection, conn: psycopg.Connection, batch_size: int) -> dict[str, set]:
     """The concepts and papers the claimed passages point at before the sync."""
     ids = graph_source.claimed_passages(conn)
-    linked = {"keys": set(), "docs": set()}
+    linked = {"concepts": set(), "docs": set()}
     for chunk in _chunks(ids, batch_size):
         for row in graph.records(cypher.LINKS_OF_PASSAGES, ids=chunk):
-            linked["keys"].update(k for k in row["keys"] if k is not None)
+            linked["concepts"].update(k for k in row["concepts"] if k is not None)
             linked["docs"].update(d for d in row["docs"] if d is not None)
     return linked
 
@@ -177,6 +191,7 @@ class _BatchWriter:
     def run(self, statement: str, rows: list[dict]) -> None:
         if rows:
             self.add(self.graph.run(statement, rows=rows, synced_at=self.synced_at))
+            failpoint("graph_statement")  # tests kill the graph server here; a safe point too (see failpoints)
             self.bar.update(len(rows))
 
     def write(self, statement: str, batches: Iterable[list[dict]]) -> int:
@@ -193,9 +208,7 @@ def _write_concepts(writer: _BatchWriter, batches: Iterable[list[dict]]) -> int:
     sent = 0
     for rows in batches:
         for concept_type, label in cypher.CONCEPT_LABELS.items():
-            typed = [dict(row, key=cypher.concept_key(row["type"], row["name"]))
-                     for row in rows if row["type"] == concept_type]
-            writer.run(cypher.merge_concepts(label), typed)
+            writer.run(cypher.merge_concepts(label), [row for row in rows if row["type"] == concept_type])
         sent += len(rows)
     return sent
 
@@ -204,11 +217,11 @@ def mention_rows(passages: list[dict]) -> tuple[list[dict], list[dict]]:
     """(prune rows, merge rows) for a batch of passages with their aggregated mentions."""
     prune, merge = [], []
     for passage in passages:
-        keys = [cypher.concept_key(m["type"], m["name"]) for m in passage["mentions"]]
-        prune.append({"passage_id": passage["passage_id"], "keys": keys})
-        merge += [{"passage_id": passage["passage_id"], "key": key, "confidence": m["confidence"],
-                   "extractor_version": m["extractor_version"]}
-                  for key, m in zip(keys, passage["mentions"])]
+        rows = [dict(m, passage_id=passage["passage_id"],
+                     key=cypher.mention_key(m["concept_id"], m["surface_type"], m["surface"]))
+                for m in passage["mentions"]]
+        prune.append({"passage_id": passage["passage_id"], "keys": [row["key"] for row in rows]})
+        merge += rows
     return prune, merge
 
 

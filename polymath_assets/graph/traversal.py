@@ -7,8 +7,9 @@ from polymath_assets.graph.connection import GraphConnection
 
 TRAVERSAL = """
 MATCH (c:Concept)<-[m:MENTIONS]-(p:Passage)-[:FROM_PAPER]->(paper:Paper)
-RETURN c.name AS concept, c.type AS type, p.passage_id AS passage_id, p.text_preview AS preview,
-       paper.title AS title, paper.doi AS doi, m.extractor_version AS extractor_version
+RETURN c.concept_id AS concept_id, c.name AS concept, c.type AS type, m.surface AS surface,
+       p.passage_id AS passage_id, p.text_preview AS preview, paper.title AS title, paper.doi AS doi,
+       m.extractor_version AS extractor_version
 ORDER BY m.confidence DESC, p.passage_id, c.name
 LIMIT $limit
 """
@@ -19,9 +20,10 @@ def concept_passage_paper(graph: GraphConnection, limit: int = 3) -> list[dict]:
     return graph.records(TRAVERSAL, limit=limit)
 
 
-def papers_of_concept(graph: GraphConnection, concept_type: str, name: str, limit: int = 20) -> list[dict]:
-    """Traversal concept <- passage -> paper: the papers (title, DOI) whose passages mention it."""
-    return graph.records(cypher.PAPERS_OF_CONCEPT, key=cypher.concept_key(concept_type, name), limit=limit)
+def papers_of_concept(graph: GraphConnection, concept_id: int, limit: int = 20) -> list[dict]:
+    """Traversal concept <- passage -> paper: the papers (title, DOI) whose passages
+    mention the canonical concept, under whichever surface."""
+    return graph.records(cypher.PAPERS_OF_CONCEPT, concept_id=int(concept_id), limit=limit)
 
 
 def read_only_query(graph: GraphConnection, statement: str, params: dict | None = None) -> list[dict]:

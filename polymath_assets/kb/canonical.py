@@ -23,13 +23,19 @@ class CanonicalStore:
         _ensure_vector_adapter(conn)
 
     def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
-        """key → [(concept id, alias type, decided by an operator)], pinned decisions first."""
+        """key → [(concept id, alias type, decided by an operator)], pinned decisions first.
+
+        A concept an operator split off (and did not undo) is closed: it holds exactly
+        the surfaces put there, so no key or acronym match joins anything to it — else a
+        full re-resolution would pull ``CNN`` into the concept ``CNNs`` was split into."""
         found: dict[str, list[tuple[int, str, bool]]] = {}
         if not keys:
             return found
         rows = self.conn.execute(
             """SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
                FROM concept_aliases WHERE norm_key = ANY(%s)
+                 AND concept_id NOT IN (SELECT to_concept FROM concept_merges
+                                        WHERE kind = 'split' AND undone_by IS NULL)
                GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)).fetchall()
         for key, cid, ctype, manual, _ in rows:
             found.setdefault(key, []).append((cid, ctype, manual))
@@ -215,6 +221,13 @@ def cluster_sizes(conn: psycopg.Connection, limit: int = 10) -> tuple[list[tuple
     concepts, aliases = conn.execute(
         "SELECT count(DISTINCT concept_id), count(*) FROM concept_aliases").fetchone()
     return largest, concepts, aliases
+
+
+def last_version(conn: psycopg.Connection) -> str | None:
+    """The resolver version of the last finished run (None before the first)."""
+    row = conn.execute("SELECT resolver_version FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
+                       "ORDER BY run_id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
 
 
 def last_run(conn: psycopg.Connection) -> dict | None:

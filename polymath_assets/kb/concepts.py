@@ -82,7 +82,7 @@ def version_row_count(conn: psycopg.Connection, version: str) -> int:
                         (version,)).fetchone()[0]
 
 
-def in_merged_view(conn: psycopg.Connection, passage_id: str, concept_name: str) -> bool:
-    """Whether the merge-policy view holds this (passage, concept name)."""
-    return conn.execute("SELECT 1 FROM passage_concepts_merged WHERE passage_id = %s AND concept_name = %s",
-                        (passage_id, concept_name)).fetchone() is not None
+def in_canonical_view(conn: psycopg.Connection, passage_id: str, surface: str, concept_id: int) -> bool:
+    """Whether the merge-policy view holds this (passage, surface) resolved to this concept."""
+    return conn.execute("SELECT 1 FROM passage_concepts_canonical WHERE passage_id = %s AND concept_name = %s "
+                        "AND concept_id = %s", (passage_id, surface, concept_id)).fetchone() is not None

@@ -1,17 +1,24 @@
 """What the concept graph projects, read from PostgreSQL (SQL only; no Cypher here).
 
-The scope of a sync is the set of merge-policy rows (view ``passage_concepts_merged``)
-of one shard (or of all shards) whose concept type is in the graph's allow-list. A full
-scope is every such row of the shard; an incremental scope is every such row of the
-passages the sync claimed from the change log ``graph_changes`` (migration 015 explains
-why a log and not a watermark). Claimed passages are re-projected whole, so their
-mentions in the graph can be replaced exactly; claimed passages left with no merged row
-("vanished", e.g. after a rollback) are removed from the graph.
+The graph shows canonical concepts: one Concept node per ``concepts`` row, and one
+MENTIONS per merge-policy row whose surface the resolver has mapped to a concept (view
+``passage_concepts_canonical``). A row whose surface has no alias yet is not projected
+(counted as ``unresolved``; the ``canonical_concepts`` asset runs before the graph, and its
+aliases log the passages for the next sync).
 
-``claim_changes`` and ``open_scope`` compute the claim and the scope once into temporary
+The scope of a sync is the set of such rows of one shard (or of all shards) whose
+concept type is in the graph's allow-list. A full scope is every such row of the shard;
+an incremental scope is every such row of the passages the sync claimed from the change
+log ``graph_changes`` (migration 015 explains why a log and not a watermark). Claimed
+passages are re-projected whole, so their mentions in the graph can be replaced exactly;
+claimed passages left with no row ("vanished", e.g. after a rollback) are removed from
+the graph. Concepts whose alias list changed are claimed from ``graph_concept_changes``
+(migration 027) and refreshed wherever they are in the graph.
+
+``claim_changes`` and ``open_scope`` compute the claims and the scope once into temporary
 tables (one consistent pass; the ``stream_*`` functions then read them through
 server-side cursors in bounded batches). All of it lives in the caller's open
-transaction: the claim is released and the temporary tables dropped at commit or rollback.
+transaction: the claims are released and the temporary tables dropped at commit or rollback.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 
 SCOPE_TABLE = "graph_sync_scope"
 CLAIM_TABLE = "graph_sync_claim"
+CONCEPT_CLAIM_TABLE = "graph_sync_concept_claim"
 TEXT_PREVIEW_CHARS = 200
 
 
@@ -52,11 +60,12 @@ def _scope_select(shard: int | None, shard_count: int, *, incremental: bool,
                   known_types: bool = True) -> sql.Composable:
     claimed = sql.SQL("m.passage_id = ANY(ARRAY(SELECT DISTINCT passage_id FROM {}))").format(
         sql.Identifier(CLAIM_TABLE)) if incremental else sql.SQL("true")
-    type_filter = sql.SQL("m.concept_type = ANY(%(types)s)" if known_types else "true")
+    type_filter = sql.SQL("m.concept_id IS NOT NULL AND m.canonical_type = ANY(%(types)s)"
+                          if known_types else "true")
     return sql.SQL("""
-        SELECT m.passage_id, p.doc_id, p.shard_hash %% {n} AS shard, m.concept_type, m.concept_name,
-               m.confidence, m.extractor_version
-        FROM passage_concepts_merged m
+        SELECT m.passage_id, p.doc_id, p.shard_hash %% {n} AS shard, m.concept_type AS surface_type,
+               m.concept_name AS surface, m.confidence, m.extractor_version, m.concept_id, m.canonical_type
+        FROM passage_concepts_canonical m
         JOIN passages p ON p.passage_id = m.passage_id
         WHERE {shard_filter} AND {type_filter} AND {claimed}
     """).format(n=sql.Literal(int(shard_count)), shard_filter=_shard_passages(shard, shard_count, "m.passage_id"),
@@ -93,8 +102,23 @@ def claim_changes(conn: psycopg.Connection, *, shard: int | None, shard_count: i
     return conn.execute(sql.SQL("SELECT count(DISTINCT passage_id) FROM {}").format(table)).fetchone()[0]
 
 
+def claim_concept_changes(conn: psycopg.Connection) -> list[int]:
+    """Lock every concept-change row no other sync holds into the concept claim table;
+    return the distinct concept ids (their nodes are refreshed whichever shard syncs)."""
+    table = sql.Identifier(CONCEPT_CLAIM_TABLE)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} (change_id bigint, concept_id bigint) ON COMMIT DROP").format(table))
+    conn.execute(sql.SQL("""
+        WITH claimed AS (SELECT change_id, concept_id FROM graph_concept_changes FOR UPDATE SKIP LOCKED)
+        INSERT INTO {} SELECT change_id, concept_id FROM claimed""").format(table))
+    return [r[0] for r in conn.execute(sql.SQL("SELECT DISTINCT concept_id FROM {} ORDER BY 1").format(table))]
+
+
 def consume_claim(conn: psycopg.Connection) -> int:
-    """Delete the claimed change-log rows (call once the graph holds their passages)."""
+    """Delete the claimed change-log rows, of passages and of concepts (call once the
+    graph holds them)."""
+    conn.execute(sql.SQL("DELETE FROM graph_concept_changes WHERE change_id IN (SELECT change_id FROM {})").format(
+        sql.Identifier(CONCEPT_CLAIM_TABLE)))
     return conn.execute(sql.SQL("DELETE FROM graph_changes WHERE change_id IN (SELECT change_id FROM {})").format(
         sql.Identifier(CLAIM_TABLE))).rowcount
 
@@ -103,11 +127,13 @@ def consume_claim(conn: psycopg.Connection) -> int:
 
 @dataclass(frozen=True)
 class Scope:
-    """A computed scope: its size, and how many merged rows were left out because their
-    concept type is not in the allow-list (reported, never turned into a label)."""
+    """A computed scope: its size, and how many rows were left out because their surface
+    has no concept yet or their concept type is not in the allow-list (reported, never
+    turned into a node or a label)."""
 
     mentions: int
     passages: int
+    unresolved: int
     skipped_unknown_type: int
 
 
@@ -117,17 +143,17 @@ def open_scope(conn: psycopg.Connection, *, shard: int | None, shard_count: int,
     shard) for the stream_* readers. ``claim_changes`` must have run first."""
     table = sql.Identifier(SCOPE_TABLE)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-    # One pass over the view for every type; the rows of unknown types are counted as
-    # they are removed.
+    # One pass over the view; the rows left out are counted as they are removed.
     conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(
         table, _scope_select(shard, shard_count, incremental=incremental, known_types=False)), {})
-    skipped = conn.execute(sql.SQL("DELETE FROM {} WHERE concept_type <> ALL(%s)").format(table),
+    unresolved = conn.execute(sql.SQL("DELETE FROM {} WHERE concept_id IS NULL").format(table)).rowcount
+    skipped = conn.execute(sql.SQL("DELETE FROM {} WHERE canonical_type <> ALL(%s)").format(table),
                            (list(concept_types),)).rowcount
     conn.execute(sql.SQL("CREATE INDEX ON {} (passage_id)").format(table))
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     mentions, passages = conn.execute(
         sql.SQL("SELECT count(*), count(DISTINCT passage_id) FROM {}").format(table)).fetchone()
-    return Scope(mentions=mentions, passages=passages, skipped_unknown_type=skipped)
+    return Scope(mentions=mentions, passages=passages, unresolved=unresolved, skipped_unknown_type=skipped)
 
 
 def claimed_passages(conn: psycopg.Connection) -> list[str]:
@@ -174,21 +200,40 @@ def stream_passages(conn: psycopg.Connection, batch_size: int) -> Iterator[list[
         ORDER BY p.passage_id""").format(preview=_preview(), scope=sql.Identifier(SCOPE_TABLE)), batch_size)
 
 
+def _concept_rows(ids: sql.Composable) -> sql.Composable:
+    """Concept id, canonical type, preferred name and every alias surface (sorted, distinct)
+    of the concepts ``ids`` selects, through concept_aliases_concept_idx."""
+    return sql.SQL("""
+        SELECT c.concept_id, c.concept_type AS type, c.preferred_name AS name,
+               coalesce((SELECT array_agg(DISTINCT a.surface ORDER BY a.surface) FROM concept_aliases a
+                         WHERE a.concept_id = c.concept_id), '{{}}') AS aliases
+        FROM concepts c WHERE c.concept_id IN ({ids})""").format(ids=ids)
+
+
 def stream_concepts(conn: psycopg.Connection, batch_size: int) -> Iterator[list[dict]]:
-    """Distinct concepts in scope: type, name (the graph derives the key and label)."""
-    return _stream(conn, sql.SQL("""
-        SELECT DISTINCT concept_type AS type, concept_name AS name FROM {}
-        ORDER BY 1, 2""").format(sql.Identifier(SCOPE_TABLE)), batch_size)
+    """Distinct concepts in scope: concept_id, type, name (preferred), aliases."""
+    return _stream(conn, sql.SQL("{} ORDER BY 1").format(_concept_rows(
+        sql.SQL("SELECT concept_id FROM {}").format(sql.Identifier(SCOPE_TABLE)))), batch_size)
+
+
+def claimed_concepts(conn: psycopg.Connection, concept_types: Sequence[str] = CONCEPT_TYPES) -> list[dict]:
+    """The claimed concepts as they are now (those that still exist, of an allow-listed
+    type): their nodes, wherever in the graph, get these properties."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(sql.SQL("{} AND c.concept_type = ANY(%s) ORDER BY 1").format(_concept_rows(
+            sql.SQL("SELECT concept_id FROM {}").format(sql.Identifier(CONCEPT_CLAIM_TABLE)))),
+            (list(concept_types),)).fetchall()
 
 
 def stream_mentions(conn: psycopg.Connection, batch_size: int) -> Iterator[list[dict]]:
-    """Mentions in scope, one row per passage with all its merged concepts, so a passage's
-    mentions are always written (and pruned) together. ``batch_size`` counts passages."""
+    """Mentions in scope, one row per passage with all its rows, so a passage's mentions
+    are always written (and pruned) together. ``batch_size`` counts passages."""
     return _stream(conn, sql.SQL("""
         SELECT passage_id::text AS passage_id,
-               json_agg(json_build_object('type', concept_type, 'name', concept_name,
-                                          'confidence', confidence, 'extractor_version', extractor_version)
-                        ORDER BY concept_type, concept_name) AS mentions
+               json_agg(json_build_object('concept_id', concept_id, 'surface', surface,
+                                          'surface_type', surface_type, 'confidence', confidence,
+                                          'extractor_version', extractor_version)
+                        ORDER BY surface_type, surface) AS mentions
         FROM {} GROUP BY passage_id ORDER BY passage_id""").format(sql.Identifier(SCOPE_TABLE)), batch_size)
 
 
@@ -231,12 +276,12 @@ def expected_content(conn: psycopg.Connection, shard: int | None, shard_count: i
                      concept_types: Sequence[str] = CONCEPT_TYPES) -> dict[str, list[tuple]]:
     """The content the reconciliation digests, per kind, as tuples of text:
     papers (doc_id, title), passages (passage_id, doc_id, text_preview) — each passage's
-    FROM_PAPER is its doc_id — and mentions (passage_id, concept type, concept name,
-    extractor version)."""
+    FROM_PAPER is its doc_id —, concepts (concept_id, type, preferred name, aliases) and
+    mentions (passage_id, concept_id, surface type, surface, extractor version)."""
     scope = _scope_select(shard, shard_count, incremental=False)
     params = {"types": list(concept_types)}
     mentions = conn.execute(sql.SQL("""
-        SELECT passage_id::text, concept_type, concept_name, extractor_version FROM ({}) s""").format(scope),
+        SELECT passage_id::text, concept_id, surface_type, surface, extractor_version FROM ({}) s""").format(scope),
         params).fetchall()
     passages = conn.execute(sql.SQL("""
         SELECT p.passage_id::text, p.doc_id::text, {preview} FROM passages p
@@ -245,5 +290,7 @@ def expected_content(conn: psycopg.Connection, shard: int | None, shard_count: i
     papers = conn.execute(sql.SQL("""
         SELECT d.doc_id::text, d.title FROM documents d
         WHERE d.doc_id IN (SELECT doc_id FROM ({}) s)""").format(scope), params).fetchall()
+    concepts = conn.execute(_concept_rows(sql.SQL("SELECT concept_id FROM ({}) s").format(scope)), params).fetchall()
     return {"papers": [tuple(r) for r in papers], "passages": [tuple(r) for r in passages],
+            "concepts": [(cid, ctype, name, tuple(aliases)) for cid, ctype, name, aliases in concepts],
             "mentions": [tuple(r) for r in mentions]}
