@@ -232,3 +232,26 @@ def test_the_asset_materializes_with_its_checks(dsn384):
     assert checks == {"surfaces_resolved": True, "cluster_size_outliers": True, "merges_per_run": True}
     metadata = result.asset_materializations_for_node("canonical_concepts")[0].metadata
     assert metadata["surfaces resolved now"].value == 12
+
+
+def test_rows_committed_during_a_run_are_the_next_runs_and_do_not_fail_its_coverage(dsn384, encoder):
+    """A backfill commits new surfaces while the resolver runs: this run's coverage (the
+    surfaces_resolved gate) counts the surfaces it found, and the next run resolves the new ones."""
+    with psycopg.connect(dsn384) as conn, psycopg.connect(dsn384, autocommit=True) as backfill:
+        load_passages(conn)
+        pid = conn.execute("SELECT passage_id FROM passages LIMIT 1").fetchone()[0]
+        conn.commit()
+
+        def commit_a_new_surface(_done: int) -> None:  # called by the run between its chunks
+            backfill.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
+                                extractor_version) VALUES (%s, 'gated recurrent unit', 'method', 0.9, 'llm_v2')
+                                ON CONFLICT DO NOTHING""", (pid,))
+
+        summary = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS, progress=commit_a_new_surface)
+        conn.commit()
+        assert summary.total == summary.resolved == summary.surfaces > 0
+        assert conn.execute("SELECT count(*) FROM concept_aliases WHERE surface = 'gated recurrent unit'"
+                            ).fetchone()[0] == 0
+        following = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        conn.commit()
+        assert following.surfaces == 1 and following.resolved == following.total == summary.total + 1

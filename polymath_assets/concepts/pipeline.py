@@ -28,6 +28,8 @@ class RunSummary:
     acronym_passages: int
     seconds: float
     full_reason: str | None = None   # why every unpinned decision was made again; None: incremental
+    resolved: int = 0                # of the run's surfaces (passage_concepts as the run found it),
+    total: int = 0                   # those that have a concept when the run ends
 
 
 def acronym_counts(texts: Iterable[str]) -> Counter:
@@ -95,13 +97,15 @@ def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool
     run_id = canonical.start_run(conn, settings.version, reason is not None)
     if reason:
         canonical.forget_unpinned(conn)
+    canonical.snapshot_surfaces(conn)  # before the acronym scan: its passages cover these rows
     scanned = scan_acronyms(conn)
     surfaces = canonical.unresolved_surfaces(conn)
     resolution = _resolve_and_write(conn, surfaces, embed, settings, progress)
     canonical.finish_run(conn, run_id, surfaces=len(surfaces), created=resolution.concepts_created,
                          by_stage=resolution.by_stage(), seconds=resolution.seconds)
+    resolved, total = canonical.run_coverage(conn)
     return RunSummary(run_id, len(surfaces), resolution.concepts_created, resolution.by_stage(), scanned,
-                      resolution.seconds, reason)
+                      resolution.seconds, reason, resolved, total)
 
 
 def _resolve_and_write(conn, surfaces: list[Surface], embed: Embed, settings: ResolverSettings,

@@ -106,15 +106,35 @@ class CanonicalStore:
         return ids
 
 
-def unresolved_surfaces(conn: psycopg.Connection, limit: int | None = None) -> list[Surface]:
-    """(surface, type) pairs in passage_concepts without an alias, with how often each is written."""
+RUN_SURFACES = "concept_run_surfaces"
+
+
+def snapshot_surfaces(conn: psycopg.Connection) -> None:
+    """The distinct (surface, type) pairs of passage_concepts with how often each is
+    written, as one statement sees them, into a temporary table for this run. The run
+    resolves and measures exactly these: rows other processes commit meanwhile (a
+    concurrent backfill) belong to the next run, not to this run's coverage."""
+    conn.execute(f"DROP TABLE IF EXISTS {RUN_SURFACES}")
+    conn.execute(f"""CREATE TEMP TABLE {RUN_SURFACES} ON COMMIT DROP AS
+                     SELECT concept_name AS surface, concept_type, count(*) AS n FROM passage_concepts GROUP BY 1, 2""")
+
+
+def unresolved_surfaces(conn: psycopg.Connection) -> list[Surface]:
+    """The run's (surface, type) pairs without an alias, with how often each is written
+    (``snapshot_surfaces`` first)."""
     rows = conn.execute(
-        """SELECT pc.concept_name, pc.concept_type, count(*) FROM passage_concepts pc
-           WHERE NOT EXISTS (SELECT 1 FROM concept_aliases a
-                             WHERE a.surface = pc.concept_name AND a.concept_type = pc.concept_type)
-           GROUP BY 1, 2 ORDER BY 1, 2""" + (" LIMIT %s" if limit else ""),
-        (limit,) if limit else None).fetchall()
+        f"""SELECT s.surface, s.concept_type, s.n FROM {RUN_SURFACES} s
+            WHERE NOT EXISTS (SELECT 1 FROM concept_aliases a
+                              WHERE a.surface = s.surface AND a.concept_type = s.concept_type)
+            ORDER BY 1, 2""").fetchall()
     return [Surface(name, ctype, n) for name, ctype, n in rows]
+
+
+def run_coverage(conn: psycopg.Connection) -> tuple[int, int]:
+    """(the run's surfaces with an alias, the run's surfaces), in the run's transaction."""
+    return conn.execute(
+        f"""SELECT count(a.surface), count(*) FROM {RUN_SURFACES} s
+            LEFT JOIN concept_aliases a ON a.surface = s.surface AND a.concept_type = s.concept_type""").fetchone()
 
 
 def unscanned_passages(conn: psycopg.Connection, limit: int) -> list[tuple[str, str]]:
@@ -202,15 +222,6 @@ def finish_run(conn: psycopg.Connection, run_id: int, *, surfaces: int, created:
     conn.execute("""UPDATE concept_resolution_runs SET surfaces = %s, concepts_created = %s, by_stage = %s,
                     seconds = %s, finished_at = clock_timestamp() WHERE run_id = %s""",
                  (surfaces, created, json.dumps(by_stage), seconds, run_id))
-
-
-def coverage(conn: psycopg.Connection) -> tuple[int, int]:
-    """(distinct surfaces with an alias, distinct surfaces) of passage_concepts."""
-    return conn.execute(
-        """SELECT count(a.surface), count(*) FROM
-           (SELECT DISTINCT concept_name, concept_type FROM passage_concepts) s
-           LEFT JOIN concept_aliases a ON a.surface = s.concept_name AND a.concept_type = s.concept_type"""
-    ).fetchone()
 
 
 def cluster_sizes(conn: psycopg.Connection, limit: int = 10) -> tuple[list[tuple[int, str, int]], int, int]:
