@@ -44,9 +44,11 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
 
     config = postgres.config()
     settings = ResolverSettings.from_config(config)
-    encoder = embedder.encoder()
+    def embed(names: list[str]):  # the model loads only when a run has new names to embed
+        return embedder.encoder().encode(names)
+
     with postgres.connect() as conn:
-        summary = resolve_corpus(conn, encoder.encode, settings)
+        summary = resolve_corpus(conn, embed, settings)
         conn.commit()
         largest, concepts, aliases = cluster_sizes(conn, limit=5)
     # The run's own surfaces (passage_concepts as the run found it): rows a concurrent

@@ -99,6 +99,10 @@ class EmbeddingResource(_Configured):
     model: str = ""
     device: str = ""
 
+    def model_name(self) -> str:
+        """The configured model, as recorded in passages.embedding_model (no loading)."""
+        return self.model or self.config().embedding_model
+
     def encoder(self):
         from polymath_assets.embedding.encoder import Encoder
 
