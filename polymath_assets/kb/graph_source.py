@@ -218,10 +218,12 @@ def stream_concepts(conn: psycopg.Connection, batch_size: int) -> Iterator[list[
 
 def claimed_concepts(conn: psycopg.Connection, concept_types: Sequence[str] = CONCEPT_TYPES) -> list[dict]:
     """The claimed concepts as they are now (those that still exist, of an allow-listed
-    type): their nodes, wherever in the graph, get these properties."""
+    type, and not in the scope, whose concepts this sync wrote already): their nodes,
+    wherever in the graph, get these properties."""
     with conn.cursor(row_factory=dict_row) as cursor:
         return cursor.execute(sql.SQL("{} AND c.concept_type = ANY(%s) ORDER BY 1").format(_concept_rows(
-            sql.SQL("SELECT concept_id FROM {}").format(sql.Identifier(CONCEPT_CLAIM_TABLE)))),
+            sql.SQL("SELECT concept_id FROM {} EXCEPT SELECT concept_id FROM {}").format(
+                sql.Identifier(CONCEPT_CLAIM_TABLE), sql.Identifier(SCOPE_TABLE)))),
             (list(concept_types),)).fetchall()
 
 
