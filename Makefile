@@ -25,8 +25,12 @@ ui-deps:
 	  echo "installing Debian's chromium for the UI tests ..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Two worker processes (pytest-xdist), each with its own embedded servers in its own
+# temporary home: most tests wait on subprocesses and servers, so two workers on two cores
+# measured 6m05s against 10m25s for one. TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
 test: install ui-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # The offline profile: the Gemini emulator and the small embedding model shipped on PyPI,
 # in its own home (var/demo): servers started earlier in var/ with the production defaults
