@@ -6,10 +6,9 @@ each row whose surface is resolved, carrying the surface as written and the extr
 version. A sync is incremental — it re-projects the passages named in the change log
 (``graph_changes``, filled by triggers on extracted rows and on aliases; migrations 015
 and 027) and refreshes the concepts whose aliases changed (``graph_concept_changes``) —
-unless a full projection
-is due: asked for (``full=True``, the asset's ``full`` run config), no earlier sync of
-the shard, a graph that is not the one the shard was synced to (epoch marker), or a
-merge policy that changed since (policy digest). Either way a rollback, a deleted
+unless a full projection is due: asked for (``full=True``, the asset's ``full`` run
+config), no earlier sync of the shard, a graph that is not the one the shard was synced
+to (epoch marker), or a merge policy that changed since (policy digest). Either way a rollback, a deleted
 row, a policy change, a merge, a split or its undo reaches the graph on the next sync.
 
 Order: schema (indexes/constraints) first; claim the change logs; note what the claimed
