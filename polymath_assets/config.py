@@ -70,7 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_OFFLINE", "0", "1: use the project's offline Gemini emulator instead of the real API."),
     Setting("POLYMATH_RUNLOG_DIR", "docs/runlogs", "Where QC reports are written."),
     # Canonical concepts (the resolver of polymath_assets.concepts).
-    Setting("POLYMATH_CONCEPT_RESOLVER_VERSION", "resolver_v1", "Recorded on every alias the resolver decides (concept_aliases.resolver_version)."),
+    Setting("POLYMATH_CONCEPT_RESOLVER_VERSION", "resolver_v2", "Recorded on every alias the resolver decides (concept_aliases.resolver_version); a run under another version than the last run's re-resolves everything unpinned (v2: the normalization key keeps letters of every script and folds Latin accents)."),
     Setting("POLYMATH_CONCEPT_SIMILARITY", "0.985", "Least cosine similarity of two concept names' vectors for the embedding stage to merge them (tuned on the SciERC gold set with the packaged small model, whose CLS vectors sit close together; measure again for another model)."),
     Setting("POLYMATH_CONCEPT_NEIGHBOURS", "8", "Nearest canonical concepts fetched per new name from the HNSW index."),
     Setting("POLYMATH_CONCEPT_TYPE_PAIRS", "method=model", "Pairs of different concept types that may share a canonical concept (TYPE=TYPE, comma-separated); otherwise types must be equal."),
@@ -205,7 +205,7 @@ class Config:
     gate_parse_failure_max: float
     offline: bool
     runlog_dir: Path
-    concept_resolver_version: str = "resolver_v1"
+    concept_resolver_version: str = "resolver_v2"
     concept_similarity: float = 0.985
     concept_neighbours: int = 8
     concept_type_pairs: str = "method=model"

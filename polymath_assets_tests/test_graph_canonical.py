@@ -23,6 +23,7 @@ from polymath_assets.kb.migrate import migrate
 SHARDS = 64
 SETTINGS = ResolverSettings.from_config(Config.from_env({}))
 RULES = TypeRules.parse(Config.from_env({}).concept_type_pairs)
+NEXT_VERSION = SETTINGS.version + "-next"
 
 PASSAGES = [
     ("We train a convolutional neural network (CNN) on it's \"images\".",
@@ -193,17 +194,17 @@ def test_a_resolver_version_change_re_resolves_everything_and_the_graph_follows(
     _resolve(kb384, encoder)
     _sync(kb384, graph)
     first = _node_of(graph, "CNN")
-    summary = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version="resolver_v2"))
+    summary = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version=NEXT_VERSION))
     kb384.commit()
-    assert summary.full_reason == f"the resolver version changed ({SETTINGS.version} -> resolver_v2)"
-    assert kb384.execute("SELECT DISTINCT resolver_version FROM concept_aliases").fetchall() == [("resolver_v2",)]
+    assert summary.full_reason == f"the resolver version changed ({SETTINGS.version} -> {NEXT_VERSION})"
+    assert kb384.execute("SELECT DISTINCT resolver_version FROM concept_aliases").fetchall() == [(NEXT_VERSION,)]
     kb384.commit()
     result = _sync(kb384, graph)  # incremental: the alias log names every passage
     assert result.full_reason is None and result.claimed_passages == len(PASSAGES)
     again = _node_of(graph, "CNN")
     assert again["id"] != first["id"] and again["aliases"] == first["aliases"]
     assert graph.records("MATCH (c:Concept {concept_id: $id}) RETURN count(c) AS n", id=first["id"]) == [{"n": 0}]
-    rerun = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version="resolver_v2"))
+    rerun = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version=NEXT_VERSION))
     assert rerun.full_reason is None and rerun.surfaces == 0  # the same version again: incremental, nothing new
 
 
