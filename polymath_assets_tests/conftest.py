@@ -82,6 +82,25 @@ def kb_dsn(new_database) -> str:
     return new_database(TEMPLATE_DB)
 
 
+@pytest.fixture(scope="session")
+def minilm_names():
+    """The name encoder of canonical concepts on the packaged small model (384-d, CPU),
+    loaded once per session."""
+    from polymath_assets.concepts.names import name_encoder
+
+    return name_encoder(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}), device="cpu")
+
+
+@pytest.fixture
+def dsn384(new_database, config) -> str:
+    """A fresh database migrated for 384-d vectors (the packaged small model)."""
+    dsn = new_database()
+    with psycopg.connect(dsn) as conn:
+        migrate(conn, embedding_dim=384, shard_count=config.shard_count, merge_preference=config.merge_preference,
+                confidence_floor=config.confidence_floor)
+    return dsn
+
+
 @pytest.fixture
 def kb(kb_dsn):
     with psycopg.connect(kb_dsn) as conn:

@@ -15,29 +15,12 @@ from polymath_assets.concepts.resolver import ResolverSettings, Surface
 from polymath_assets.concepts.rules import TypeRules
 from polymath_assets.config import Config
 from polymath_assets.kb import canonical, concept_ops
-from polymath_assets.kb.migrate import migrate
 
 from .concept_gold import gold_clusters, scierc_surfaces, scierc_texts
 
 DIM = 384
 SETTINGS = ResolverSettings.from_config(Config.from_env({}))
 RULES = TypeRules.parse("method=model")
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    from polymath_assets.concepts.names import name_encoder
-
-    return name_encoder(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}), device="cpu")
-
-
-@pytest.fixture
-def dsn384(new_database, config):
-    dsn = new_database()
-    with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=DIM, shard_count=config.shard_count, merge_preference=config.merge_preference,
-                confidence_floor=config.confidence_floor)
-    return dsn
 
 
 PASSAGES = [
@@ -72,10 +55,10 @@ def concept_of(conn, surface, type_):
                         (surface, type_)).fetchone()[0]
 
 
-def test_resolution_groups_variants_keeps_types_apart_and_is_incremental(dsn384, encoder):
+def test_resolution_groups_variants_keeps_types_apart_and_is_incremental(dsn384, minilm_names):
     with psycopg.connect(dsn384) as conn:
         load_passages(conn)
-        summary = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        summary = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         conn.commit()
         cnn = concept_of(conn, "convolutional neural network", "method")
         assert {concept_of(conn, s, "method") for s in ("CNN", "CNNs", "Convolutional neural networks")} == {cnn}
@@ -88,19 +71,19 @@ def test_resolution_groups_variants_keeps_types_apart_and_is_incremental(dsn384,
         assert conn.execute("SELECT preferred_name FROM concepts WHERE concept_id = %s", (cnn,)).fetchone()[0] \
             in ("convolutional neural network", "Convolutional neural networks")
         # a second run has nothing new to do; a new surface joins the existing concept
-        assert pipeline.resolve_corpus(conn, encoder.encode, SETTINGS).surfaces == 0
+        assert pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS).surfaces == 0
         pid = conn.execute("SELECT passage_id FROM passages LIMIT 1").fetchone()[0]
         conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
                         extractor_version) VALUES (%s, 'convolutional-neural-network', 'method', 0.9, 'llm_v2')""", (pid,))
-        again = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        again = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         assert again.surfaces == 1 and again.concepts_created == 0
         assert concept_of(conn, "convolutional-neural-network", "method") == cnn
 
 
-def test_merge_then_undo_returns_the_view_to_its_previous_state(dsn384, encoder):
+def test_merge_then_undo_returns_the_view_to_its_previous_state(dsn384, minilm_names):
     with psycopg.connect(dsn384) as conn:
         load_passages(conn)
-        pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         conn.commit()
         before = canonical_view(conn)
         cnn = concept_ops.one_concept(conn, "CNN")
@@ -120,10 +103,10 @@ def test_merge_then_undo_returns_the_view_to_its_previous_state(dsn384, encoder)
             concept_ops.undo(conn, merge_id, actor="test")
 
 
-def test_an_undo_is_refused_when_a_later_decision_moved_the_same_surfaces(dsn384, encoder):
+def test_an_undo_is_refused_when_a_later_decision_moved_the_same_surfaces(dsn384, minilm_names):
     with psycopg.connect(dsn384) as conn:
         load_passages(conn)
-        pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         cnn = concept_ops.one_concept(conn, "CNN")
         first = concept_ops.merge(conn, concept_ops.one_concept(conn, "LSTM"), cnn, actor="test", rules=RULES)
         later, _ = concept_ops.split(conn, "LSTMs", "model", actor="test", version="v")
@@ -133,15 +116,15 @@ def test_an_undo_is_refused_when_a_later_decision_moved_the_same_surfaces(dsn384
         concept_ops.undo(conn, first, actor="test")
 
 
-def test_a_manual_split_survives_a_full_re_resolution(dsn384, encoder):
+def test_a_manual_split_survives_a_full_re_resolution(dsn384, minilm_names):
     with psycopg.connect(dsn384) as conn:
         load_passages(conn)
-        pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         cnn = concept_of(conn, "convolutional neural network", "method")
         assert concept_of(conn, "CNN", "method") == cnn  # one concept until the operator splits it
         _, alone = concept_ops.split(conn, "CNN", "method", actor="test", version=SETTINGS.version)
         conn.commit()
-        summary = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS, full=True)
+        summary = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS, full=True)
         conn.commit()
         assert summary.surfaces == 11  # every surface but the pinned one was decided again
         assert concept_of(conn, "CNN", "method") == alone
@@ -177,14 +160,14 @@ def test_concepts_resolve_round_trips_a_jsonl_file_and_saves_nothing(dsn384, tmp
 
 
 @pytest.mark.slow
-def test_quality_on_the_scierc_gold_set(dsn384, encoder):
+def test_quality_on_the_scierc_gold_set(dsn384, minilm_names):
     """B³ F1 ≥ 0.90 with precision ≥ 0.95 on every SciERC surface, and better than the
     exact-key baseline (today's one node per surface) on the grouped surfaces."""
     gold = gold_clusters()
     surfaces = [Surface(name, type_, n) for (name, type_), n in sorted(scierc_surfaces().items())]
     with psycopg.connect(dsn384) as conn:
         canonical.record_acronyms(conn, pipeline._merge_by_key(pipeline.acronym_counts(scierc_texts())))
-        found = pipeline.resolve_names(conn, surfaces, encoder.encode, SETTINGS)
+        found = pipeline.resolve_names(conn, surfaces, minilm_names.encode, SETTINGS)
     predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
     scores = b_cubed(predicted, gold)
     assert scores.precision >= 0.95 and scores.f1 >= 0.90, scores
@@ -194,10 +177,10 @@ def test_quality_on_the_scierc_gold_set(dsn384, encoder):
     assert ours.f1 > exact.f1 + 0.3, (ours, exact)
 
 
-def test_operator_commands_merge_show_and_undo(dsn384, encoder):
+def test_operator_commands_merge_show_and_undo(dsn384, minilm_names):
     with psycopg.connect(dsn384) as conn:
         load_passages(conn)
-        pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         conn.commit()
         before = canonical_view(conn)
     runner = CliRunner(env={"POSTGRES_DSN": dsn384, "POLYMATH_EMBEDDING_DIM": "384"})
@@ -234,7 +217,7 @@ def test_the_asset_materializes_with_its_checks(dsn384):
     assert metadata["surfaces resolved now"].value == 12
 
 
-def test_rows_committed_during_a_run_are_the_next_runs_and_do_not_fail_its_coverage(dsn384, encoder):
+def test_rows_committed_during_a_run_are_the_next_runs_and_do_not_fail_its_coverage(dsn384, minilm_names):
     """A backfill commits new surfaces while the resolver runs: this run's coverage (the
     surfaces_resolved gate) counts the surfaces it found, and the next run resolves the new ones."""
     with psycopg.connect(dsn384) as conn, psycopg.connect(dsn384, autocommit=True) as backfill:
@@ -247,11 +230,11 @@ def test_rows_committed_during_a_run_are_the_next_runs_and_do_not_fail_its_cover
                                 extractor_version) VALUES (%s, 'gated recurrent unit', 'method', 0.9, 'llm_v2')
                                 ON CONFLICT DO NOTHING""", (pid,))
 
-        summary = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS, progress=commit_a_new_surface)
+        summary = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS, progress=commit_a_new_surface)
         conn.commit()
         assert summary.total == summary.resolved == summary.surfaces > 0
         assert conn.execute("SELECT count(*) FROM concept_aliases WHERE surface = 'gated recurrent unit'"
                             ).fetchone()[0] == 0
-        following = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS)
+        following = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         conn.commit()
         assert following.surfaces == 1 and following.resolved == following.total == summary.total + 1

@@ -26,9 +26,7 @@ from polymath_assets.concepts.normalize import fold, normalize_key, strip_latin_
 from polymath_assets.concepts.resolver import Decision, ResolverSettings, Surface, resolve
 from polymath_assets.concepts.rules import TypeRules
 from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
-from polymath_assets.config import Config
 from polymath_assets.kb import canonical
-from polymath_assets.kb.migrate import migrate
 
 # --- hostile text -------------------------------------------------------------------------
 
@@ -232,28 +230,12 @@ DB_NAME = hostile(min_pieces=1).filter(lambda s: s.strip())  # a blank name is r
 DB_TYPES = st.sampled_from(["method", "dataset", 'tâche "x"\\'])
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    from polymath_assets.concepts.names import name_encoder
-
-    return name_encoder(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}), device="cpu")
-
-
-@pytest.fixture
-def dsn384(new_database, config):
-    dsn = new_database()
-    with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=DIM, shard_count=config.shard_count, merge_preference=config.merge_preference,
-                confidence_floor=config.confidence_floor)
-    return dsn
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(names=st.lists(st.tuples(DB_NAME, DB_TYPES), min_size=1, max_size=4, unique=True))
-def test_hostile_names_round_trip_through_resolve_show_and_split(names, dsn384, encoder, tmp_path_factory,
+def test_hostile_names_round_trip_through_resolve_show_and_split(names, dsn384, minilm_names, tmp_path_factory,
                                                                 monkeypatch):
     """One database for all examples: later names meet the concepts earlier ones saved."""
-    monkeypatch.setattr(cli, "_name_encoder", lambda config: encoder)  # the model loads once, not per example
+    monkeypatch.setattr(cli, "_name_encoder", lambda config: minilm_names)  # the model loads once, not per example
     folder = tmp_path_factory.mktemp("names")
     # each name twice, the second with trailing spaces: one key, so a concept with two aliases to split
     rows = [{"name": n, "type": t} for name, t in names for n in (name, name + "  ")]

@@ -24,7 +24,6 @@ import pytest
 from polymath_assets.concepts import pipeline
 from polymath_assets.concepts.resolver import ResolverSettings
 from polymath_assets.config import Config
-from polymath_assets.kb.migrate import migrate
 
 from .test_concepts_db import PASSAGES, load_passages
 
@@ -37,13 +36,11 @@ NEW_SURFACE = ("Long Short-Term Memories", "method")  # same key as "long short-
 
 
 @pytest.fixture
-def dsn384(new_database, config):
-    dsn = new_database()
-    with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=DIM, shard_count=config.shard_count, merge_preference=config.merge_preference,
-                confidence_floor=config.confidence_floor)
+def dsn384(dsn384):
+    """The 384-d database of conftest with the PASSAGES of test_concepts_db loaded."""
+    with psycopg.connect(dsn384) as conn:
         load_passages(conn)
-    return dsn
+    return dsn384
 
 
 def spawn(dsn: str, app: str, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -123,13 +120,6 @@ def test_two_resolver_runs_at_once_create_each_concept_once(dsn384):
         assert work_end <= idle_start or idle_end <= work_start, runs_logged  # one after the other
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    from polymath_assets.concepts.names import name_encoder
-
-    return name_encoder(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}), device="cpu")
-
-
 def aliases_of(conn, surfaces: list[tuple[str, str]]) -> dict:
     rows = conn.execute("SELECT surface, concept_type, concept_id, pinned FROM concept_aliases "
                         "WHERE (surface, concept_type) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
@@ -139,13 +129,13 @@ def aliases_of(conn, surfaces: list[tuple[str, str]]) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
-def test_a_merge_during_a_resolver_run_is_kept(dsn384, encoder, full):
+def test_a_merge_during_a_resolver_run_is_kept(dsn384, minilm_names, full):
     """The run is held after it decided (and, with --full, after it forgot every unpinned
     alias); the operator merges LSTM into CNN meanwhile. After both, every surface of
     LSTM, the new one the run resolved included, is CNN's and pinned."""
     settings = ResolverSettings.from_config(Config.from_env({}))
     with psycopg.connect(dsn384) as conn:
-        pipeline.resolve_corpus(conn, encoder.encode, settings)
+        pipeline.resolve_corpus(conn, minilm_names.encode, settings)
         lstm = conn.execute("SELECT concept_id FROM concept_aliases WHERE surface = 'LSTM'").fetchone()[0]
         lstm_surfaces = conn.execute("SELECT surface, concept_type FROM concept_aliases WHERE concept_id = %s",
                                      (lstm,)).fetchall()

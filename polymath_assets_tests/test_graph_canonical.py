@@ -18,9 +18,8 @@ from polymath_assets.config import Config
 from polymath_assets.graph import reconcile, sync_shard
 from polymath_assets.graph.reconcile import graph_content
 from polymath_assets.kb import concept_ops
-from polymath_assets.kb.migrate import migrate
 
-SHARDS = 64
+SHARDS = Config.from_env().shard_count  # what conftest migrates dsn384 with
 SETTINGS = ResolverSettings.from_config(Config.from_env({}))
 RULES = TypeRules.parse(Config.from_env({}).concept_type_pairs)
 NEXT_VERSION = SETTINGS.version + "-next"
@@ -37,19 +36,9 @@ PASSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    from polymath_assets.concepts.names import name_encoder
-
-    return name_encoder(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}), device="cpu")
-
-
 @pytest.fixture
-def kb384(new_database):
-    dsn = new_database()
-    with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=384, shard_count=SHARDS, merge_preference=("gemini_batch_v1",),
-                confidence_floor=0.7)
+def kb384(dsn384):
+    with psycopg.connect(dsn384) as conn:
         yield conn
 
 
@@ -77,8 +66,8 @@ def _sync(conn, graph, full=False):
     return result
 
 
-def _resolve(conn, encoder, full=False):
-    summary = pipeline.resolve_corpus(conn, encoder.encode, SETTINGS, full=full)
+def _resolve(conn, minilm_names, full=False):
+    summary = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS, full=full)
     conn.commit()
     return summary
 
@@ -101,9 +90,9 @@ def _concept(conn, surface: str) -> int:
     return conn.execute("SELECT concept_id FROM concept_aliases WHERE surface = %s", (surface,)).fetchone()[0]
 
 
-def test_one_node_per_idea_carries_its_aliases_and_mentions_keep_the_surface(kb384, graph, encoder):
+def test_one_node_per_idea_carries_its_aliases_and_mentions_keep_the_surface(kb384, graph, minilm_names):
     _load(kb384)
-    _resolve(kb384, encoder)
+    _resolve(kb384, minilm_names)
     result = _sync(kb384, graph)
     cnn = _node_of(graph, "CNN")
     assert cnn == _node_of(graph, "convolutional neural network") == _node_of(graph, "CNNs")
@@ -120,20 +109,20 @@ def test_one_node_per_idea_carries_its_aliases_and_mentions_keep_the_surface(kb3
         {"type": "method"}]
 
 
-def test_rows_wait_for_their_surface_to_be_resolved_then_reach_the_graph(kb384, graph, encoder):
+def test_rows_wait_for_their_surface_to_be_resolved_then_reach_the_graph(kb384, graph, minilm_names):
     passages = _load(kb384)
     waiting = sync_shard(kb384, graph, shard=None, shard_count=SHARDS, batch_size=50)
     assert waiting.unresolved == sum(len(c) for _, c in PASSAGES) and waiting.counts["mentions"] == 0
     assert graph.records("MATCH (p:Passage) RETURN count(p) AS n") == [{"n": 0}]
-    _resolve(kb384, encoder)  # its aliases log the passages for the next, incremental, sync
+    _resolve(kb384, minilm_names)  # its aliases log the passages for the next, incremental, sync
     result = _sync(kb384, graph)
     assert result.full_reason is None and result.claimed_passages == len(passages)
     assert result.unresolved == 0 and result.counts["passages"] == len(passages)
 
 
-def test_a_merge_and_its_undo_reach_the_graph_and_the_undo_restores_it(kb384, graph, encoder):
+def test_a_merge_and_its_undo_reach_the_graph_and_the_undo_restores_it(kb384, graph, minilm_names):
     _load(kb384)
-    _resolve(kb384, encoder)
+    _resolve(kb384, minilm_names)
     _sync(kb384, graph)
     before_graph, before_view = graph_content(graph, None), _view(kb384)
     cnn, lstm = _concept(kb384, "CNN"), _concept(kb384, "LSTM")
@@ -157,9 +146,9 @@ def test_a_merge_and_its_undo_reach_the_graph_and_the_undo_restores_it(kb384, gr
     assert kb384.execute("SELECT count(*) FROM graph_concept_changes").fetchone()[0] == 0
 
 
-def test_a_split_survives_a_full_re_resolution_and_the_graph_follows_both(kb384, graph, encoder):
+def test_a_split_survives_a_full_re_resolution_and_the_graph_follows_both(kb384, graph, minilm_names):
     _load(kb384)
-    _resolve(kb384, encoder)
+    _resolve(kb384, minilm_names)
     _sync(kb384, graph)
     cnn = _concept(kb384, "CNN")
     _, own = concept_ops.split(kb384, "CNNs", "method", actor="test", version=SETTINGS.version)
@@ -168,20 +157,20 @@ def test_a_split_survives_a_full_re_resolution_and_the_graph_follows_both(kb384,
     assert _node_of(graph, "CNNs") == {"id": own, "name": "CNNs", "aliases": ["CNNs"]}
     assert "CNNs" not in _node_of(graph, "CNN")["aliases"] and _node_of(graph, "CNN")["id"] == cnn
 
-    _resolve(kb384, encoder, full=True)  # every unpinned alias decided again, new concept ids
+    _resolve(kb384, minilm_names, full=True)  # every unpinned alias decided again, new concept ids
     result = _sync(kb384, graph)
     assert result.full_reason is None and result.claimed_passages == len(PASSAGES)
     assert _node_of(graph, "CNNs")["id"] == own and _node_of(graph, "CNN")["id"] != own
     assert _node_of(graph, "CNN") == _node_of(graph, "convolutional neural network")
 
 
-def test_an_alias_added_without_a_passage_refreshes_the_node_in_place(kb384, graph, encoder):
+def test_an_alias_added_without_a_passage_refreshes_the_node_in_place(kb384, graph, minilm_names):
     _load(kb384)
-    _resolve(kb384, encoder)
+    _resolve(kb384, minilm_names)
     _sync(kb384, graph)
     # `polymath concepts resolve --save` path: a name no passage writes joins a concept.
     variant = "Convolutional-Neural Network"
-    pipeline.resolve_names(kb384, [Surface(variant, "method")], encoder.encode, SETTINGS)
+    pipeline.resolve_names(kb384, [Surface(variant, "method")], minilm_names.encode, SETTINGS)
     kb384.commit()
     assert _concept(kb384, variant) == _concept(kb384, "CNN")  # the key stage
     result = _sync(kb384, graph)
@@ -189,12 +178,12 @@ def test_an_alias_added_without_a_passage_refreshes_the_node_in_place(kb384, gra
     assert variant in _node_of(graph, "CNN")["aliases"]
 
 
-def test_a_resolver_version_change_re_resolves_everything_and_the_graph_follows(kb384, graph, encoder):
+def test_a_resolver_version_change_re_resolves_everything_and_the_graph_follows(kb384, graph, minilm_names):
     _load(kb384)
-    _resolve(kb384, encoder)
+    _resolve(kb384, minilm_names)
     _sync(kb384, graph)
     first = _node_of(graph, "CNN")
-    summary = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version=NEXT_VERSION))
+    summary = pipeline.resolve_corpus(kb384, minilm_names.encode, replace(SETTINGS, version=NEXT_VERSION))
     kb384.commit()
     assert summary.full_reason == f"the resolver version changed ({SETTINGS.version} -> {NEXT_VERSION})"
     assert kb384.execute("SELECT DISTINCT resolver_version FROM concept_aliases").fetchall() == [(NEXT_VERSION,)]
@@ -204,11 +193,11 @@ def test_a_resolver_version_change_re_resolves_everything_and_the_graph_follows(
     again = _node_of(graph, "CNN")
     assert again["id"] != first["id"] and again["aliases"] == first["aliases"]
     assert graph.records("MATCH (c:Concept {concept_id: $id}) RETURN count(c) AS n", id=first["id"]) == [{"n": 0}]
-    rerun = pipeline.resolve_corpus(kb384, encoder.encode, replace(SETTINGS, version=NEXT_VERSION))
+    rerun = pipeline.resolve_corpus(kb384, minilm_names.encode, replace(SETTINGS, version=NEXT_VERSION))
     assert rerun.full_reason is None and rerun.surfaces == 0  # the same version again: incremental, nothing new
 
 
-def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(new_database, graph, graph_server, encoder, tmp_path):
+def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(dsn384, graph, graph_server, minilm_names, tmp_path):
     """The operator's path: `concepts merge`, `graph sync` (reconciles, exit 0), `graph
     query` shows one node, `concepts undo`, `graph sync` again."""
     import json
@@ -217,12 +206,10 @@ def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(new_database, g
 
     from polymath_assets.cli import main
 
-    dsn = new_database()
+    dsn = dsn384
     with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=384, shard_count=SHARDS, merge_preference=("gemini_batch_v1",),
-                confidence_floor=0.7)
         _load(conn)
-        _resolve(conn, encoder)
+        _resolve(conn, minilm_names)
     env = {"POSTGRES_DSN": dsn, "NEO4J_URI": graph_server, "POLYMATH_HOME": str(tmp_path / "home"),
            "POLYMATH_EMBEDDING_MODEL": "packaged-minilm", "POLYMATH_EMBEDDING_DIM": "384"}
     cli = CliRunner(env=env)
