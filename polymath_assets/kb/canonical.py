@@ -211,7 +211,7 @@ def lock_resolver(conn: psycopg.Connection, wait: bool = True) -> bool:
 
 
 def start_run(conn: psycopg.Connection, version: str, full: bool) -> int:
-    lock_resolver(conn)
+    """Log a resolver run; the caller holds ``lock_resolver``."""
     # clock_timestamp(), not now(): now() is when the transaction began, before the wait for the lock
     return conn.execute("INSERT INTO concept_resolution_runs (resolver_version, full_rebuild, started_at) "
                         "VALUES (%s, %s, clock_timestamp()) RETURNING run_id", (version, full)).fetchone()[0]
@@ -239,14 +239,6 @@ def last_version(conn: psycopg.Connection) -> str | None:
     row = conn.execute("SELECT resolver_version FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
                        "ORDER BY run_id DESC LIMIT 1").fetchone()
     return row[0] if row else None
-
-
-def last_run(conn: psycopg.Connection) -> dict | None:
-    row = conn.execute("""SELECT run_id, surfaces, concepts_created, by_stage, seconds FROM concept_resolution_runs
-                          WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1""").fetchone()
-    if row is None:
-        return None
-    return dict(run_id=row[0], surfaces=row[1], concepts_created=row[2], by_stage=row[3], seconds=row[4])
 
 
 def lookup_aliases(conn: psycopg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:

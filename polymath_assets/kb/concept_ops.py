@@ -180,13 +180,13 @@ def undo(conn: psycopg.Connection, merge_id: int, *, actor: str) -> int:
                            f"have moved since" + (f"; undo entries {', '.join(map(str, later))} first" if later else ""))
     undo_id = _log(conn, "undo", target, source, surfaces, {"aliases": _alias_rows(
         conn, "concept_id = ANY(%s)", ([source, target],))}, actor, None, undoes=merge_id)
-    aliases = before["aliases"]
-    with conn.cursor() as cur:
-        cur.executemany(
-            """UPDATE concept_aliases SET concept_id = %(concept_id)s, norm_key = %(norm_key)s, stage = %(stage)s,
-                   score = %(score)s, decided_at = %(decided_at)s, resolver_version = %(resolver_version)s,
-                   pinned = %(pinned)s
-               WHERE surface = %(surface)s AND concept_type = %(concept_type)s""", aliases)
+    # One statement for every saved alias: its triggers (the graph's change logs) run once.
+    conn.execute(
+        """UPDATE concept_aliases a SET concept_id = b.concept_id, norm_key = b.norm_key, stage = b.stage,
+               score = b.score, decided_at = b.decided_at, resolver_version = b.resolver_version, pinned = b.pinned
+           FROM jsonb_to_recordset(%s::jsonb) AS b (surface text, concept_type text, concept_id bigint,
+               norm_key text, stage text, score real, decided_at timestamptz, resolver_version text, pinned boolean)
+           WHERE a.surface = b.surface AND a.concept_type = b.concept_type""", (json.dumps(before["aliases"]),))
     if kind == "merge":
         conn.execute("UPDATE concepts SET merged_into = NULL, updated_at = now() WHERE concept_id = %s", (source,))
     else:  # the concept the split created has no alias left; names found there lead back
