@@ -44,6 +44,7 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
 
     config = postgres.config()
     settings = ResolverSettings.from_config(config)
+
     def embed(names: list[str]):  # the model loads only when a run has new names to embed
         return embedder.encoder().encode(names)
 

@@ -5,7 +5,8 @@ also compares content, per kind, as a digest of sorted tuples of text: papers (d
 title), passages (passage_id, the doc_id of its FROM_PAPER, text preview), concepts
 (concept id, type, preferred name, aliases) and mentions (passage_id, concept id,
 surface type, surface, extractor version) — the titles, names, aliases and relationship
-keys. A merge or split that has not reached the graph shows as a difference. Where a digest differs, a few of the differing tuples are reported.
+keys. A merge or split that has not reached the graph shows as a difference. Where a
+digest differs, a few of the differing tuples are reported.
 For all shards at once (``shard=None``) concepts and papers that nothing points at must
 not exist either.
 """

@@ -37,6 +37,7 @@ from polymath_assets.corpus.lexicon import CONCEPT_TYPES
 SCOPE_TABLE = "graph_sync_scope"
 CLAIM_TABLE = "graph_sync_claim"
 CONCEPT_CLAIM_TABLE = "graph_sync_concept_claim"
+RECONCILE_TABLE = "graph_reconcile_scope"
 TEXT_PREVIEW_CHARS = 200
 
 
@@ -280,19 +281,21 @@ def expected_content(conn: psycopg.Connection, shard: int | None, shard_count: i
     papers (doc_id, title), passages (passage_id, doc_id, text_preview) — each passage's
     FROM_PAPER is its doc_id —, concepts (concept_id, type, preferred name, aliases) and
     mentions (passage_id, concept_id, surface type, surface, extractor version)."""
-    scope = _scope_select(shard, shard_count, incremental=False)
-    params = {"types": list(concept_types)}
-    mentions = conn.execute(sql.SQL("""
-        SELECT passage_id::text, concept_id, surface_type, surface, extractor_version FROM ({}) s""").format(scope),
-        params).fetchall()
+    # The scope is read once, into a temporary table the four reads share: one pass over
+    # the view, and all four kinds from the same moment of a database others write to.
+    table = sql.Identifier(RECONCILE_TABLE)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(
+        table, _scope_select(shard, shard_count, incremental=False)), {"types": list(concept_types)})
+    mentions = conn.execute(sql.SQL(
+        "SELECT passage_id::text, concept_id, surface_type, surface, extractor_version FROM {}").format(table)).fetchall()
     passages = conn.execute(sql.SQL("""
         SELECT p.passage_id::text, p.doc_id::text, {preview} FROM passages p
-        WHERE p.passage_id IN (SELECT passage_id FROM ({scope}) s)""").format(preview=_preview(), scope=scope),
-        params).fetchall()
+        WHERE p.passage_id IN (SELECT passage_id FROM {scope})""").format(preview=_preview(), scope=table)).fetchall()
     papers = conn.execute(sql.SQL("""
         SELECT d.doc_id::text, d.title FROM documents d
-        WHERE d.doc_id IN (SELECT doc_id FROM ({}) s)""").format(scope), params).fetchall()
-    concepts = conn.execute(_concept_rows(sql.SQL("SELECT concept_id FROM ({}) s").format(scope)), params).fetchall()
+        WHERE d.doc_id IN (SELECT doc_id FROM {})""").format(table)).fetchall()
+    concepts = conn.execute(_concept_rows(sql.SQL("SELECT concept_id FROM {}").format(table))).fetchall()
     return {"papers": [tuple(r) for r in papers], "passages": [tuple(r) for r in passages],
             "concepts": [(cid, ctype, name, tuple(aliases)) for cid, ctype, name, aliases in concepts],
             "mentions": [tuple(r) for r in mentions]}
