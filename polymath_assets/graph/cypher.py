@@ -61,22 +61,12 @@ def _has_control(name: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in name)
 
 
-def surface_key(surface_type: str, surface: str) -> str:
-    """A surface as written under a type, safe to match on either server."""
-    key = f"{surface_type}:{surface}"
-    if len(key) <= MAX_PLAIN_KEY_CHARS and not surface[-1:].isspace() and not _has_control(surface):
-        return key
-    return f"{surface_type}:sha256:{hashlib.sha256(surface.encode()).hexdigest()}"
-
-
 def mention_key(concept_id: int, surface_type: str, surface: str) -> str:
-    """The identity of a MENTIONS relationship of a passage."""
-    return f"{int(concept_id)}|{surface_key(surface_type, surface)}"
-
-
-def concept_label(concept_type: str) -> str | None:
-    """The extra label for a concept type, or None for a type outside the allow-list."""
-    return CONCEPT_LABELS.get(concept_type)
+    """The identity of a MENTIONS relationship of a passage: the concept and the surface as
+    written, the surface digested where FalkorDB could not match it again (see above)."""
+    if len(surface) > MAX_PLAIN_KEY_CHARS or surface[-1:].isspace() or _has_control(surface):
+        surface = f"sha256:{hashlib.sha256(surface.encode()).hexdigest()}"
+    return f"{int(concept_id)}|{surface_type}:{surface}"
 
 
 # ---- the server switch: schema and batched deletes ----------------------------------------
