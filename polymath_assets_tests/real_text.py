@@ -1,7 +1,7 @@
-"""Real scientific text for tests: the SciERC abstracts kept in the shared data folder.
-
-CI clones the repository with ``shared/`` beside it, so the file is found relative to the
-repository root. A missing file fails the test that asks for it (never a skip).
+"""Real scientific text for tests: the 500 SciERC abstracts kept in the repository
+(``polymath_assets_tests/data/scierc_abstracts.jsonl``; source and licence in that
+folder's README), so a clone with nothing beside it runs every test. A missing file
+fails the test that asks for it (never a skip).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import json
 from functools import cache
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_DATA = Path(__file__).resolve().parent / "data"
 
 
 def scierc_path() -> Path:
-    path = _REPO_ROOT.parent / "shared" / "data" / "scierc_abstracts.jsonl"
+    path = _DATA / "scierc_abstracts.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"real-text test data missing: {path} (shared/ must sit beside the repository)")
+        raise FileNotFoundError(f"real-text test data missing: {path} (it belongs to the repository)")
     return path
 
 
