@@ -1,11 +1,19 @@
-"""Canonical-concept resolution: quality on the SciERC gold set and speed at scale.
+"""Canonical-concept resolution: quality on the two development gold sets and speed at scale.
 
-1. Quality: every distinct (surface, type) of the 500 SciERC abstracts resolved with the
-   acronym pairs of the abstracts, scored against ``polymath_assets_tests/data/
-   scierc_concept_gold.jsonl`` (B³ and pairwise precision / recall / F1), beside two
-   baselines measured in the same run: the exact (surface, type) key the graph uses today,
-   and the normalization key alone.
-2. Scale (``--sizes``): synthetic alias families of N distinct surfaces each resolved in a
+1. Quality on the SciERC NER set (``polymath_assets_tests/data/scierc_concept_gold.jsonl``,
+   the set the embedding threshold and the rules were tuned on): every distinct (surface,
+   type) of the 500 abstracts' mentions resolved as a list of names (``concepts resolve``)
+   with the acronym pairs of the abstracts recorded first.
+2. Quality on the definitions set (``scierc_definitions_gold.jsonl``, built from the
+   abstracts' own acronym definitions and clusters labelled by hand, never tuned on): a
+   knowledge base of the abstracts with every gold surface as a concept row of the
+   passages that write it, resolved the way the asset does (``resolve_corpus``); and the
+   same surfaces as a bare list of names (no passages: the list is the only evidence).
+   For both sets, stage by stage (key rules only, + acronym, + head, + embedding: the
+   whole resolver), B³ precision / recall / F1 and acronym-pair recall (the share of
+   acronym ↔ expansion pairs of one gold concept that end in one concept), beside two
+   baselines measured in the same run: the exact surface and the lower-cased surface.
+3. Scale (``--sizes``): synthetic alias families of N distinct surfaces each resolved in a
    fresh database with the packaged small model on CPU; seconds, peak memory, B³ against
    the families, and the time ratio of the largest to the smallest size.
 
@@ -22,17 +30,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polymath_assets.concepts import pipeline  # noqa: E402
 from polymath_assets.concepts.names import name_encoder  # noqa: E402
-from polymath_assets.concepts.normalize import normalize_key  # noqa: E402
-from polymath_assets.concepts.quality import b_cubed, pairwise  # noqa: E402
-from polymath_assets.concepts.resolver import ResolverSettings, Surface  # noqa: E402
+from polymath_assets.concepts.normalize import is_acronym_like  # noqa: E402
+from polymath_assets.concepts.quality import b_cubed  # noqa: E402
+from polymath_assets.concepts.resolver import MERGING_STAGES, ResolverSettings, Surface  # noqa: E402
 from polymath_assets.concepts.synthetic import surfaces_for  # noqa: E402
 from polymath_assets.config import Config  # noqa: E402
 from polymath_assets.kb import canonical  # noqa: E402
@@ -64,39 +74,100 @@ def fresh_database(admin_dsn: str, config: Config) -> str:
 
 def resolve_list(dsn: str, surfaces: list[Surface], texts: list[str], embed, settings) -> list[tuple[int, str]]:
     with psycopg.connect(dsn) as conn:
-        canonical.record_acronyms(conn, pipeline._merge_by_key(pipeline.acronym_counts(texts)))
+        canonical.record_acronyms(conn, pipeline.pairs_of_texts(texts))
         found = pipeline.resolve_names(conn, surfaces, embed, settings)
         conn.commit()
     return found
 
 
-def report_quality(prefix: str, predicted: dict, gold: dict) -> None:
-    b3, pw = b_cubed(predicted, gold), pairwise(predicted, gold)
+def report_quality(prefix: str, predicted: dict, gold: dict, pairs: list | None = None) -> None:
+    b3 = b_cubed(predicted, gold)
     bench(f"{prefix}_b3_precision", b3.precision, "ratio")
     bench(f"{prefix}_b3_recall", b3.recall, "ratio")
     bench(f"{prefix}_b3_f1", b3.f1, "ratio")
-    bench(f"{prefix}_pairwise_precision", pw.precision, "ratio")
-    bench(f"{prefix}_pairwise_recall", pw.recall, "ratio")
-    bench(f"{prefix}_pairwise_f1", pw.f1, "ratio")
+    if pairs is not None:
+        bench(f"{prefix}_acronym_pair_recall", pair_recall(predicted, pairs), "ratio")
 
 
-def quality(admin_dsn: str, config: Config, embed, settings) -> None:
+def pair_recall(predicted: dict, pairs: list) -> float:
+    return sum(predicted[a] == predicted[e] for a, e in pairs) / len(pairs) if pairs else 1.0
+
+
+def gold_acronym_pairs(gold: dict) -> list:
+    """Acronym ↔ expansion pairs of one gold concept (same type): an acronym-like surface
+    and a surface that is not one."""
+    by_group: dict = {}
+    for key, group in gold.items():
+        by_group.setdefault(group, []).append(key)
+    return [(a, e) for members in by_group.values() for a in members for e in members
+            if is_acronym_like(a[0]) and not is_acronym_like(e[0]) and a[1] == e[1]]
+
+
+STEPS = (("key", frozenset()), ("acronym", frozenset({"acronym"})), ("head", frozenset({"acronym", "head"})),
+         ("embedding", MERGING_STAGES))
+
+
+def baselines(prefix: str, gold: dict, pairs: list) -> None:
+    report_quality(f"{prefix}_exact_surface", {k: k for k in gold}, gold, pairs)
+    report_quality(f"{prefix}_lowercase", {k: (k[0].lower(), k[1]) for k in gold}, gold, pairs)
+
+
+def quality_ner(admin_dsn: str, config: Config, embed, settings) -> None:
     from polymath_assets_tests.concept_gold import gold_clusters, scierc_surfaces, scierc_texts
 
     gold = gold_clusters()
-    counts = scierc_surfaces()
-    surfaces = [Surface(name, type_, n) for (name, type_), n in sorted(counts.items())]
-    started = time.perf_counter()
-    found = resolve_list(fresh_database(admin_dsn, config), surfaces, scierc_texts(), embed, settings)
-    seconds = time.perf_counter() - started
-    predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
-    print(f"SciERC gold set: {len(gold)} surfaces, {len(set(gold.values()))} gold clusters, "
-          f"{len(set(predicted.values()))} predicted, {seconds:.1f}s", flush=True)
-    report_quality("concepts", predicted, gold)
-    report_quality("concepts_exact_key_baseline", {k: k for k in gold}, gold)
-    report_quality("concepts_norm_key_baseline", {k: (normalize_key(k[0]), k[1]) for k in gold}, gold)
-    grouped = {k for k, v in gold.items() if not v.startswith("single:")}
-    report_quality("concepts_grouped_only", {k: predicted[k] for k in grouped}, {k: gold[k] for k in grouped})
+    pairs = gold_acronym_pairs(gold)
+    surfaces = [Surface(name, type_, n) for (name, type_), n in sorted(scierc_surfaces().items())]
+    print(f"SciERC NER set (tuned on): {len(gold)} surfaces, {len(set(gold.values()))} gold clusters, "
+          f"{len(pairs)} acronym pairs", flush=True)
+    baselines("concepts_ner", gold, pairs)
+    for step, stages in STEPS:
+        started = time.perf_counter()
+        found = resolve_list(fresh_database(admin_dsn, config), surfaces, scierc_texts(), embed,
+                             replace(settings, stages=stages))
+        predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
+        print(f"  +{step}: {len(set(predicted.values()))} concepts, {time.perf_counter() - started:.1f}s", flush=True)
+        report_quality(f"concepts_ner_{step}", predicted, gold, pairs)
+
+
+def quality_definitions(admin_dsn: str, config: Config, embed, settings) -> None:
+    from polymath_assets_tests.concept_gold import definition_pairs, definitions_clusters, load_definitions_kb
+
+    gold = definitions_clusters()
+    pairs = definition_pairs()
+    print(f"definitions set (not tuned on): {len(gold)} surfaces, {len(set(gold.values()))} gold clusters, "
+          f"{len(pairs)} defined acronym pairs", flush=True)
+    baselines("concepts_defs", gold, pairs)
+    for step, stages in STEPS:
+        dsn = fresh_database(admin_dsn, config)
+        started = time.perf_counter()
+        with psycopg.connect(dsn) as conn:
+            load_definitions_kb(conn)
+            summary = pipeline.resolve_corpus(conn, embed, replace(settings, stages=stages))
+            conn.commit()
+            found = canonical.lookup_aliases(conn, list(gold))
+        predicted = {k: found[k][0] for k in gold}
+        print(f"  +{step}: {len(set(predicted.values()))} concepts, by stage {summary.by_stage}, "
+              f"{time.perf_counter() - started:.1f}s", flush=True)
+        report_quality(f"concepts_defs_{step}", predicted, gold, pairs)
+    surfaces = [Surface(name, type_) for name, type_ in sorted(gold)]
+    found = resolve_list(fresh_database(admin_dsn, config), surfaces, [], embed, settings)
+    report_quality("concepts_defs_names_only", {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)},
+                   gold, pairs)
+
+
+def cached(embed):
+    """Each name embedded once across the runs of the benchmark (the stage-by-stage runs
+    embed the same names)."""
+    vectors: dict[str, np.ndarray] = {}
+
+    def encode(names: list[str]) -> np.ndarray:
+        todo = [n for n in dict.fromkeys(names) if n not in vectors]
+        if todo:
+            vectors.update(zip(todo, embed(todo)))
+        return np.vstack([vectors[n] for n in names])
+
+    return encode
 
 
 def scale(admin_dsn: str, config: Config, embed, settings, size: int) -> float:
@@ -124,14 +195,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="25000,100000",
                         help="comma-separated synthetic surface counts (e.g. 125000,500000); empty: quality only")
     args = parser.parse_args()
-    config = Config.from_env()
+    config = Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"})
     settings = ResolverSettings.from_config(config)
-    encoder = name_encoder(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}), device="cpu")
+    encoder = name_encoder(config, device="cpu")
     home = Path(tempfile.mkdtemp(prefix="polymath-concepts-bench-"))
     try:
         admin = embedded_postgres.start(home)
         admin = with_database(admin, "postgres")
-        quality(admin, config, encoder.encode, settings)
+        names = cached(encoder.encode)
+        quality_ner(admin, config, names, settings)
+        quality_definitions(admin, config, names, settings)
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
         timings = Counter()
         for size in sizes:

@@ -834,9 +834,46 @@ def concepts_run(full: bool) -> None:
         conn.commit()
     if summary.full_reason:
         click.echo(f"full re-resolution: {summary.full_reason}")
+    threshold = "off" if summary.similarity is None else f"{summary.similarity:g}"
+    click.echo(f"embedding threshold {threshold} ({summary.similarity_source})")
     click.echo(f"resolved {summary.surfaces} surfaces, {summary.concepts_created} new concepts, "
                f"by stage {summary.by_stage} ({summary.seconds:.1f}s)")
     click.echo(GRAPH_FOLLOWS)
+
+
+@concepts.command("calibrate")
+@click.option("--gold", "gold_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSONL, one {"surface": ..., "type": ..., "group": ...} per surface of the gold set.')
+@click.option("--min-precision", default=0.95, show_default=True, type=click.FloatRange(0, 1),
+              help="Least precision of the pairs the embedding stage joins.")
+@click.option("--dry-run", is_flag=True, help="Measure and show; record nothing.")
+def concepts_calibrate(gold_path: Path, min_precision: float, dry_run: bool) -> None:
+    """Measure the embedding stage across thresholds for the configured embedding model on
+    a gold set, and record the chosen threshold for that model (the resolver uses it)."""
+    from polymath_assets.concepts.calibrate import GoldRejected, calibrate_gold_file
+    from polymath_assets.concepts.resolver import ResolverSettings
+    from polymath_assets.kb.db import connect
+
+    config, dsn = _concepts_db()
+    encoder = _name_encoder(config)
+    settings = ResolverSettings.from_config(config)
+    with connect(dsn) as conn:
+        try:
+            result = calibrate_gold_file(conn, gold_path, encoder.encode, settings, min_precision=min_precision,
+                                         actor=_actor(), save=not dry_run)
+        except GoldRejected as rejected:
+            raise click.ClickException(str(rejected)) from None
+        conn.commit()
+    click.echo(f"{result.surfaces} gold surfaces, model {config.embedding_model}; without the embedding stage "
+               f"B³ P {result.without_embedding[0]:.3f} R {result.without_embedding[1]:.3f}")
+    for line in result.table():
+        click.echo(line)
+    if result.chosen is None:
+        raise click.ClickException(f"no threshold reaches precision {min_precision} on this gold set; nothing recorded")
+    recorded = "not recorded (--dry-run)" if dry_run else "recorded for this model; the resolver uses it from its next run"
+    click.echo(f"threshold {result.chosen.threshold:.3f} for {config.embedding_model}: {recorded}")
+    if config.concept_similarity is not None:
+        click.echo(f"note: POLYMATH_CONCEPT_SIMILARITY={config.concept_similarity} is set and takes precedence", err=True)
 
 
 @concepts.command("resolve")

@@ -70,11 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_OFFLINE", "0", "1: use the project's offline Gemini emulator instead of the real API."),
     Setting("POLYMATH_RUNLOG_DIR", "docs/runlogs", "Where QC reports are written."),
     # Canonical concepts (the resolver of polymath_assets.concepts).
-    Setting("POLYMATH_CONCEPT_RESOLVER_VERSION", "resolver_v2", "Recorded on every alias the resolver decides (concept_aliases.resolver_version); a run under another version than the last run's re-resolves everything unpinned (v2: the normalization key keeps letters of every script and folds Latin accents)."),
-    Setting("POLYMATH_CONCEPT_SIMILARITY", "0.985", "Least cosine similarity of two concept names' vectors for the embedding stage to merge them (tuned on the SciERC gold set with the packaged small model, whose CLS vectors sit close together; measure again for another model)."),
+    Setting("POLYMATH_CONCEPT_RESOLVER_VERSION", "resolver_v3", "Recorded on every alias the resolver decides (concept_aliases.resolver_version); a run under another version than the last run's re-resolves everything unpinned and reads the passages for acronym definitions again (v2: the normalization key keeps letters of every script and folds Latin accents; v3: variant rules with their own stages, British/American spelling, generic head nouns, acronyms weighed by documents, ambiguous acronyms kept apart)."),
+    Setting("POLYMATH_CONCEPT_SIMILARITY", "", "Least cosine similarity of two concept names' vectors for the embedding stage to merge them. Empty: the threshold `polymath concepts calibrate` recorded for the configured embedding model; without a record, 0.985 for packaged-minilm (tuned on the SciERC gold set) and for any other model no embedding merge at all (names are still embedded and indexed)."),
     Setting("POLYMATH_CONCEPT_NEIGHBOURS", "8", "Nearest canonical concepts fetched per new name from the HNSW index."),
     Setting("POLYMATH_CONCEPT_TYPE_PAIRS", "method=model", "Pairs of different concept types that may share a canonical concept (TYPE=TYPE, comma-separated); otherwise types must be equal."),
-    Setting("POLYMATH_CONCEPT_ACRONYM_DOMINANCE", "0.6", "Least share of an acronym's passages that must spell out the same expansion for the acronym stage to use it."),
+    Setting("POLYMATH_CONCEPT_ACRONYM_DOMINANCE", "0.8", "Least share of the documents defining an acronym that must give the same expansion for the acronym stage to use it corpus-wide (a rival defined in one document only does not count against an expansion defined in three or more; below the share the acronym is ambiguous and only the definitions in the documents that write it decide)."),
+    Setting("POLYMATH_CONCEPT_HEAD_NOUNS", "model,method,approach,algorithm,architecture,framework,technique,network,classifier,embedding,representation,score,metric,measure,dataset,corpus,database,toolkit", "Generic head nouns of the head stage: NAME HEAD joins the concept of NAME when NAME is itself a concept and a name (one token that is an acronym, mixed case like ELMo, or letters with digits like word2vec): ELMo embeddings, CRF model, BLEU score. none: no head stage."),
     Setting("POLYMATH_CONCEPT_CHUNK_SIZE", "2048", "New names embedded, searched and clustered together (bounds memory: no all-pairs matrix beyond one chunk)."),
     Setting("POLYMATH_CONCEPT_MAX_CLUSTER", "50", "Asset check: a canonical concept with more aliases than this is reported as an outlier."),
     Setting("POLYMATH_CONCEPT_MIN_RESOLVED", "0.99", "Asset check: least share of distinct surfaces that must have a canonical concept."),
@@ -205,11 +206,13 @@ class Config:
     gate_parse_failure_max: float
     offline: bool
     runlog_dir: Path
-    concept_resolver_version: str = "resolver_v2"
-    concept_similarity: float = 0.985
+    concept_resolver_version: str = "resolver_v3"
+    concept_similarity: float | None = None
     concept_neighbours: int = 8
     concept_type_pairs: str = "method=model"
-    concept_acronym_dominance: float = 0.6
+    concept_acronym_dominance: float = 0.8
+    concept_head_nouns: str = ("model,method,approach,algorithm,architecture,framework,technique,system,network,"
+                               "classifier,embedding,representation,score,metric,measure,dataset,corpus,database,toolkit")
     concept_chunk_size: int = 2048
     concept_max_cluster: int = 50
     concept_min_resolved: float = 0.99
@@ -306,8 +309,8 @@ def _concept_settings(env: Mapping[str, str]) -> dict:
         TypeRules.parse(pairs)
     except ValueError as err:
         raise ConfigError(f"POLYMATH_CONCEPT_TYPE_PAIRS={pairs!r}: {err}") from None
-    similarity = _float(env, "POLYMATH_CONCEPT_SIMILARITY")
-    if not 0 < similarity <= 1:
+    similarity = _float(env, "POLYMATH_CONCEPT_SIMILARITY") if _get(env, "POLYMATH_CONCEPT_SIMILARITY") else None
+    if similarity is not None and not 0 < similarity <= 1:
         raise ConfigError(f"POLYMATH_CONCEPT_SIMILARITY={similarity} must be in (0, 1]")
     return dict(
         concept_resolver_version=_get(env, "POLYMATH_CONCEPT_RESOLVER_VERSION"),
@@ -315,6 +318,7 @@ def _concept_settings(env: Mapping[str, str]) -> dict:
         concept_neighbours=_int(env, "POLYMATH_CONCEPT_NEIGHBOURS"),
         concept_type_pairs=pairs,
         concept_acronym_dominance=_float(env, "POLYMATH_CONCEPT_ACRONYM_DOMINANCE"),
+        concept_head_nouns=_get(env, "POLYMATH_CONCEPT_HEAD_NOUNS"),
         concept_chunk_size=_int(env, "POLYMATH_CONCEPT_CHUNK_SIZE"),
         concept_max_cluster=_int(env, "POLYMATH_CONCEPT_MAX_CLUSTER"),
         concept_min_resolved=_float(env, "POLYMATH_CONCEPT_MIN_RESOLVED"),

@@ -1,16 +1,25 @@
-"""The SciERC concept gold set: every distinct (surface, type) of the abstracts' mentions,
-grouped where they name the same thing (``data/scierc_concept_gold.jsonl``, labelling
-rules in ``data/README.md``); a surface not listed there is a singleton."""
+"""The two development gold sets of canonical concepts (labelling rules in ``data/README.md``):
+
+* the SciERC NER set: every distinct (surface, type) of the abstracts' mentions, grouped
+  where they name the same thing (``data/scierc_concept_gold.jsonl``; a surface not
+  listed there is a singleton). The resolver's embedding threshold and rules were tuned
+  on this set.
+* the definitions set: surfaces the abstracts write around their own acronym definitions
+  and clusters labelled by hand (``data/scierc_definitions_gold.jsonl``, every surface
+  listed, one type), never used to tune a threshold."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections import Counter
 from pathlib import Path
 
 from polymath_assets_tests.real_text import load_scierc
 
 GOLD_PATH = Path(__file__).resolve().parent / "data" / "scierc_concept_gold.jsonl"
+DEFINITIONS_PATH = Path(__file__).resolve().parent / "data" / "scierc_definitions_gold.jsonl"
 
 
 def scierc_surfaces() -> Counter:
@@ -33,3 +42,57 @@ def gold_clusters() -> dict[tuple[str, str], str]:
                 raise ValueError(f"{GOLD_PATH.name}: {key} is not a mention of the abstracts")
             labels[key] = row["group"]
     return labels
+
+
+def _definitions_rows() -> list[dict]:
+    with DEFINITIONS_PATH.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def definitions_clusters() -> dict[tuple[str, str], str]:
+    """(surface, type) → gold cluster label, for every surface of the definitions set."""
+    return {(row["surface"], row["type"]): row["group"] for row in _definitions_rows()}
+
+
+def definition_pairs() -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """(acronym, expansion) as (surface, type) for every definition the abstracts write
+    whose two sides the gold set puts in one concept."""
+    rows = _definitions_rows()
+    group = {row["surface"]: row["group"] for row in rows}
+    return [((row["surface"], row["type"]), (expansion, row["type"]))
+            for row in rows for expansion in row.get("defined_as", ()) if group[expansion] == row["group"]]
+
+
+def occurrences(surfaces, texts: list[str]) -> dict[str, list[int]]:
+    """surface → indexes of the texts that write it token-exact (how a surface is put in the
+    passages of a knowledge base built from the abstracts)."""
+    found = {}
+    for surface in surfaces:
+        pattern = re.compile(r"(?<!\S)" + re.escape(surface) + r"(?!\S)")
+        found[surface] = [i for i, text in enumerate(texts) if pattern.search(text)]
+    return found
+
+
+def load_definitions_kb(conn) -> int:
+    """A knowledge base built from the abstracts: one document and one passage per abstract,
+    and every surface of the definitions set as a concept row of each passage that writes
+    it (what an extractor would have written). Returns the concept rows loaded."""
+    texts = scierc_texts()
+    ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"scierc-abstract-{i}") for i in range(len(texts))]
+    with conn.cursor() as cur:
+        with cur.copy("COPY documents (doc_id, title) FROM STDIN") as copy:
+            for i, pid in enumerate(ids):
+                copy.write_row((pid, f"SciERC abstract {i}"))
+        with cur.copy("COPY passages (passage_id, doc_id, passage_text) FROM STDIN") as copy:
+            for pid, text in zip(ids, texts):
+                copy.write_row((pid, pid, text))
+        rows = 0
+        gold = definitions_clusters()
+        with cur.copy("COPY passage_concepts (passage_id, concept_name, concept_type, confidence, extractor_version) "
+                      "FROM STDIN") as copy:
+            for surface, found in occurrences(sorted({s for s, _ in gold}), texts).items():
+                for type_ in sorted(t for s, t in gold if s == surface):
+                    for i in found:
+                        copy.write_row((ids[i], surface, type_, 0.9, "gemini_batch_v1"))
+                        rows += 1
+    return rows

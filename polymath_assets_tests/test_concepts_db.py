@@ -19,7 +19,7 @@ from polymath_assets.kb import canonical, concept_ops
 from .concept_gold import gold_clusters, scierc_surfaces, scierc_texts
 
 DIM = 384
-SETTINGS = ResolverSettings.from_config(Config.from_env({}))
+SETTINGS = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
 RULES = TypeRules.parse("method=model")
 
 
@@ -66,7 +66,7 @@ def test_resolution_groups_variants_keeps_types_apart_and_is_incremental(dsn384,
         assert concept_of(conn, "LSTMs", "model") == concept_of(conn, "long short-term memory", "method")
         assert concept_of(conn, "Transformer", "dataset") != concept_of(conn, "Transformer", "method")
         stages = dict(conn.execute("SELECT surface, stage FROM concept_aliases WHERE concept_type = 'method'").fetchall())
-        assert stages["CNN"] == "acronym" and stages["Convolutional neural networks"] in ("key", "new")
+        assert stages["CNN"] == "acronym" and stages["Convolutional neural networks"] in ("plural", "new")
         assert summary.surfaces == 12 and all(row[3] is not None for row in canonical_view(conn))
         assert conn.execute("SELECT preferred_name FROM concepts WHERE concept_id = %s", (cnn,)).fetchone()[0] \
             in ("convolutional neural network", "Convolutional neural networks")
@@ -166,7 +166,7 @@ def test_quality_on_the_scierc_gold_set(dsn384, minilm_names):
     gold = gold_clusters()
     surfaces = [Surface(name, type_, n) for (name, type_), n in sorted(scierc_surfaces().items())]
     with psycopg.connect(dsn384) as conn:
-        canonical.record_acronyms(conn, pipeline._merge_by_key(pipeline.acronym_counts(scierc_texts())))
+        canonical.record_acronyms(conn, pipeline.pairs_of_texts(scierc_texts()))
         found = pipeline.resolve_names(conn, surfaces, minilm_names.encode, SETTINGS)
     predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
     scores = b_cubed(predicted, gold)

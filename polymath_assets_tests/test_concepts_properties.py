@@ -22,6 +22,7 @@ from polymath_assets import cli
 from polymath_assets.cli import main
 from polymath_assets.concepts import pipeline
 from polymath_assets.concepts.acronyms import find_pairs, pair_keys, pairs_in_surface
+from polymath_assets.concepts.memory import MemoryStore
 from polymath_assets.concepts.normalize import fold, normalize_key, strip_latin_accents, surface_key
 from polymath_assets.concepts.resolver import Decision, ResolverSettings, Surface, resolve
 from polymath_assets.concepts.rules import TypeRules
@@ -104,57 +105,6 @@ def test_accents_on_latin_letters_do_not_split_a_key(a, b):
     assert normalize_key(a) == normalize_key(b) != ""
 
 
-class MemoryStore:
-    """The resolver's store in memory: aliases by key, acronym pairs, concepts with vectors
-    (neighbours by brute force: the same answers an exact index would give)."""
-
-    def __init__(self):
-        self.concepts: list[tuple[str, str, np.ndarray | None]] = []
-        self.aliases: dict[tuple[str, str], Decision] = {}
-        self.acronyms: dict[tuple[str, str], int] = defaultdict(int)
-
-    def concepts_for_keys(self, keys):
-        found = defaultdict(list)
-        for d in self.aliases.values():
-            if d.key in keys and (d.concept_id, d.type, False) not in found[d.key]:
-                found[d.key].append((d.concept_id, d.type, False))
-        return dict(found)
-
-    def expansions_for(self, acronym_keys):
-        found = defaultdict(list)
-        for (a, e), n in self.acronyms.items():
-            if a in acronym_keys:
-                found[a].append((e, n))
-        return dict(found)
-
-    def acronyms_for(self, expansion_keys):
-        found = defaultdict(list)
-        for a, e in self.acronyms:
-            if e in expansion_keys:
-                found[e].append(a)
-        return dict(found)
-
-    def neighbours(self, vectors, k):
-        known = [(cid, t, n, v) for cid, (n, t, v) in enumerate(self.concepts) if v is not None]
-        out = []
-        for q in vectors:
-            scored = sorted(((float(v @ q), cid, t, n) for cid, t, n, v in known), reverse=True)[:k]
-            out.append([(cid, t, n, s) for s, cid, t, n in scored])
-        return out
-
-    def create_concepts(self, rows):
-        start = len(self.concepts)
-        self.concepts.extend(rows)
-        return list(range(start, start + len(rows)))
-
-    def record(self, surfaces, decisions):
-        """What the pipeline writes after a resolution: acronym pairs of the surfaces, aliases."""
-        for (a, e, _, _), n in pipeline.acronym_counts(s.name for s in surfaces).items():
-            self.acronyms[(a, e)] += n
-        for d in decisions:
-            self.aliases.setdefault((d.name, d.type), d)
-
-
 def embed(names: list[str]) -> np.ndarray:
     """Unit vectors from letter trigrams of the key: near names are near, equal keys equal."""
     out = np.zeros((len(names), 64), dtype=np.float32)
@@ -194,7 +144,8 @@ def test_resolve_decides_every_surface_once_and_one_key_is_one_concept(first, se
         result = resolve(store, surfaces, embed, SETTINGS)
         check_resolution(surfaces, result.decisions, store)
         assert result.concepts_created == len(store.concepts) - before
-        store.record(surfaces, result.decisions)
+        store.add_pairs(pipeline.pairs_of_texts(s.name for s in surfaces))
+        store.save(result.decisions)
     # across both runs: one key and one type name one concept
     by_key_type = defaultdict(set)
     for d in store.aliases.values():

@@ -133,7 +133,7 @@ def test_a_merge_during_a_resolver_run_is_kept(dsn384, minilm_names, full):
     """The run is held after it decided (and, with --full, after it forgot every unpinned
     alias); the operator merges LSTM into CNN meanwhile. After both, every surface of
     LSTM, the new one the run resolved included, is CNN's and pinned."""
-    settings = ResolverSettings.from_config(Config.from_env({}))
+    settings = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
     with psycopg.connect(dsn384) as conn:
         pipeline.resolve_corpus(conn, minilm_names.encode, settings)
         lstm = conn.execute("SELECT concept_id FROM concept_aliases WHERE surface = 'LSTM'").fetchone()[0]

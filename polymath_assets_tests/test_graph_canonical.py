@@ -20,7 +20,7 @@ from polymath_assets.graph.reconcile import graph_content
 from polymath_assets.kb import concept_ops
 
 SHARDS = Config.from_env().shard_count  # what conftest migrates dsn384 with
-SETTINGS = ResolverSettings.from_config(Config.from_env({}))
+SETTINGS = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
 RULES = TypeRules.parse(Config.from_env({}).concept_type_pairs)
 NEXT_VERSION = SETTINGS.version + "-next"
 

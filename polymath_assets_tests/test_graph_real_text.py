@@ -57,7 +57,7 @@ def test_real_abstracts_with_quotes_sync_every_shard_and_verify_passes(new_datab
         _load(conn)
         encoder = Encoder("packaged-minilm", device="cpu", batch_size=16, max_length=256)
         embed_shard(conn, encoder, shard=None, shard_count=SHARDS, create_index=True)
-        resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(Config.from_env({})))
+        resolve_corpus(conn, encoder.encode, ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"})))
         shards = [s for (s,) in conn.execute(f"SELECT DISTINCT shard_hash % {SHARDS} FROM passages ORDER BY 1")]
         conn.commit()
         assert len(shards) > 40

@@ -1,17 +1,30 @@
-"""The normalization key of a concept surface (stage ``key``).
+"""The normalization key of a concept surface, and the variant rules it is built from.
 
-Two surfaces with the same key name the same thing: case, unicode compatibility forms,
-accents on Latin letters (``Schrödinger`` = ``Schrodinger``), hyphens and spaces (``long short - term memory`` = ``long short-term memory`` =
-``Long Short-Term Memory``), punctuation, a leading article, a trailing bracketed acronym
-(``convolutional neural network (CNN)``) and a plural head noun (a small, safe rule set
-applied to the last word only, where English puts the head of a noun phrase). Letters
-of every script stay in the key: ``α-helix`` and ``β-helix`` are two things.
+Two surfaces with the same key name the same thing. The key is built by rules applied in
+order (``KEY_STAGES``); a surface that joins a concept through the key records, as its
+alias's stage, the last rule it needed to meet a surface already there:
+
+``key``          case, unicode compatibility forms, accents on Latin letters
+                 (``Schrödinger`` = ``Schrodinger``), whitespace;
+``punctuation``  hyphens, spaces, quotes and tokenized punctuation (``Bi - LSTM`` =
+                 ``BiLSTM``, ``long short - term memory`` = ``Long Short-Term Memory``,
+                 ``data set`` = ``dataset``);
+``article``      a leading article (``the Penn Treebank``);
+``bracket``      a trailing bracketed acronym or gloss (``convolutional neural network (CNN)``);
+``spelling``     British and American spelling (``normalisation`` = ``normalization``,
+                 ``modelling`` = ``modeling``; a word list, see ``spelling``);
+``plural``       a plural last word, where English puts the head of a noun phrase (a
+                 small, safe rule set), and an acronym's plural ``s`` (``CNNs``).
+
+Letters of every script stay in the key: ``α-helix`` and ``β-helix`` are two things.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from polymath_assets.concepts.spelling import american
 
 _BRACKETED = re.compile(r"^(?P<long>.*?\S)\s*\(\s*(?P<short>[^()]{1,20}?)\s*\)\s*$")
 # Letters and digits of any script (``[^\W_]``), and + and # for C++ and C#.
@@ -71,8 +84,21 @@ def split_bracketed(surface: str) -> tuple[str, str] | None:
     return match.group("long").strip(), match.group("short").strip()
 
 
+# Plurals the suffix rules would get wrong (``hypotheses`` is not ``hypothese``).
+_IRREGULAR = {"hypotheses": "hypothesis", "analyses": "analysis", "syntheses": "synthesis", "theses": "thesis",
+              "diagnoses": "diagnosis", "parentheses": "parenthesis", "crises": "crisis", "ellipses": "ellipsis",
+              "matrices": "matrix", "indices": "index", "vertices": "vertex", "appendices": "appendix",
+              "criteria": "criterion", "phenomena": "phenomenon", "corpora": "corpus", "schemata": "schema",
+              "formulae": "formula", "lemmata": "lemma", "stimuli": "stimulus", "nuclei": "nucleus",
+              "radii": "radius", "foci": "focus", "loci": "locus", "children": "child", "men": "man",
+              "women": "woman", "people": "person", "mice": "mouse", "feet": "foot", "teeth": "tooth"}
+
+
 def singular(word: str) -> str:
-    """The singular of one lower-case English word by safe suffix rules (unknown → unchanged)."""
+    """The singular of one lower-case English word by safe suffix rules and a list of
+    irregular plurals (unknown → unchanged)."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) <= 3 or word in _NOT_PLURAL or not word.isalpha():
         return word
     if word.endswith("ies") and len(word) > 4:
@@ -86,20 +112,79 @@ def singular(word: str) -> str:
     return word
 
 
-def words(surface: str) -> list[str]:
-    """The key's words, in order, before joining: folded, punctuation dropped, a trailing
-    bracketed short form and a leading article removed, the last word singular."""
+KEY_STAGES = ("key", "punctuation", "article", "bracket", "spelling", "plural")
+
+
+def _folded(text: str) -> str:
+    return strip_latin_accents(fold(unescape_brackets(text)))
+
+
+def _all_tokens(folded: str) -> list[str]:
+    return _WORD.findall(folded.replace("'s ", " ").replace("’s ", " ").replace("_", " "))
+
+
+def _tokens(folded: str) -> list[str]:
+    found = _all_tokens(folded)
+    return found[1:] if len(found) > 1 and found[0] in _ARTICLES else found
+
+
+def _build(surface: str, levels: list[str] | None) -> list[str]:
+    """The key's words; ``levels`` (when given) receives the key after each of KEY_STAGES."""
+    folded = _folded(surface)
+    if levels is not None:
+        levels.append(folded)
+        levels.append("".join(_all_tokens(folded)))
+    raw = surface
     bracketed = split_bracketed(surface)
     if bracketed and bracketed[0]:
-        surface = bracketed[0]
-    raw = surface
-    folded = strip_latin_accents(fold(unescape_brackets(surface))).replace("'s ", " ").replace("’s ", " ")
-    found = _WORD.findall(folded.replace("-", " ").replace("_", " ").replace("/", " "))
-    if len(found) > 1 and found[0] in _ARTICLES:
-        found = found[1:]
+        raw = bracketed[0]
+        if levels is not None:
+            levels.append("".join(_tokens(folded)))
+        found = _tokens(_folded(raw))
+    else:
+        found = _tokens(folded)
+        if levels is not None:
+            levels.append("".join(found))
+    if levels is not None:
+        levels.append("".join(found))
+    found = [american(w) for w in found]
+    if levels is not None:
+        levels.append("".join(found))
     if found:
         found[-1] = _acronym_plural(raw) or singular(found[-1])
+    if levels is not None:
+        levels.append("".join(found))
     return found
+
+
+def words(surface: str) -> list[str]:
+    """The key's words, in order, before joining: folded, punctuation dropped, a leading
+    article and a trailing bracketed short form removed, American spelling, the last word
+    singular."""
+    return _build(surface, None)
+
+
+def key_levels(surface: str) -> tuple[str, ...]:
+    """The key after each rule of ``KEY_STAGES``, applied cumulatively (the last is
+    ``normalize_key``)."""
+    levels: list[str] = []
+    _build(surface, levels)
+    return tuple(levels)
+
+
+def variant_stages(names: list[str], anchors: list[str] = ()) -> list[str]:
+    """For names that share a key, the rule each needed to meet another of them or an
+    anchor (a surface already in the concept): the first of ``KEY_STAGES`` at which its
+    key equals theirs. A name equal to no other is ``new`` (it founds the concept)."""
+    all_levels = [key_levels(n) for n in names]
+    counts: list[dict[str, int]] = [{} for _ in KEY_STAGES]
+    for levels in all_levels + [key_levels(a) for a in anchors]:
+        for i, k in enumerate(levels):
+            counts[i][k] = counts[i].get(k, 0) + 1
+    out = []
+    for levels in all_levels:
+        out.append(next((stage for i, stage in enumerate(KEY_STAGES) if counts[i][levels[i]] > 1), "new"))
+    return out
 
 
 def _acronym_plural(raw: str) -> str | None:
@@ -134,7 +219,8 @@ def is_acronym_like(surface: str) -> bool:
 
 
 def content_words(surface: str) -> frozenset[str]:
-    return frozenset(words(surface))
+    """The key's words, each singular (``Isomorphic Grammars approach`` holds ``grammar``)."""
+    return frozenset(singular(w) for w in words(surface))
 
 
 def digits_of(surface: str) -> tuple[str, ...]:

@@ -2,18 +2,20 @@
 
 ``resolve_corpus`` (the ``canonical_concepts`` asset) scans new passages for acronym
 pairs, then resolves every (surface, type) in passage_concepts that has no alias yet.
-``resolve_names`` (``polymath concepts resolve``) resolves a given list the same way; the
-caller decides whether to commit.
+``resolve_names`` (``polymath concepts resolve``) resolves a given list the same way, the
+list standing in for the passages as evidence of its acronyms; the caller decides whether
+to commit. Both use the embedding threshold of the configured model (``with_threshold``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from polymath_assets.concepts.acronyms import find_pairs, pair_keys, pairs_in_surface
-from polymath_assets.concepts.resolver import Embed, Resolution, ResolverSettings, Surface, resolve
+from polymath_assets.concepts.acronyms import find_pairs, input_set_pairs, pair_keys
+from polymath_assets.concepts.calibrate import threshold_for
+from polymath_assets.concepts.resolver import (MERGING_STAGES, Embed, Resolution, ResolverSettings, Surface,
+                                               acronym_choice, resolve)
 from polymath_assets.kb import canonical
 
 SCAN_PAGE = 5000
@@ -30,51 +32,64 @@ class RunSummary:
     full_reason: str | None = None   # why every unpinned decision was made again; None: incremental
     resolved: int = 0                # of the run's surfaces (passage_concepts as the run found it),
     total: int = 0                   # those that have a concept when the run ends
+    similarity: float | None = None  # the embedding stage's threshold (None: it merged nothing)
+    similarity_source: str = ""
+    redecided: int = 0               # aliases decided again because their acronym's evidence changed
+
+    @property
+    def merged(self) -> int:
+        """Surfaces joined to another name's concept by evidence beyond their own key."""
+        return sum(self.by_stage.get(stage, 0) for stage in MERGING_STAGES)
 
 
-def acronym_counts(texts: Iterable[str]) -> Counter:
-    """(acronym key, expansion key, acronym, expansion) → passages that write the pair
-    (once per passage however often it is repeated there)."""
-    counts: Counter = Counter()
-    for text in texts:
-        seen = {}
-        for short, long in find_pairs(text):
-            for a, e in pair_keys([(short, long)]):
-                seen.setdefault((a, e), (short, long))
-        for (a, e), (short, long) in seen.items():
-            counts[(a, e, short, long)] += 1
-    return counts
+def passage_definitions(text: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(acronym key, expansion key) → (acronym, expansion) as first written in one passage."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    for short, long in find_pairs(text):
+        for a, e in pair_keys([(short, long)]):
+            seen.setdefault((a, e), (short, long))
+    return seen
 
 
-def _merge_by_key(counts: Counter) -> list[tuple[str, str, str, str, int]]:
+def pairs_of_texts(texts: Iterable[str]) -> list[tuple[str, str, str, str, int, int]]:
+    """(acronym key, expansion key, acronym, expansion, passages, documents) of texts that
+    are each a document of their own (a list of abstracts)."""
     merged: dict[tuple[str, str], list] = {}
-    for (a, e, short, long), n in counts.items():
-        row = merged.setdefault((a, e), [a, e, short, long, 0])
-        row[4] += n
+    for text in texts:
+        for (a, e), (short, long) in passage_definitions(text).items():
+            row = merged.setdefault((a, e), [a, e, short, long, 0, 0])
+            row[4] += 1
+            row[5] += 1
     return [tuple(r) for r in merged.values()]
 
 
-def scan_acronyms(conn, page: int = SCAN_PAGE) -> int:
-    """Record the acronym pairs of every passage not scanned yet; returns passages scanned."""
-    scanned = 0
+def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE) -> tuple[int, list[str]]:
+    """Record the acronym definitions of every passage not scanned yet. Returns (passages
+    scanned, the acronym keys whose corpus-wide choice of expansion changed)."""
+    store = canonical.CanonicalStore(conn)
+    scanned, touched = 0, set()
+    before: dict[str, list] = {}
     while True:
         rows = canonical.unscanned_passages(conn, page)
         if not rows:
-            return scanned
-        canonical.record_acronyms(conn, _merge_by_key(acronym_counts(text for _, text in rows)),
-                                  [pid for pid, _ in rows])
+            break
+        found = [(pid, doc, a, e, short, long) for pid, doc, text in rows
+                 for (a, e), (short, long) in passage_definitions(text).items()]
+        new_keys = sorted({row[2] for row in found} - set(before))
+        before.update({k: [] for k in new_keys} | store.expansions_for(new_keys))
+        touched.update(canonical.record_definitions(conn, found, [pid for pid, _, _ in rows]))
         scanned += len(rows)
+    after = store.expansions_for(sorted(touched))
+    changed = [a for a in sorted(touched)
+               if acronym_choice(before.get(a, ()), dominance) != acronym_choice(after.get(a, ()), dominance)]
+    return scanned, changed
 
 
-def record_surface_acronyms(conn, surfaces: Iterable[Surface]) -> None:
-    """``convolutional neural network (CNN)`` written as one surface is a pair too."""
-    counts: Counter = Counter()
-    for s in surfaces:
-        pair = pairs_in_surface(s.name)
-        if pair:
-            for a, e in pair_keys([pair]):
-                counts[(a, e, pair[0], pair[1])] += s.count
-    canonical.record_acronyms(conn, _merge_by_key(counts))
+def with_threshold(conn, settings: ResolverSettings) -> tuple[ResolverSettings, str]:
+    """The settings with the embedding threshold for their model filled in (configured,
+    calibrated, built in, or none), and where it came from."""
+    similarity, source = threshold_for(settings, canonical.calibrated_threshold(conn, settings.model))
+    return replace(settings, similarity=similarity), source
 
 
 def full_reason(requested: bool, previous_version: str | None, version: str) -> str | None:
@@ -94,24 +109,28 @@ def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool
     commit."""
     canonical.lock_resolver(conn)
     reason = full_reason(full, canonical.last_version(conn), settings.version)
-    run_id = canonical.start_run(conn, settings.version, reason is not None)
+    settings, source = with_threshold(conn, settings)
+    run_id = canonical.start_run(conn, settings.version, reason is not None, settings.similarity, source)
     if reason:
         canonical.forget_unpinned(conn)
+        canonical.forget_acronyms(conn)
     canonical.snapshot_surfaces(conn)  # before the acronym scan: its passages cover these rows
-    scanned = scan_acronyms(conn)
+    scanned, changed = scan_acronyms(conn, settings.acronym_dominance)
+    # A definition learned now (or a second meaning) changes what an acronym already
+    # resolved stands for: its concepts are decided again in this run.
+    redecided = canonical.forget_concepts_of_keys(conn, changed)[0] if changed and not reason else 0
     surfaces = canonical.unresolved_surfaces(conn)
     resolution = _resolve_and_write(conn, surfaces, embed, settings, progress)
     canonical.finish_run(conn, run_id, surfaces=len(surfaces), created=resolution.concepts_created,
                          by_stage=resolution.by_stage(), seconds=resolution.seconds)
     resolved, total = canonical.run_coverage(conn)
     return RunSummary(run_id, len(surfaces), resolution.concepts_created, resolution.by_stage(), scanned,
-                      resolution.seconds, reason, resolved, total)
+                      resolution.seconds, reason, resolved, total, settings.similarity, source, redecided)
 
 
 def _resolve_and_write(conn, surfaces: list[Surface], embed: Embed, settings: ResolverSettings,
-                       progress) -> Resolution:
-    record_surface_acronyms(conn, surfaces)
-    resolution = resolve(canonical.CanonicalStore(conn), surfaces, embed, settings, progress)
+                       progress, input_pairs: dict[str, tuple[str, bool]] | None = None) -> Resolution:
+    resolution = resolve(canonical.CanonicalStore(conn), surfaces, embed, settings, progress, input_pairs)
     canonical.write_aliases(conn, resolution.decisions, settings.version)
     return resolution
 
@@ -121,9 +140,11 @@ def resolve_names(conn, surfaces: list[Surface], embed: Embed, settings: Resolve
     """(concept id, preferred name) for each given surface, in order: existing aliases as
     they are, the rest resolved and written like the asset does. Does not commit."""
     canonical.lock_resolver(conn)
+    settings, _ = with_threshold(conn, settings)
     unique = {(s.name, s.type): s for s in surfaces}
     known = canonical.lookup_aliases(conn, list(unique))
     todo = [s for key, s in unique.items() if key not in known]
-    _resolve_and_write(conn, todo, embed, settings, progress)
+    # No passages here: the list itself is the evidence for its acronyms.
+    _resolve_and_write(conn, todo, embed, settings, progress, input_set_pairs(s.name for s in unique.values()))
     found = canonical.lookup_aliases(conn, list(unique))
     return [found[(s.name, s.type)] for s in surfaces]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import psycopg
 
-from polymath_assets.concepts.resolver import Decision, Surface
+from polymath_assets.concepts.resolver import Decision, Expansion, Surface
 from polymath_assets.kb.embeddings import _ensure_vector_adapter
 
 
@@ -41,13 +41,43 @@ class CanonicalStore:
             found.setdefault(key, []).append((cid, ctype, manual))
         return found
 
-    def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
-        found: dict[str, list[tuple[str, int]]] = {}
+    def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        """key → surfaces of existing aliases with that key (a few per key suffice to tell
+        which variant rule a new surface needed to meet them)."""
+        found: dict[str, list[str]] = {}
+        if keys:
+            for key, surfaces in self.conn.execute(
+                    """SELECT norm_key, (array_agg(surface ORDER BY surface))[1:20] FROM concept_aliases
+                       WHERE norm_key = ANY(%s) GROUP BY 1""", (list(keys),)):
+                found[key] = surfaces
+        return found
+
+    def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]:
+        """acronym key → [(expansion key, documents, the expansion as written)]."""
+        found: dict[str, list[Expansion]] = {}
         if acronym_keys:
-            for a, e, n in self.conn.execute(
-                    "SELECT acronym_key, expansion_key, passages FROM concept_acronyms WHERE acronym_key = ANY(%s)",
-                    (list(acronym_keys),)):
-                found.setdefault(a, []).append((e, n))
+            for a, e, n, written in self.conn.execute(
+                    """SELECT acronym_key, expansion_key, documents, expansion FROM concept_acronyms
+                       WHERE acronym_key = ANY(%s)""", (list(acronym_keys),)):
+                found.setdefault(a, []).append((e, n, written))
+        return found
+
+    def local_expansions(self, items: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str], list[Expansion]]:
+        """For (surface, type, acronym key): the expansions defined for that acronym in the
+        documents whose passages write the surface, with how many of them define each."""
+        found: dict[tuple[str, str], list[Expansion]] = {}
+        if items:
+            rows = self.conn.execute(
+                """SELECT i.surface, i.concept_type, d.expansion_key, count(DISTINCT d.doc_id), min(a.expansion)
+                   FROM unnest(%s::text[], %s::text[], %s::text[]) AS i (surface, concept_type, acronym_key)
+                   JOIN passage_concepts pc ON pc.concept_name = i.surface AND pc.concept_type = i.concept_type
+                   JOIN passages p ON p.passage_id = pc.passage_id
+                   JOIN concept_acronym_definitions d ON d.acronym_key = i.acronym_key AND d.doc_id = p.doc_id
+                   JOIN concept_acronyms a ON a.acronym_key = d.acronym_key AND a.expansion_key = d.expansion_key
+                   GROUP BY 1, 2, 3""",
+                ([i[0] for i in items], [i[1] for i in items], [i[2] for i in items])).fetchall()
+            for surface, type_, e, n, written in rows:
+                found.setdefault((surface, type_), []).append((e, n, written))
         return found
 
     def acronyms_for(self, expansion_keys: Sequence[str]) -> dict[str, list[str]]:
@@ -137,29 +167,74 @@ def run_coverage(conn: psycopg.Connection) -> tuple[int, int]:
             LEFT JOIN concept_aliases a ON a.surface = s.surface AND a.concept_type = s.concept_type""").fetchone()
 
 
-def unscanned_passages(conn: psycopg.Connection, limit: int) -> list[tuple[str, str]]:
-    """Up to ``limit`` passages with concepts whose text was not yet scanned for acronyms."""
+def unscanned_passages(conn: psycopg.Connection, limit: int) -> list[tuple[str, str, str]]:
+    """Up to ``limit`` passages with concepts whose text was not yet scanned for acronyms,
+    as (passage id, document id, text)."""
     return conn.execute(
-        """SELECT p.passage_id::text, p.passage_text FROM passages p
+        """SELECT p.passage_id::text, p.doc_id::text, p.passage_text FROM passages p
            WHERE EXISTS (SELECT 1 FROM passage_concepts pc WHERE pc.passage_id = p.passage_id)
              AND NOT EXISTS (SELECT 1 FROM concept_acronym_scans s WHERE s.passage_id = p.passage_id)
            ORDER BY p.passage_id LIMIT %s""", (int(limit),)).fetchall()
 
 
-def record_acronyms(conn: psycopg.Connection, pairs: Iterable[tuple[str, str, str, str, int]],
-                    scanned: Iterable[str] = ()) -> None:
-    """Add (acronym key, expansion key, acronym, expansion, passages) counts and mark passages scanned."""
+def record_acronyms(conn: psycopg.Connection, pairs: Iterable[tuple[str, str, str, str, int, int]]) -> None:
+    """Add (acronym key, expansion key, acronym, expansion, passages, documents) counts."""
     rows = list(pairs)  # unique by (acronym key, expansion key): one statement may upsert them all
     if rows:
         columns = [list(column) for column in zip(*rows)]
         conn.execute(
-            """INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages)
-               SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[])
+            """INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages, documents)
+               SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[])
                ON CONFLICT (acronym_key, expansion_key)
-               DO UPDATE SET passages = concept_acronyms.passages + excluded.passages""", columns)
+               DO UPDATE SET passages = concept_acronyms.passages + excluded.passages,
+                             documents = concept_acronyms.documents + excluded.documents""", columns)
+
+
+def record_definitions(conn: psycopg.Connection, definitions: Iterable[tuple[str, str, str, str, str, str]],
+                       scanned: Iterable[str]) -> list[str]:
+    """Record the definitions found in a page of passages, as (passage id, document id,
+    acronym key, expansion key, acronym, expansion), and mark the passages scanned. A pair's
+    ``documents`` grows by the documents that had not defined it before. Returns the
+    acronym keys whose counts changed."""
+    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS stage_definitions
+                    (passage_id uuid, doc_id uuid, acronym_key text, expansion_key text, acronym text, expansion text)
+                    ON COMMIT DELETE ROWS""")
+    conn.execute("TRUNCATE stage_definitions")
+    with conn.cursor() as cur, cur.copy("COPY stage_definitions FROM STDIN") as copy:
+        for row in definitions:
+            copy.write_row(row)
+    touched = [r[0] for r in conn.execute(
+        """WITH fresh AS (
+               SELECT s.acronym_key, s.expansion_key, min(s.acronym) AS acronym, min(s.expansion) AS expansion,
+                      count(DISTINCT s.passage_id) AS passages,
+                      count(DISTINCT s.doc_id) FILTER (WHERE NOT EXISTS (
+                          SELECT 1 FROM concept_acronym_definitions d WHERE d.acronym_key = s.acronym_key
+                          AND d.doc_id = s.doc_id AND d.expansion_key = s.expansion_key)) AS documents
+               FROM stage_definitions s
+               WHERE NOT EXISTS (SELECT 1 FROM concept_acronym_definitions d WHERE d.passage_id = s.passage_id
+                                 AND d.acronym_key = s.acronym_key AND d.expansion_key = s.expansion_key)
+               GROUP BY 1, 2)
+           INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages, documents)
+           SELECT * FROM fresh
+           ON CONFLICT (acronym_key, expansion_key)
+           DO UPDATE SET passages = concept_acronyms.passages + excluded.passages,
+                         documents = concept_acronyms.documents + excluded.documents
+           RETURNING acronym_key""")]
+    conn.execute("""INSERT INTO concept_acronym_definitions (passage_id, acronym_key, expansion_key, doc_id)
+                    SELECT DISTINCT passage_id, acronym_key, expansion_key, doc_id FROM stage_definitions
+                    ON CONFLICT DO NOTHING""")
     ids = list(scanned)
     if ids:
         conn.execute("INSERT INTO concept_acronym_scans SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING", (ids,))
+    return sorted(set(touched))
+
+
+def forget_acronyms(conn: psycopg.Connection) -> None:
+    """For a full re-resolution: every definition is read again from the passages (the
+    reading may have changed with the resolver version)."""
+    conn.execute("DELETE FROM concept_acronym_definitions")
+    conn.execute("DELETE FROM concept_acronyms")
+    conn.execute("DELETE FROM concept_acronym_scans")
 
 
 def write_aliases(conn: psycopg.Connection, decisions: Iterable[Decision], version: str) -> int:
@@ -186,12 +261,36 @@ def forget_unpinned(conn: psycopg.Connection) -> tuple[int, int]:
     aliases = conn.execute("DELETE FROM concept_aliases WHERE NOT pinned").rowcount
     conn.execute("UPDATE concepts c SET merged_into = NULL WHERE merged_into IS NOT NULL AND NOT EXISTS "
                  "(SELECT 1 FROM concept_merges m WHERE c.concept_id IN (m.from_concept, m.to_concept))")
-    concepts = conn.execute(
-        """DELETE FROM concepts c
-           WHERE NOT EXISTS (SELECT 1 FROM concept_aliases a WHERE a.concept_id = c.concept_id)
-             AND NOT EXISTS (SELECT 1 FROM concept_merges m WHERE c.concept_id IN (m.from_concept, m.to_concept))
-             AND NOT EXISTS (SELECT 1 FROM concepts o WHERE o.merged_into = c.concept_id)""").rowcount
-    return aliases, concepts
+    return aliases, _delete_orphans(conn, "true", ())
+
+
+def forget_concepts_of_keys(conn: psycopg.Connection, keys: Sequence[str]) -> tuple[int, int]:
+    """The evidence for these (acronym) keys changed: delete the unpinned aliases of every
+    concept that holds an unpinned alias with one of the keys, so this run decides them
+    again, and the concepts left empty. Only the run's own surfaces (``snapshot_surfaces``
+    first) are forgotten: a name saved by ``concepts resolve --save`` that no passage
+    writes would not be decided again. Returns (aliases deleted, concepts deleted)."""
+    if not keys:
+        return 0, 0
+    hit = [r[0] for r in conn.execute(
+        "SELECT DISTINCT concept_id FROM concept_aliases WHERE norm_key = ANY(%s) AND NOT pinned", (list(keys),))]
+    if not hit:
+        return 0, 0
+    aliases = conn.execute(
+        f"""DELETE FROM concept_aliases a WHERE a.concept_id = ANY(%s) AND NOT a.pinned
+            AND EXISTS (SELECT 1 FROM {RUN_SURFACES} s WHERE s.surface = a.surface AND s.concept_type = a.concept_type)""",
+        (hit,)).rowcount
+    return aliases, _delete_orphans(conn, "c.concept_id = ANY(%s)", (hit,))
+
+
+def _delete_orphans(conn: psycopg.Connection, where: str, params: tuple) -> int:
+    """Delete the concepts (among ``where``) without aliases that nothing refers to."""
+    return conn.execute(
+        f"""DELETE FROM concepts c
+            WHERE {where}
+              AND NOT EXISTS (SELECT 1 FROM concept_aliases a WHERE a.concept_id = c.concept_id)
+              AND NOT EXISTS (SELECT 1 FROM concept_merges m WHERE c.concept_id IN (m.from_concept, m.to_concept))
+              AND NOT EXISTS (SELECT 1 FROM concepts o WHERE o.merged_into = c.concept_id)""", params).rowcount
 
 
 RESOLVER_LOCK_ID = 0x636F6E6365707473  # "concepts": one writer of canonical concepts at a time
@@ -210,11 +309,14 @@ def lock_resolver(conn: psycopg.Connection, wait: bool = True) -> bool:
     return conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (RESOLVER_LOCK_ID,)).fetchone()[0]
 
 
-def start_run(conn: psycopg.Connection, version: str, full: bool) -> int:
+def start_run(conn: psycopg.Connection, version: str, full: bool, similarity: float | None = None,
+              similarity_source: str | None = None) -> int:
     """Log a resolver run; the caller holds ``lock_resolver``."""
     # clock_timestamp(), not now(): now() is when the transaction began, before the wait for the lock
-    return conn.execute("INSERT INTO concept_resolution_runs (resolver_version, full_rebuild, started_at) "
-                        "VALUES (%s, %s, clock_timestamp()) RETURNING run_id", (version, full)).fetchone()[0]
+    return conn.execute(
+        """INSERT INTO concept_resolution_runs (resolver_version, full_rebuild, started_at, similarity, similarity_source)
+           VALUES (%s, %s, clock_timestamp(), %s, %s) RETURNING run_id""",
+        (version, full, similarity, similarity_source)).fetchone()[0]
 
 
 def finish_run(conn: psycopg.Connection, run_id: int, *, surfaces: int, created: int, by_stage: dict,
@@ -252,3 +354,27 @@ def lookup_aliases(conn: psycopg.Connection, keys: Sequence[tuple[str, str]]) ->
            JOIN concepts c ON c.concept_id = a.concept_id""",
         ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
     return {(s, t): (cid, name) for s, t, cid, name in rows}
+
+
+def calibrated_threshold(conn: psycopg.Connection, model: str) -> tuple[float, str] | None:
+    """(threshold, what it was calibrated on) recorded for an embedding model, or None."""
+    row = conn.execute("SELECT similarity, gold_file, calibrated_at FROM concept_resolver_config "
+                       "WHERE embedding_model = %s", (model,)).fetchone()
+    return None if row is None else (float(row[0]), f"calibrated on {row[1]} at {str(row[2])[:19]}")
+
+
+def save_calibration(conn: psycopg.Connection, *, model: str, similarity: float, gold_file: str, gold_sha256: str,
+                     gold_surfaces: int, min_precision: float, precision: float, recall: float, b3_f1: float,
+                     sweep: list[dict], actor: str) -> None:
+    """Record (or replace) the threshold of an embedding model in the resolver's configuration."""
+    conn.execute(
+        """INSERT INTO concept_resolver_config (embedding_model, similarity, gold_file, gold_sha256, gold_surfaces,
+               min_precision, precision, recall, b3_f1, sweep, calibrated_by)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (embedding_model) DO UPDATE SET similarity = excluded.similarity,
+               gold_file = excluded.gold_file, gold_sha256 = excluded.gold_sha256,
+               gold_surfaces = excluded.gold_surfaces, min_precision = excluded.min_precision,
+               precision = excluded.precision, recall = excluded.recall, b3_f1 = excluded.b3_f1,
+               sweep = excluded.sweep, calibrated_by = excluded.calibrated_by, calibrated_at = now()""",
+        (model, similarity, gold_file, gold_sha256, gold_surfaces, min_precision, precision, recall, b3_f1,
+         json.dumps(sweep), actor))

@@ -1,0 +1,208 @@
+"""The embedding stage's threshold belongs to the embedding model: calibrated on a gold set
+(``polymath concepts calibrate --gold FILE``) and recorded with the model's name in the
+resolver's configuration (``concept_resolver_config``), so BGE-M3 never runs with a
+threshold measured for the small packaged model.
+
+The gold file is JSONL, one ``{"surface": ..., "type": ..., "group": ...}`` per surface
+of the set; surfaces with one group name one thing, a surface without a group stands
+alone. It is resolved in memory (``memory.MemoryStore``: nothing stored is read or
+changed) at each threshold of a grid, every name embedded once; the acronym stage uses
+the list itself as evidence, as ``concepts resolve`` does. Measured at each threshold:
+the precision and recall of the pairs the embedding stage joins (pairs already together
+without it do not count), and B³ of the whole resolution. Chosen: the threshold with the
+best F1 of the embedding stage among those whose precision reaches ``min_precision``
+(the higher threshold on a tie).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from polymath_assets.concepts.acronyms import input_set_pairs
+from polymath_assets.concepts.memory import MemoryStore
+from polymath_assets.concepts.quality import b_cubed
+from polymath_assets.concepts.resolver import ResolverSettings, Surface, resolve
+from polymath_assets.concepts.surfaces_file import MAX_REPORTED
+from polymath_assets.kb import canonical
+
+# Thresholds of models measured in this repository, used when nothing is recorded.
+BUILT_IN = {"packaged-minilm": 0.985}
+GRID = tuple(round(0.80 + 0.005 * i, 3) for i in range(40))   # 0.800 … 0.995
+
+
+def threshold_for(settings: ResolverSettings, recorded: tuple[float, str] | None) -> tuple[float | None, str]:
+    """(the embedding threshold a run uses, where it comes from): set in the environment,
+    else recorded for the model by a calibration, else built in, else none (the stage
+    then merges nothing)."""
+    if settings.similarity is not None:
+        return settings.similarity, "POLYMATH_CONCEPT_SIMILARITY"
+    if recorded is not None:
+        return recorded
+    if settings.model in BUILT_IN:
+        return BUILT_IN[settings.model], f"built in for {settings.model} (tuned on the SciERC NER gold set)"
+    return None, (f"none: no threshold is calibrated for {settings.model!r}, so the embedding stage merges nothing; "
+                  "run `polymath concepts calibrate --gold FILE`")
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    surface: str
+    type: str
+    group: str
+
+
+class GoldRejected(ValueError):
+    def __init__(self, path: Path, errors: list[str]):
+        shown = "\n".join(errors[:MAX_REPORTED])
+        super().__init__(f"{path}: {len(errors)} bad line(s), nothing calibrated:\n{shown}")
+
+
+def read_gold(path: Path) -> list[GoldItem]:
+    """The gold file's items; every bad line reported with its number, or nothing read."""
+    items, errors, seen = [], [], set()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise GoldRejected(path, [f"not UTF-8 (byte {err.start + 1})"]) from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            errors.append(f"line {number}: not JSON ({err.msg})")
+            continue
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row.get(k).strip()
+                                                for k in ("surface", "type")):
+            errors.append(f"line {number}: expected an object with a non-empty surface and type")
+            continue
+        group = row.get("group")
+        if group is not None and not isinstance(group, (str, int)):
+            errors.append(f"line {number}: group must be a string, a number or absent")
+            continue
+        key = (row["surface"], row["type"])
+        if key in seen:
+            errors.append(f"line {number}: {key} is listed twice")
+            continue
+        seen.add(key)
+        items.append(GoldItem(row["surface"], row["type"], f"g:{group}" if group is not None else f"alone:{number}"))
+    if errors:
+        raise GoldRejected(path, errors)
+    if not items:
+        raise GoldRejected(path, ["no surfaces"])
+    return items
+
+
+@dataclass(frozen=True)
+class Point:
+    threshold: float
+    precision: float   # of the pairs the embedding stage joined
+    recall: float      # of the gold pairs the earlier stages left apart
+    joined: int        # pairs the embedding stage joined
+    b3_precision: float
+    b3_recall: float
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 0.0 if total == 0 else 2 * self.precision * self.recall / total
+
+    @property
+    def b3_f1(self) -> float:
+        total = self.b3_precision + self.b3_recall
+        return 0.0 if total == 0 else 2 * self.b3_precision * self.b3_recall / total
+
+
+@dataclass(frozen=True)
+class Calibration:
+    model: str
+    surfaces: int
+    min_precision: float
+    points: list[Point]
+    chosen: Point | None
+    without_embedding: tuple[float, float]   # B³ precision and recall with the stage off
+
+    def table(self) -> list[str]:
+        lines = [f"{'threshold':>9} {'joined':>7} {'precision':>9} {'recall':>7} {'F1':>6}   B³ P / R / F1"]
+        for p in self.points:
+            mark = "  <- chosen" if p == self.chosen else ""
+            lines.append(f"{p.threshold:9.3f} {p.joined:7d} {p.precision:9.3f} {p.recall:7.3f} {p.f1:6.3f}   "
+                         f"{p.b3_precision:.3f} / {p.b3_recall:.3f} / {p.b3_f1:.3f}{mark}")
+        return lines
+
+
+def _pairs(labels: Counter) -> int:
+    return sum(n * (n - 1) // 2 for n in labels.values())
+
+
+def stage_scores(before: Mapping[Hashable, Hashable], after: Mapping[Hashable, Hashable],
+                 gold: Mapping[Hashable, Hashable]) -> tuple[float, float, int]:
+    """(precision, recall, pairs) of the pairs one stage joined: together in ``after`` but
+    not in ``before``, against the gold pairs ``before`` left apart. From cluster
+    intersection counts, never all pairs."""
+    items = list(gold)
+
+    def together(*clusterings) -> int:
+        return _pairs(Counter(tuple(c[i] for c in clusterings) for i in items))
+
+    joined = together(after) - together(after, before)
+    right = together(after, gold) - together(after, gold, before)
+    missed = together(gold) - together(gold, before)
+    return (right / joined if joined else 1.0), (right / missed if missed else 1.0), joined
+
+
+def calibrate(items: list[GoldItem], embed: Callable[[list[str]], np.ndarray], settings: ResolverSettings, *,
+              min_precision: float, grid: tuple[float, ...] = GRID) -> Calibration:
+    """Resolve the gold items at every threshold of ``grid`` and choose one."""
+    cache: dict[str, np.ndarray] = {}
+
+    def cached(names: list[str]) -> np.ndarray:
+        todo = [n for n in dict.fromkeys(names) if n not in cache]
+        if todo:
+            cache.update(zip(todo, embed(todo)))
+        return np.vstack([cache[n] for n in names]) if names else np.zeros((0, 1), dtype=np.float32)
+
+    surfaces = [Surface(i.surface, i.type) for i in items]
+    pairs = input_set_pairs(i.surface for i in items)
+    gold = {(i.surface, i.type): i.group for i in items}
+
+    def clusters(similarity: float | None) -> dict:
+        found = resolve(MemoryStore(), surfaces, cached, replace(settings, similarity=similarity), input_pairs=pairs)
+        return {(d.name, d.type): d.concept_id for d in found.decisions}
+
+    before = clusters(None)
+    off = b_cubed(before, gold)
+    points = []
+    for threshold in grid:
+        after = clusters(threshold)
+        precision, recall, joined = stage_scores(before, after, gold)
+        b3 = b_cubed(after, gold)
+        points.append(Point(threshold, precision, recall, joined, b3.precision, b3.recall))
+    eligible = [p for p in points if p.joined and p.precision >= min_precision]
+    chosen = max(eligible, key=lambda p: (round(p.f1, 6), p.threshold)) if eligible else None
+    return Calibration(settings.model, len(items), min_precision, points, chosen, (off.precision, off.recall))
+
+
+def calibrate_gold_file(conn, path: Path, embed: Callable[[list[str]], np.ndarray], settings: ResolverSettings, *,
+                        min_precision: float, actor: str, save: bool = True) -> Calibration:
+    """``polymath concepts calibrate``: read the gold file, calibrate, and record the chosen
+    threshold for the model (``save``); the caller commits."""
+    items = read_gold(path)
+    result = calibrate(items, embed, settings, min_precision=min_precision)
+    if save and result.chosen is not None:
+        canonical.save_calibration(
+            conn, model=settings.model, similarity=result.chosen.threshold, gold_file=path.name,
+            gold_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), gold_surfaces=len(items),
+            min_precision=min_precision, precision=result.chosen.precision, recall=result.chosen.recall,
+            b3_f1=result.chosen.b3_f1, actor=actor,
+            sweep=[{"threshold": p.threshold, "precision": round(p.precision, 4), "recall": round(p.recall, 4),
+                    "joined": p.joined, "b3_precision": round(p.b3_precision, 4),
+                    "b3_recall": round(p.b3_recall, 4)} for p in result.points])
+    return result
