@@ -834,10 +834,10 @@ def concepts_run(full: bool) -> None:
         conn.commit()
     if summary.full_reason:
         click.echo(f"full re-resolution: {summary.full_reason}")
-    threshold = "off" if summary.similarity is None else f"{summary.similarity:g}"
-    click.echo(f"embedding threshold {threshold} ({summary.similarity_source})")
     click.echo(f"resolved {summary.surfaces} surfaces, {summary.concepts_created} new concepts, "
                f"by stage {summary.by_stage} ({summary.seconds:.1f}s)")
+    threshold = "off" if summary.similarity is None else f"{summary.similarity:g}"
+    click.echo(f"embedding threshold {threshold} ({summary.similarity_source})")
     click.echo(GRAPH_FOLLOWS)
 
 

@@ -1,15 +1,22 @@
-"""Canonical concepts, the pure parts: normalization key, acronym pairs, type and
-embedding guards, the chaining guard, cluster metrics, the names file."""
+"""Canonical concepts, the pure parts: normalization key and its variant rules, acronym
+pairs (text, list of names, corpus choice), type, head and embedding guards, the chaining
+guard, cluster metrics, the names file, the threshold of a model and its calibration."""
 
 import numpy as np
 import pytest
 
-from polymath_assets.concepts.acronyms import find_pairs, long_form_matches, pairs_in_surface
-from polymath_assets.concepts.normalize import normalize_key
+from polymath_assets.concepts.acronyms import (find_pairs, initials_match, input_set_pairs, long_form_matches,
+                                               pairs_in_surface)
+from polymath_assets.concepts.calibrate import GoldRejected, read_gold, stage_scores, threshold_for
+from polymath_assets.concepts.normalize import normalize_key, variant_stages
 from polymath_assets.concepts.quality import b_cubed, pairwise
-from polymath_assets.concepts.resolver import Surface, acronym_choice, defined_locally, preferred_name
-from polymath_assets.concepts.rules import TypeRules, chain_violations, embedding_merge_allowed, leader_clusters
+from polymath_assets.concepts.resolver import (ResolverSettings, Surface, acronym_choice, defined_locally,
+                                               parse_head_nouns, preferred_name)
+from polymath_assets.concepts.rules import (TypeRules, chain_violations, embedding_merge_allowed, head_stem,
+                                            leader_clusters, names_a_process)
+from polymath_assets.concepts.spelling import american
 from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+from polymath_assets.config import Config
 
 
 @pytest.mark.parametrize("a, b", [
@@ -134,3 +141,107 @@ def test_a_names_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
         read_surfaces(path)
     assert [e.split(":")[0] for e in rejected.value.errors] == ["line 2", "line 4", "line 5", "line 6"]
     assert "nothing resolved" in str(rejected.value)
+
+
+@pytest.mark.parametrize("name, anchor, stage", [
+    ("Convolutional Neural Networks", "convolutional neural networks", "key"),
+    ("Bi - LSTM", "BiLSTM", "punctuation"),
+    ("long short - term memory", "Long Short-Term Memory", "punctuation"),
+    ("seg-mentation", "segmentation", "punctuation"),  # a PDF line-break hyphen
+    ("the Penn Treebank", "Penn Treebank", "article"),
+    ("word error rate -LRB- WER -RRB-", "word error rate", "bracket"),
+    ("normalisation", "normalization", "spelling"),
+    ("labelled data", "labeled data", "spelling"),
+    ("behaviours", "behaviors", "spelling"),
+    ("GANs", "GAN", "plural"),
+    ("hypotheses", "hypothesis", "plural"),
+    ("low rank matrices", "low rank matrix", "plural"),
+    ("Behaviours", "behavior", "plural"),  # the last rule it needed
+])
+def test_each_variant_rule_is_the_stage_of_the_surfaces_it_joins(name, anchor, stage):
+    assert normalize_key(name) == normalize_key(anchor)
+    assert variant_stages([name], [anchor]) == [stage]
+    assert variant_stages([anchor, name]) == ["key" if stage == "key" else stage] * 2
+
+
+@pytest.mark.parametrize("a, b", [
+    ("supervised", "supervized"), ("noise", "noize"), ("analyses", "analyzes"), ("four", "for"),
+    ("precise", "precize"), ("hypothesis", "hypothesiz"),
+])
+def test_spelling_changes_only_listed_words(a, b):
+    assert american(a) == a and normalize_key(a) != normalize_key(b)
+
+
+@pytest.mark.parametrize("surface, stem", [
+    ("ELMo embeddings", "elmo"), ("CRF model", "crf"), ("BLEU scores", "bleu"), ("word2vec embeddings", "word2vec"),
+    ("Bi - LSTM network", "bilstm"), ("ResNet-50 architecture", "resnet50"),
+    ("translation model", None), ("Transformer architecture", None), ("3D model", None), ("CRF system", None),
+    ("deep CRF model", None),
+])
+def test_the_head_rule_takes_a_name_and_a_generic_head_only(surface, stem):
+    assert head_stem(surface, parse_head_nouns(Config.from_env({}).concept_head_nouns)) == stem
+    assert parse_head_nouns("none") == frozenset()
+
+
+def test_a_task_keeps_its_head():
+    assert names_a_process("word sense disambiguation") and names_a_process("machine translation")
+    assert not names_a_process("conditional random field") and not names_a_process("support vector machines")
+
+
+@pytest.mark.parametrize("short, long, spelt", [
+    ("GANs", "Generative Adversarial Networks", True), ("WRNs", "wide residual networks", True),
+    ("MPNNs", "Message Passing Neural Networks", True), ("ResNet", "residual networks", True),
+    ("BiLSTM", "bidirectional long short-term memory", True), ("mAP", "mean average precision", True),
+    ("IoU", "intersection over union", True), ("BERT", "Bidirectional Encoder Representations from Transformers", True),
+    ("SVM", "support vector", False), ("CNN", "deep convolutional neural network", False),
+    ("MT", "statistical machine translation", False), ("CRF", "conditional random field model", False),
+])
+def test_initials_line_up(short, long, spelt):
+    assert initials_match(short, long) is spelt
+
+
+def test_both_orders_of_a_definition_and_the_initials_over_the_shortest_match():
+    text = ("ATIS -LRB- Air Travel Information System -RRB- data ; GANs ( generative adversarial networks ) ; "
+            "BERT (Devlin et al.) ; generate oriented object proposals -LRB- OOPs -RRB- ; mAP ( mean average precision )")
+    assert find_pairs(text) == [("OOP", "oriented object proposals"), ("ATIS", "Air Travel Information System"),
+                                ("GAN", "generative adversarial networks"), ("mAP", "mean average precision")]
+
+
+def test_a_list_of_names_is_its_own_evidence():
+    pairs = input_set_pairs(["GANs", "GAN", "generative adversarial networks", "Generative Adversarial Network",
+                             "AP", "average precision", "affinity propagation",
+                             "CNN", "convolutional neural network (CNN)", "content neural net",
+                             "FKT", "linear Fukunaga-Koontz Transform (FKT)"])
+    assert pairs["gan"] == ("generativeadversarialnetwork", False)
+    assert pairs["cnn"] == ("convolutionalneuralnetwork", True)  # defined in the list
+    assert "ap" not in pairs  # two expansions spell it
+    assert "fkt" not in pairs  # a gloss with more words than the acronym spells is no definition
+
+
+def test_the_threshold_belongs_to_the_model():
+    minilm = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
+    bge = ResolverSettings.from_config(Config.from_env({}))
+    assert threshold_for(minilm, None)[0] == 0.985
+    assert threshold_for(bge, None)[0] is None and "calibrate" in threshold_for(bge, None)[1]
+    assert threshold_for(bge, (0.91, "calibrated on x.jsonl")) == (0.91, "calibrated on x.jsonl")
+    forced = ResolverSettings.from_config(Config.from_env({"POLYMATH_CONCEPT_SIMILARITY": "0.9"}))
+    assert threshold_for(forced, (0.91, "calibrated")) == (0.9, "POLYMATH_CONCEPT_SIMILARITY")
+
+
+def test_the_embedding_stage_is_scored_on_the_pairs_it_joins():
+    gold = {"a": 1, "b": 1, "c": 2, "d": 3}
+    before = {"a": "x", "b": "y", "c": "z", "d": "w"}
+    after = {"a": "x", "b": "x", "c": "z", "d": "z"}  # joined a-b (right) and c-d (wrong)
+    assert stage_scores(before, after, gold) == (0.5, 1.0, 2)
+    assert stage_scores(before, before, gold) == (1.0, 0.0, 0)
+
+
+def test_a_gold_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\nnot json\n{"surface": "", "type": "x"}\n'
+                    '{"surface": "CNN", "type": "method"}\n{"surface": "LSTM", "type": "method", "group": [1]}\n')
+    with pytest.raises(GoldRejected) as rejected:
+        read_gold(path)
+    assert [e.split(":")[0] for e in str(rejected.value).splitlines()[1:]] == ["line 2", "line 3", "line 4", "line 5"]
+    path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\n{"surface": "RNN", "type": "method"}\n')
+    assert [i.group for i in read_gold(path)] == ["g:g1", "alone:2"]

@@ -21,11 +21,13 @@ from hypothesis import strategies as st
 from polymath_assets import cli
 from polymath_assets.cli import main
 from polymath_assets.concepts import pipeline
-from polymath_assets.concepts.acronyms import find_pairs, pair_keys, pairs_in_surface
+from polymath_assets.concepts.acronyms import find_pairs, initials_match, input_set_pairs, pair_keys, pairs_in_surface
 from polymath_assets.concepts.memory import MemoryStore
-from polymath_assets.concepts.normalize import fold, normalize_key, strip_latin_accents, surface_key
-from polymath_assets.concepts.resolver import Decision, ResolverSettings, Surface, resolve
-from polymath_assets.concepts.rules import TypeRules
+from polymath_assets.concepts.normalize import (KEY_STAGES, fold, key_levels, normalize_key, singular,
+                                                strip_latin_accents, surface_key, variant_stages, words)
+from polymath_assets.concepts.resolver import Decision, ResolverSettings, Surface, acronym_choice, resolve
+from polymath_assets.concepts.rules import TypeRules, head_stem, is_name, names_a_process
+from polymath_assets.concepts.spelling import american
 from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
 from polymath_assets.kb import canonical
 
@@ -74,6 +76,43 @@ def test_keys_and_acronym_pairs_take_any_string(text):
         assert a and e and a != e
 
 
+@PURE
+@given(ANY_TEXT, st.lists(ANY_TEXT, max_size=4))
+@example("the Penn Treebank (PTB)", ["Penn treebanks"])
+@example("-LRB- -RRB-", [])
+def test_every_variant_rule_takes_any_string(text, others):
+    """Each rule of the key (case, punctuation, article, bracket, spelling, plural) and the
+    stage it is recorded under: any string goes through, the last level is the key, and a
+    stage is one of the rules' names."""
+    levels = key_levels(text)
+    assert len(levels) == len(KEY_STAGES) and levels[-1] == normalize_key(text)
+    assert all(isinstance(level, str) for level in levels)
+    stages = variant_stages([text] + others)
+    assert len(stages) == 1 + len(others) and set(stages) <= set(KEY_STAGES) | {"new"}
+    for word in words(text):
+        assert american(word) == american(american(word))  # a spelling is American once
+        assert isinstance(singular(word), str)
+
+
+@PURE
+@given(ANY_TEXT, ANY_TEXT)
+@example("GANs", "generative adversarial networks")
+@example("A" * 10, "a " * 3000)
+@example("mAP", "\x00 mean (average) precision")
+def test_acronym_rules_take_any_string(short, long):
+    assert initials_match(short, long) in (True, False)
+    stem = head_stem(f"{short} model", frozenset({"model"}))
+    assert stem is None or (isinstance(stem, str) and stem)
+    assert is_name(short) in (True, False) and names_a_process(long) in (True, False)
+    pairs = input_set_pairs([short, long, f"{long} ({short})"])
+    assert all(a and e and a != e and isinstance(defined, bool) for a, (e, defined) in pairs.items())
+    found = [(key, n, written) for key, n, written in [(normalize_key(long), 1, long), (normalize_key(short), 2, short)]
+             if key]
+    choice, ambiguous = acronym_choice(found, 0.8)
+    assert choice is None or choice in {key for key, _, _ in found}
+    assert not (choice and ambiguous)
+
+
 @pytest.mark.parametrize("a, b", [
     ("α-helix", "β-helix"),
     ("TGF-α", "TGF-β"),
@@ -117,9 +156,12 @@ def embed(names: list[str]) -> np.ndarray:
 
 
 SETTINGS = ResolverSettings(version="test", similarity=0.9, neighbours=5, type_rules=TypeRules.parse("method=model"),
-                            acronym_dominance=0.6, chunk_size=7)
+                            acronym_dominance=0.8, chunk_size=7, head_nouns=frozenset({"model", "embedding"}))
+STAGES = set(KEY_STAGES) | {"new", "acronym", "head", "embedding"}
 SURFACES = st.lists(st.tuples(st.one_of(ANY_TEXT, st.sampled_from(["CNN", "CNNs", "convolutional neural network",
-                                                                   "Convolutional Neural Networks (CNN)"])),
+                                                                   "Convolutional Neural Networks (CNN)", "CNN model",
+                                                                   "ELMo", "ELMo embeddings", "the CNN",
+                                                                   "normalisation", "normalization"])),
                               TYPES, st.integers(1, 5)),
                     max_size=25, unique_by=lambda t: (t[0], t[1]))
 
@@ -129,7 +171,7 @@ def check_resolution(surfaces: list[Surface], decisions: list[Decision], store: 
     assert all(0 <= d.concept_id < len(store.concepts) for d in decisions)
     by_key_type = defaultdict(set)
     for d in decisions:
-        assert d.key == surface_key(d.name)
+        assert d.key == surface_key(d.name) and d.stage in STAGES
         by_key_type[(d.key, d.type.lower())].add(d.concept_id)
     assert all(len(ids) == 1 for ids in by_key_type.values()), by_key_type
 
@@ -141,7 +183,7 @@ def test_resolve_decides_every_surface_once_and_one_key_is_one_concept(first, se
     for batch in (first, second):  # the second run meets the first one's concepts (incremental)
         surfaces = [Surface(n, t, c) for n, t, c in batch if (n, t) not in store.aliases]
         before = len(store.concepts)
-        result = resolve(store, surfaces, embed, SETTINGS)
+        result = resolve(store, surfaces, embed, SETTINGS, input_pairs=input_set_pairs(s.name for s in surfaces))
         check_resolution(surfaces, result.decisions, store)
         assert result.concepts_created == len(store.concepts) - before
         store.add_pairs(pipeline.pairs_of_texts(s.name for s in surfaces))

@@ -90,7 +90,7 @@ def test_two_resolver_runs_at_once_create_each_concept_once(dsn384):
     with psycopg.connect(dsn384) as conn:
         # passages scanned for acronyms already (as by an earlier run): otherwise the second run
         # would wait for the first one's scan rows, and the test would not show the lock's work
-        assert pipeline.scan_acronyms(conn) == len(PASSAGES)
+        assert pipeline.scan_acronyms(conn, dominance=0.8)[0] == len(PASSAGES)
         conn.commit()
     with psycopg.connect(dsn384) as barrier, psycopg.connect(dsn384, autocommit=True) as watch:
         hold_alias(barrier, "CNN", "method")

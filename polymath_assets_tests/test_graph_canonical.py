@@ -241,3 +241,55 @@ def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(dsn384, graph, 
     tampered = cli.invoke(main, ["graph", "sync"])
     assert tampered.exit_code == 1 and "do not reconcile" in tampered.output and "--full" in tampered.output
     assert "FAILED" not in run("graph", "sync", "--full")
+
+
+def _add(conn, text: str, concepts: list[tuple[str, str]]) -> None:
+    doc, pid = uuid.uuid4(), uuid.uuid4()
+    conn.execute("INSERT INTO documents (doc_id, title) VALUES (%s, 'another paper')", (doc,))
+    conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
+    for name, type_ in concepts:
+        conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
+                        extractor_model, extractor_version) VALUES (%s, %s, %s, 0.9, 't', 'gemini_batch_v1')""",
+                     (pid, name, type_))
+    conn.commit()
+
+
+def test_a_definition_learned_later_merges_in_the_graph_too(kb384, graph, minilm_names):
+    """GAN and its expansion were two nodes (nothing defined GAN); a passage that defines
+    it arrives, the next run decides the acronym again, and the sync shows one node."""
+    _load(kb384)
+    _add(kb384, "A GAN and GANs generate faces.", [("GAN", "method"), ("GANs", "method")])
+    _add(kb384, "Generative adversarial networks are unstable.", [("Generative adversarial networks", "method")])
+    _resolve(kb384, minilm_names)
+    _sync(kb384, graph)
+    assert _node_of(graph, "GAN")["id"] != _node_of(graph, "Generative adversarial networks")["id"]
+    _add(kb384, "We train generative adversarial networks (GANs).", [("generative adversarial networks", "method")])
+    summary = _resolve(kb384, minilm_names)
+    assert summary.redecided == 2
+    _sync(kb384, graph)
+    node = _node_of(graph, "GAN")
+    assert node == _node_of(graph, "GANs") == _node_of(graph, "Generative adversarial networks")
+    assert {"GAN", "GANs", "generative adversarial networks"} <= set(node["aliases"])
+
+
+def test_a_variant_rule_merge_is_traced_split_and_undone_and_the_graph_follows(kb384, graph, minilm_names):
+    """``tokenisation`` joined ``tokenization`` by the spelling rule: its stage says so; the
+    operator splits it off (two nodes), and the undo puts it back (one node)."""
+    _load(kb384)
+    _add(kb384, "Tokenization of text, and tokenisation too.", [("tokenization", "method"), ("tokenisation", "method")])
+    _resolve(kb384, minilm_names)
+    _sync(kb384, graph)
+    stages = dict(kb384.execute("SELECT surface, stage FROM concept_aliases WHERE surface LIKE 'tokeni%'").fetchall())
+    kb384.commit()
+    assert sorted(stages.values()) == ["new", "spelling"]
+    british = next(s for s, stage in stages.items() if stage == "spelling")
+    one = _node_of(graph, "tokenization")
+    assert one == _node_of(graph, "tokenisation")
+    split_id, own = concept_ops.split(kb384, british, "method", actor="test", version=SETTINGS.version)
+    kb384.commit()
+    _sync(kb384, graph)
+    assert _node_of(graph, british) == {"id": own, "name": british, "aliases": [british]}
+    concept_ops.undo(kb384, split_id, actor="test")
+    kb384.commit()
+    _sync(kb384, graph)
+    assert _node_of(graph, "tokenisation") == _node_of(graph, "tokenization") == one

@@ -130,8 +130,8 @@ def initials_match(short: str, long: str) -> bool:
     "support vector")."""
     letters = _acronym_letters(short)
     found = [w.lower() for w in _NAME_WORD.findall(unescape_brackets(long))]
-    if not letters or len(found) < 2 or len(found) > 2 * len(letters) + 2:
-        return False
+    if not letters or len(letters) > 12 or len(found) < 2 or len(found) > 2 * len(letters) + 2:
+        return False  # a short form is short: the search below recurses once per letter
 
     @cache
     def fits(i: int, w: int, used: int) -> bool:

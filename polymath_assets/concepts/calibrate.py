@@ -46,7 +46,7 @@ def threshold_for(settings: ResolverSettings, recorded: tuple[float, str] | None
     if recorded is not None:
         return recorded
     if settings.model in BUILT_IN:
-        return BUILT_IN[settings.model], f"built in for {settings.model} (tuned on the SciERC NER gold set)"
+        return BUILT_IN[settings.model], f"built-in default for {settings.model}, tuned on the SciERC NER gold set"
     return None, (f"none: no threshold is calibrated for {settings.model!r}, so the embedding stage merges nothing; "
                   "run `polymath concepts calibrate --gold FILE`")
 

@@ -13,7 +13,7 @@ _CHECKS = [
                       description="No concept has more than POLYMATH_CONCEPT_MAX_CLUSTER aliases (a sign of over-merging)."),
     dg.AssetCheckSpec("merges_per_run", asset="canonical_concepts",
                       description="At most POLYMATH_CONCEPT_MAX_MERGE_SHARE of a run's surfaces were merged by the "
-                                  "acronym and embedding stages."),
+                                  "acronym, head and embedding stages."),
 ]
 
 
@@ -26,8 +26,8 @@ _CHECKS = [
 def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresResource,
                        embedder: EmbeddingResource) -> dg.MaterializeResult:
     """One row of ``concept_aliases`` per distinct (surface, type) of passage_concepts: the
-    canonical concept it names and the stage that decided it (key, acronym, embedding, new,
-    or manual). Extracted rows are never changed; ``passage_concepts_canonical`` shows
+    canonical concept it names and the stage that decided it (a variant rule of the key,
+    acronym, head, embedding, new, or manual). Extracted rows are never changed; ``passage_concepts_canonical`` shows
     the canonical id beside the merge-policy rows.
 
     Unpartitioned on purpose: a concept is corpus-wide — ``CNN`` in shard 3 and
@@ -56,7 +56,7 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
     # backfill commits meanwhile are the next run's, and must not fail this run's gate.
     resolved, surfaces = summary.resolved, summary.total
     share = resolved / surfaces if surfaces else 1.0
-    merged = summary.by_stage.get("acronym", 0) + summary.by_stage.get("embedding", 0)
+    merged = summary.merged
     merge_share = merged / summary.surfaces if summary.surfaces else 0.0
     outliers = [f"#{cid} {name} ({n})" for cid, name, n in largest if n > config.concept_max_cluster]
     context.log.info("resolved %d new surfaces into %d new concepts (%s)", summary.surfaces,
@@ -70,6 +70,8 @@ def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresReso
             "concepts": concepts, "aliases": aliases,
             "largest concepts": ", ".join(f"{name} ({n})" for _, name, n in largest) or "-",
             "resolver version": settings.version,
+            "embedding threshold": "off" if summary.similarity is None else f"{summary.similarity:g}",
+            "threshold from": summary.similarity_source,
             "mode": f"full ({summary.full_reason})" if summary.full_reason else "incremental",
             "seconds": dg.MetadataValue.float(round(summary.seconds, 2)),
         },
