@@ -96,3 +96,18 @@ def load_definitions_kb(conn) -> int:
                         copy.write_row((ids[i], surface, type_, 0.9, "gemini_batch_v1"))
                         rows += 1
     return rows
+
+
+def calibration_lines(which: str) -> list[str]:
+    """A gold set as ``polymath concepts calibrate --gold`` reads it: every surface on its
+    own line, the surfaces of one concept with one group (``ner`` or ``definitions``)."""
+    gold = gold_clusters() if which == "ner" else definitions_clusters()
+    return [json.dumps({"surface": s, "type": t, "group": g}, ensure_ascii=False) for (s, t), g in sorted(gold.items())]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] not in (["ner"], ["definitions"]):
+        sys.exit("usage: python -m polymath_assets_tests.concept_gold ner|definitions > gold.jsonl")
+    print("\n".join(calibration_lines(sys.argv[1])))

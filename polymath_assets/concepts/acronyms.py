@@ -154,14 +154,38 @@ def initials_match(short: str, long: str) -> bool:
     return fits(0, 0, 0)
 
 
+def _signature(words: list[str]) -> str:
+    """The initials of a name's words that are not minor: what an acronym of it spells at least."""
+    return "".join(w[0] for w in words if w not in _MINOR)
+
+
+_MINOR_INITIALS = frozenset(w[0] for w in _MINOR)
+_MOST_OPTIONAL = 10
+
+
+def _signatures(letters: list[tuple[str, bool]]) -> list[str]:
+    """Every signature an expansion this acronym spells may have: its letters, less any
+    that may continue a word (lower case) or stand for a minor word (``o`` of "over")."""
+    optional = [i for i, (char, begins) in enumerate(letters) if i and (not begins or char in _MINOR_INITIALS)]
+    if len(optional) > _MOST_OPTIONAL:
+        return []
+    found = []
+    for mask in range(1 << len(optional)):
+        dropped = {optional[b] for b in range(len(optional)) if mask >> b & 1}
+        found.append("".join(char for i, (char, _) in enumerate(letters) if i not in dropped))
+    return list(dict.fromkeys(found))
+
+
 def input_set_pairs(names: Iterable[str]) -> dict[str, tuple[str, bool]]:
     """Acronym key → (expansion key, whether a name of the list defines it) from a list of
     names alone: a name that defines its acronym by its initials (``convolutional neural
     network (CNN)``), else the one expansion key of the list the acronym spells
-    (``initials_match``). Two candidates: no pair."""
+    (``initials_match``). Two candidates: no pair. Expansions are indexed by the initials of
+    their words, so each acronym is checked against the few names it could spell, never
+    against the whole list."""
     names = list(dict.fromkeys(names))
     defined: dict[str, set[str]] = {}
-    expansions: dict[str, list[tuple[str, str]]] = {}
+    by_signature: dict[str, list[tuple[str, str]]] = {}
     for name in names:
         pair = pairs_in_surface(name)
         # A name that glosses an acronym with more words than it spells ("linear Fukunaga-
@@ -170,20 +194,22 @@ def input_set_pairs(names: Iterable[str]) -> dict[str, tuple[str, bool]]:
             defined.setdefault(a, set()).add(e)
         bracketed = split_bracketed(name)
         long = bracketed[0] if bracketed else name  # "digital signal processor (DSP)" spells with its words
-        found = _NAME_WORD.findall(unescape_brackets(long))
+        found = [w.lower() for w in _NAME_WORD.findall(unescape_brackets(long))]
         if 2 <= len(found) <= 22 and not is_acronym_like(name):
             key = normalize_key(name)
             if key:
-                expansions.setdefault(found[0][0].lower(), []).append((long, key))
+                by_signature.setdefault(_signature(found), []).append((long, key))
     pairs: dict[str, set[str]] = {}
     for name in names:
         akey = normalize_key(name)
-        letters = _acronym_letters(name)
-        if not is_acronym_like(name) or not akey or not letters or akey in defined:
+        if not is_acronym_like(name) or not akey or akey in defined:
             continue
         matched = pairs.setdefault(akey, set())
-        for long, key in expansions.get(letters[0][0], ()):
-            if key != akey and key not in matched and initials_match(name, long):
-                matched.add(key)
-    found = {a: (next(iter(keys)), False) for a, keys in pairs.items() if len(keys) == 1}
-    return found | {a: (next(iter(keys)), True) for a, keys in defined.items() if len(keys) == 1}
+        for signature in _signatures(_acronym_letters(name)):
+            for long, key in by_signature.get(signature, ()):
+                if len(matched) > 1:
+                    break  # two candidates already: no pair, whatever else matches
+                if key != akey and key not in matched and initials_match(name, long):
+                    matched.add(key)
+    found_pairs = {a: (next(iter(keys)), False) for a, keys in pairs.items() if len(keys) == 1}
+    return found_pairs | {a: (next(iter(keys)), True) for a, keys in defined.items() if len(keys) == 1}
