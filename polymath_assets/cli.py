@@ -865,7 +865,7 @@ def concepts_calibrate(gold_path: Path, min_precision: float, dry_run: bool) -> 
             raise click.ClickException(str(rejected)) from None
         conn.commit()
     click.echo(f"{result.surfaces} gold surfaces, model {config.embedding_model}; without the embedding stage "
-               f"B³ P {result.without_embedding[0]:.3f} R {result.without_embedding[1]:.3f}")
+               f"B³ P {result.without_embedding.precision:.3f} R {result.without_embedding.recall:.3f}")
     for line in result.table():
         click.echo(line)
     if result.chosen is None:

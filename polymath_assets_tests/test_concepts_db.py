@@ -17,8 +17,14 @@ from polymath_assets.concepts.rules import TypeRules
 from polymath_assets.config import Config
 from polymath_assets.kb import canonical, concept_ops
 
-from .concept_gold import (definition_pairs, definitions_clusters, gold_clusters, load_definitions_kb, scierc_surfaces,
-                           scierc_texts)
+from .concept_gold import (
+    definition_pairs,
+    definitions_clusters,
+    gold_clusters,
+    load_definitions_kb,
+    scierc_surfaces,
+    scierc_texts,
+)
 
 DIM = 384
 SETTINGS = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
@@ -386,3 +392,23 @@ def test_quality_on_the_definitions_gold_set(dsn384, minilm_names):
     assert scores.precision >= 0.97 and scores.f1 >= 0.80, scores
     pairs = definition_pairs()
     assert sum(predicted[a] == predicted[e] for a, e in pairs) >= 0.9 * len(pairs)
+
+
+def test_a_name_and_its_generic_head_are_one_concept_either_way_round(dsn384, minilm_names):
+    """The head stage: ``ELMo embeddings`` resolved before ``ELMo`` exists, then ``ELMo``;
+    ``CRF model`` with ``CRF``; but a task's acronym keeps its head (``WSD models``)."""
+    with psycopg.connect(dsn384) as conn:
+        load_documents(conn, [("e1", "ELMo embeddings help.", [("ELMo embeddings", "method")]),
+                              ("w1", "Word sense disambiguation (WSD) models.", [("WSD", "task"), ("WSD models", "task"),
+                                                                                 ("word sense disambiguation", "task")]),
+                              ("c1", "A CRF model and a CRF.", [("CRF model", "method"), ("CRF", "method")])])
+        pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
+        load_documents(conn, [("e2", "ELMo is contextual.", [("ELMo", "method")])])
+        pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
+        conn.commit()
+        assert concept_of(conn, "ELMo", "method") == concept_of(conn, "ELMo embeddings", "method")
+        assert concept_of(conn, "CRF model", "method") == concept_of(conn, "CRF", "method")
+        assert concept_of(conn, "WSD", "task") == concept_of(conn, "word sense disambiguation", "task") \
+            != concept_of(conn, "WSD models", "task")
+        stages = dict(conn.execute("SELECT surface, stage FROM concept_aliases").fetchall())
+        assert stages["ELMo"] == "head" and "head" in (stages["CRF model"], stages["CRF"])

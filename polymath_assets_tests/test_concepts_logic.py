@@ -5,15 +5,32 @@ guard, cluster metrics, the names file, the threshold of a model and its calibra
 import numpy as np
 import pytest
 
-from polymath_assets.concepts.acronyms import (find_pairs, initials_match, input_set_pairs, long_form_matches,
-                                               pairs_in_surface)
+from polymath_assets.concepts.acronyms import (
+    find_pairs,
+    initials_match,
+    input_set_pairs,
+    long_form_matches,
+    pairs_in_surface,
+)
 from polymath_assets.concepts.calibrate import GoldRejected, read_gold, stage_scores, threshold_for
 from polymath_assets.concepts.normalize import normalize_key, variant_stages
-from polymath_assets.concepts.quality import b_cubed, pairwise
-from polymath_assets.concepts.resolver import (ResolverSettings, Surface, acronym_choice, defined_locally,
-                                               parse_head_nouns, preferred_name)
-from polymath_assets.concepts.rules import (TypeRules, chain_violations, embedding_merge_allowed, head_stem,
-                                            leader_clusters, names_a_process)
+from polymath_assets.concepts.quality import Scores, b_cubed, pairwise
+from polymath_assets.concepts.resolver import (
+    ResolverSettings,
+    Surface,
+    acronym_choice,
+    defined_locally,
+    parse_head_nouns,
+    preferred_name,
+)
+from polymath_assets.concepts.rules import (
+    TypeRules,
+    chain_violations,
+    embedding_merge_allowed,
+    head_stem,
+    leader_clusters,
+    names_a_process,
+)
 from polymath_assets.concepts.spelling import american
 from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
 from polymath_assets.config import Config
@@ -232,8 +249,8 @@ def test_the_embedding_stage_is_scored_on_the_pairs_it_joins():
     gold = {"a": 1, "b": 1, "c": 2, "d": 3}
     before = {"a": "x", "b": "y", "c": "z", "d": "w"}
     after = {"a": "x", "b": "x", "c": "z", "d": "z"}  # joined a-b (right) and c-d (wrong)
-    assert stage_scores(before, after, gold) == (0.5, 1.0, 2)
-    assert stage_scores(before, before, gold) == (1.0, 0.0, 0)
+    assert stage_scores(before, after, gold) == (Scores(0.5, 1.0), 2)
+    assert stage_scores(before, before, gold) == (Scores(1.0, 0.0), 0)
 
 
 def test_a_gold_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):

@@ -23,8 +23,17 @@ from polymath_assets.cli import main
 from polymath_assets.concepts import pipeline
 from polymath_assets.concepts.acronyms import find_pairs, initials_match, input_set_pairs, pair_keys, pairs_in_surface
 from polymath_assets.concepts.memory import MemoryStore
-from polymath_assets.concepts.normalize import (KEY_STAGES, fold, key_levels, normalize_key, singular,
-                                                strip_latin_accents, surface_key, variant_stages, words)
+from polymath_assets.concepts.normalize import (
+    KEY_STAGES,
+    fold,
+    key_levels,
+    normalize_key,
+    singular,
+    strip_latin_accents,
+    surface_key,
+    variant_stages,
+    words,
+)
 from polymath_assets.concepts.resolver import Decision, ResolverSettings, Surface, acronym_choice, resolve
 from polymath_assets.concepts.rules import TypeRules, head_stem, is_name, names_a_process
 from polymath_assets.concepts.spelling import american

@@ -46,17 +46,19 @@ def _load(conn) -> list[str]:
     doc = uuid.uuid4()
     conn.execute("INSERT INTO documents (doc_id, title, year) VALUES (%s, 'Alzheimer''s \"networks\" \\ study', 2020)",
                  (doc,))
-    ids = []
-    for text, concepts in PASSAGES:
-        pid = uuid.uuid4()
-        ids.append(str(pid))
-        conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
-        for name, type_ in concepts:
-            conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
-                            extractor_model, extractor_version) VALUES (%s, %s, %s, 0.9, 't', 'gemini_batch_v1')""",
-                         (pid, name, type_))
+    ids = [_insert_passage(conn, doc, text, concepts) for text, concepts in PASSAGES]
     conn.commit()
     return ids
+
+
+def _insert_passage(conn, doc: uuid.UUID, text: str, concepts: list[tuple[str, str]]) -> str:
+    pid = uuid.uuid4()
+    conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
+    for name, type_ in concepts:
+        conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
+                        extractor_model, extractor_version) VALUES (%s, %s, %s, 0.9, 't', 'gemini_batch_v1')""",
+                     (pid, name, type_))
+    return str(pid)
 
 
 def _sync(conn, graph, full=False):
@@ -244,13 +246,10 @@ def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(dsn384, graph, 
 
 
 def _add(conn, text: str, concepts: list[tuple[str, str]]) -> None:
-    doc, pid = uuid.uuid4(), uuid.uuid4()
+    """One passage of a paper of its own."""
+    doc = uuid.uuid4()
     conn.execute("INSERT INTO documents (doc_id, title) VALUES (%s, 'another paper')", (doc,))
-    conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
-    for name, type_ in concepts:
-        conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
-                        extractor_model, extractor_version) VALUES (%s, %s, %s, 0.9, 't', 'gemini_batch_v1')""",
-                     (pid, name, type_))
+    _insert_passage(conn, doc, text, concepts)
     conn.commit()
 
 

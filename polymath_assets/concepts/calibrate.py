@@ -27,7 +27,7 @@ import numpy as np
 
 from polymath_assets.concepts.acronyms import input_set_pairs
 from polymath_assets.concepts.memory import MemoryStore
-from polymath_assets.concepts.quality import b_cubed
+from polymath_assets.concepts.quality import Scores, b_cubed
 from polymath_assets.concepts.resolver import ResolverSettings, Surface, resolve
 from polymath_assets.concepts.surfaces_file import MAX_REPORTED
 from polymath_assets.kb import canonical
@@ -103,21 +103,9 @@ def read_gold(path: Path) -> list[GoldItem]:
 @dataclass(frozen=True)
 class Point:
     threshold: float
-    precision: float   # of the pairs the embedding stage joined
-    recall: float      # of the gold pairs the earlier stages left apart
-    joined: int        # pairs the embedding stage joined
-    b3_precision: float
-    b3_recall: float
-
-    @property
-    def f1(self) -> float:
-        total = self.precision + self.recall
-        return 0.0 if total == 0 else 2 * self.precision * self.recall / total
-
-    @property
-    def b3_f1(self) -> float:
-        total = self.b3_precision + self.b3_recall
-        return 0.0 if total == 0 else 2 * self.b3_precision * self.b3_recall / total
+    stage: Scores   # of the pairs the embedding stage joined, against the gold pairs the earlier stages left apart
+    joined: int     # pairs the embedding stage joined
+    b3: Scores      # of the whole resolution
 
 
 @dataclass(frozen=True)
@@ -127,14 +115,14 @@ class Calibration:
     min_precision: float
     points: list[Point]
     chosen: Point | None
-    without_embedding: tuple[float, float]   # B³ precision and recall with the stage off
+    without_embedding: Scores   # B³ with the stage off
 
     def table(self) -> list[str]:
         lines = [f"{'threshold':>9} {'joined':>7} {'precision':>9} {'recall':>7} {'F1':>6}   B³ P / R / F1"]
         for p in self.points:
             mark = "  <- chosen" if p == self.chosen else ""
-            lines.append(f"{p.threshold:9.3f} {p.joined:7d} {p.precision:9.3f} {p.recall:7.3f} {p.f1:6.3f}   "
-                         f"{p.b3_precision:.3f} / {p.b3_recall:.3f} / {p.b3_f1:.3f}{mark}")
+            lines.append(f"{p.threshold:9.3f} {p.joined:7d} {p.stage.precision:9.3f} {p.stage.recall:7.3f} "
+                         f"{p.stage.f1:6.3f}   {p.b3.precision:.3f} / {p.b3.recall:.3f} / {p.b3.f1:.3f}{mark}")
         return lines
 
 
@@ -143,7 +131,7 @@ def _pairs(labels: Counter) -> int:
 
 
 def stage_scores(before: Mapping[Hashable, Hashable], after: Mapping[Hashable, Hashable],
-                 gold: Mapping[Hashable, Hashable]) -> tuple[float, float, int]:
+                 gold: Mapping[Hashable, Hashable]) -> tuple[Scores, int]:
     """(precision, recall, pairs) of the pairs one stage joined: together in ``after`` but
     not in ``before``, against the gold pairs ``before`` left apart. From cluster
     intersection counts, never all pairs."""
@@ -155,7 +143,7 @@ def stage_scores(before: Mapping[Hashable, Hashable], after: Mapping[Hashable, H
     joined = together(after) - together(after, before)
     right = together(after, gold) - together(after, gold, before)
     missed = together(gold) - together(gold, before)
-    return (right / joined if joined else 1.0), (right / missed if missed else 1.0), joined
+    return Scores(right / joined if joined else 1.0, right / missed if missed else 1.0), joined
 
 
 def calibrate(items: list[GoldItem], embed: Callable[[list[str]], np.ndarray], settings: ResolverSettings, *,
@@ -178,16 +166,14 @@ def calibrate(items: list[GoldItem], embed: Callable[[list[str]], np.ndarray], s
         return {(d.name, d.type): d.concept_id for d in found.decisions}
 
     before = clusters(None)
-    off = b_cubed(before, gold)
     points = []
     for threshold in grid:
         after = clusters(threshold)
-        precision, recall, joined = stage_scores(before, after, gold)
-        b3 = b_cubed(after, gold)
-        points.append(Point(threshold, precision, recall, joined, b3.precision, b3.recall))
-    eligible = [p for p in points if p.joined and p.precision >= min_precision]
-    chosen = max(eligible, key=lambda p: (round(p.f1, 6), p.threshold)) if eligible else None
-    return Calibration(settings.model, len(items), min_precision, points, chosen, (off.precision, off.recall))
+        stage, joined = stage_scores(before, after, gold)
+        points.append(Point(threshold, stage, joined, b_cubed(after, gold)))
+    eligible = [p for p in points if p.joined and p.stage.precision >= min_precision]
+    chosen = max(eligible, key=lambda p: (round(p.stage.f1, 6), p.threshold)) if eligible else None
+    return Calibration(settings.model, len(items), min_precision, points, chosen, b_cubed(before, gold))
 
 
 def calibrate_gold_file(conn, path: Path, embed: Callable[[list[str]], np.ndarray], settings: ResolverSettings, *,
@@ -200,9 +186,9 @@ def calibrate_gold_file(conn, path: Path, embed: Callable[[list[str]], np.ndarra
         canonical.save_calibration(
             conn, model=settings.model, similarity=result.chosen.threshold, gold_file=path.name,
             gold_sha256=hashlib.sha256(path.read_bytes()).hexdigest(), gold_surfaces=len(items),
-            min_precision=min_precision, precision=result.chosen.precision, recall=result.chosen.recall,
-            b3_f1=result.chosen.b3_f1, actor=actor,
-            sweep=[{"threshold": p.threshold, "precision": round(p.precision, 4), "recall": round(p.recall, 4),
-                    "joined": p.joined, "b3_precision": round(p.b3_precision, 4),
-                    "b3_recall": round(p.b3_recall, 4)} for p in result.points])
+            min_precision=min_precision, precision=result.chosen.stage.precision, recall=result.chosen.stage.recall,
+            b3_f1=result.chosen.b3.f1, actor=actor,
+            sweep=[{"threshold": p.threshold, "precision": round(p.stage.precision, 4),
+                    "recall": round(p.stage.recall, 4), "joined": p.joined, "b3_precision": round(p.b3.precision, 4),
+                    "b3_recall": round(p.b3.recall, 4)} for p in result.points])
     return result

@@ -14,8 +14,15 @@ from dataclasses import dataclass, replace
 
 from polymath_assets.concepts.acronyms import find_pairs, input_set_pairs, pair_keys
 from polymath_assets.concepts.calibrate import threshold_for
-from polymath_assets.concepts.resolver import (MERGING_STAGES, Embed, Resolution, ResolverSettings, Surface,
-                                               acronym_choice, resolve)
+from polymath_assets.concepts.resolver import (
+    MERGING_STAGES,
+    Embed,
+    Resolution,
+    ResolverSettings,
+    Surface,
+    acronym_choice,
+    resolve,
+)
 from polymath_assets.kb import canonical
 
 SCAN_PAGE = 5000

@@ -36,8 +36,14 @@ from typing import Protocol
 import numpy as np
 
 from polymath_assets.concepts.normalize import is_acronym_like, normalize_key, surface_key, variant_stages, words
-from polymath_assets.concepts.rules import (TypeRules, embedding_merge_allowed, head_stem, is_name, leader_clusters,
-                                            names_a_process)
+from polymath_assets.concepts.rules import (
+    TypeRules,
+    embedding_merge_allowed,
+    head_stem,
+    is_name,
+    leader_clusters,
+    names_a_process,
+)
 
 Embed = Callable[[list[str]], np.ndarray]
 # The stages that join a surface to another name's concept by evidence beyond its own key.
@@ -363,10 +369,14 @@ def _head_stage(store: Store, groups: list[_Group], uf: _UnionFind, index_by_key
             stem = head_stem(preferred_name(g.surfaces), settings.head_nouns)
             if stem and stem != g.key:
                 stems[i] = stem
+    names = {i: preferred_name(g.surfaces) for i, g in enumerate(groups)
+             if g.concept_id is None and not g.manual and uf.find(i) == i and i not in stems}
+    names = {i: n for i, n in names.items() if is_name(n)}
     # An acronym for a task or process keeps its head (``WSD models``, ``MT architecture``).
-    expansions = store.expansions_for(sorted(set(stems.values())))
+    expansions = store.expansions_for(sorted(set(stems.values()) | {groups[i].key for i in names}))
     processes = {k for k, found in expansions.items() if names_a_process(max(found, key=lambda x: (x[1], x[0]))[2])}
     stems = {i: stem for i, stem in stems.items() if stem not in processes}
+    names = {i: n for i, n in names.items() if groups[i].key not in processes}
     outside = store.concepts_for_keys(sorted(set(stems.values()) - set(index_by_key)))
     for i, stem in stems.items():
         g = groups[i]
@@ -378,9 +388,7 @@ def _head_stage(store: Store, groups: list[_Group], uf: _UnionFind, index_by_key
             found = _first_compatible(outside.get(stem, ()) or existing.get(stem, ()), g.type, rules, manual=False)
             if found is not None:
                 g.concept_id, g.stage = found[0], "head"
-    names = {i: preferred_name(g.surfaces) for i, g in enumerate(groups)
-             if g.concept_id is None and not g.manual and uf.find(i) == i and i not in stems}
-    names = {i: n for i, n in names.items() if is_name(n)}
+    names = {i: n for i, n in names.items() if groups[i].concept_id is None}
     if not names:
         return
     longer = {i: [groups[i].key + h for h in sorted(settings.head_nouns)] for i in names}

@@ -8,8 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polymath_assets.concepts.normalize import (content_words, digits_of, is_acronym_like, normalize_key,
-                                                unescape_brackets, words)
+from polymath_assets.concepts.normalize import (
+    content_words,
+    digits_of,
+    is_acronym_like,
+    normalize_key,
+    unescape_brackets,
+    words,
+)
+
 
 @dataclass(frozen=True)
 class TypeRules:
