@@ -178,8 +178,8 @@ def _signatures(letters: list[tuple[str, bool]]) -> list[str]:
 
 def input_set_pairs(names: Iterable[str]) -> dict[str, tuple[str, bool]]:
     """Acronym key → (expansion key, whether a name of the list defines it) from a list of
-    names alone: a name that defines its acronym by its initials (``convolutional neural
-    network (CNN)``), else the one expansion key of the list the acronym spells
+    names alone: a name that defines its acronym (``convolutional neural network (CNN)``,
+    by the rule of ``find_pairs``), else the one expansion key of the list the acronym spells
     (``initials_match``). Two candidates: no pair. Expansions are indexed by the initials of
     their words, so each acronym is checked against the few names it could spell, never
     against the whole list."""
@@ -188,9 +188,10 @@ def input_set_pairs(names: Iterable[str]) -> dict[str, tuple[str, bool]]:
     by_signature: dict[str, list[tuple[str, str]]] = {}
     for name in names:
         pair = pairs_in_surface(name)
-        # A name that glosses an acronym with more words than it spells ("linear Fukunaga-
-        # Koontz Transform (FKT)") is a mention, not a definition.
-        for a, e in pair_keys([pair] if pair and initials_match(*pair) else []):
+        # As in text, the long form begins with the acronym's first letter: a name that
+        # glosses an acronym with words in front ("linear Fukunaga-Koontz Transform (FKT)")
+        # is a mention, not a definition.
+        for a, e in pair_keys([pair] if pair and pair[1][:1].lower() == pair[0][:1].lower() else []):
             defined.setdefault(a, set()).add(e)
         bracketed = split_bracketed(name)
         long = bracketed[0] if bracketed else name  # "digital signal processor (DSP)" spells with its words

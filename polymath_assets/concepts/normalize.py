@@ -176,6 +176,8 @@ def variant_stages(names: list[str], anchors: list[str] = ()) -> list[str]:
     """For names that share a key, the rule each needed to meet another of them or an
     anchor (a surface already in the concept): the first of ``KEY_STAGES`` at which its
     key equals theirs. A name equal to no other is ``new`` (it founds the concept)."""
+    if len(names) == 1 and not anchors:
+        return ["new"]  # most groups: one name, nothing to compare
     all_levels = [key_levels(n) for n in names]
     counts: list[dict[str, int]] = [{} for _ in KEY_STAGES]
     for levels in all_levels + [key_levels(a) for a in anchors]:
