@@ -59,6 +59,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_MAX_ENQUEUED_TOKENS", "10000000", "Most estimated input tokens in batch jobs not yet finished (the provider's enqueued-token quota); submissions beyond it wait."),
     Setting("POLYMATH_CAP_RETRY_S", "300", "Under Dagster, a gemini_batch_jobs step held back by the enqueued-token cap waits this long, then tries again."),
     Setting("POLYMATH_CAP_RETRIES", "288", "How often such a step tries again before it fails (288 x 300 s: a day)."),
+    Setting("POLYMATH_SENSOR_POLL_S", "30", "Seconds a tick of the batch-completion sensor may spend polling jobs before it leaves the rest for the next tick (Dagster stops a tick at 60 s)."),
     Setting("POLYMATH_JOB_LEASE_S", "300", "Seconds a process's claim on a batch job it is building lasts without a heartbeat; recovery waits this long for a silent owner."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
@@ -196,6 +197,7 @@ class Config:
     job_lease_s: int
     cap_retry_s: int
     cap_retries: int
+    sensor_poll_budget_s: float
     max_attempts: int
     fuzzy_threshold: float
     max_concept_name_chars: int
@@ -256,6 +258,7 @@ class Config:
             job_lease_s=_int(env, "POLYMATH_JOB_LEASE_S"),
             cap_retry_s=_int(env, "POLYMATH_CAP_RETRY_S"),
             cap_retries=_int(env, "POLYMATH_CAP_RETRIES"),
+            sensor_poll_budget_s=_float(env, "POLYMATH_SENSOR_POLL_S"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
             max_concept_name_chars=_int(env, "POLYMATH_MAX_CONCEPT_NAME_CHARS"),

@@ -435,10 +435,10 @@ def test_graph_asset_runs_in_the_graph_pool_and_takes_a_full_option(kb_dsn, kb, 
     import dagster as dg
 
     from polymath_assets.definitions import defs
-    from polymath_assets.defs.graph import neo4j_concept_graph
     from polymath_assets.defs.resources import GraphResource, PostgresResource
     from polymath_assets.shards import shard_key
 
+    neo4j_concept_graph = next(a for a in defs.assets if a.key == dg.AssetKey("neo4j_concept_graph"))
     assert defs.resolve_asset_graph().get(dg.AssetKey("neo4j_concept_graph")).pools == {"graph"}
     shard = _shard_with_passages(kb)
     kb.commit()

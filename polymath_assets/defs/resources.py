@@ -114,6 +114,9 @@ class EmbeddingResource(_Configured):
         return _ENCODERS[key]
 
 
+RESOURCE_KEYS = ("postgres", "graph", "gemini", "embedder")
+
+
 def resources_for(config: Config) -> dict[str, dg.ConfigurableResource]:
     return {"postgres": PostgresResource(settings=config), "graph": GraphResource(settings=config),
             "gemini": GeminiResource(settings=config), "embedder": EmbeddingResource(settings=config)}
