@@ -46,6 +46,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
     Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
+    Setting("POLYMATH_GEMINI_TIMEOUT_S", "120", "Deadline of one call to the Gemini API (or the emulator), the SDK's retries and back-off included: a call with no reply by then fails, saying what timed out. File transfers are bounded per chunk instead (no byte for one attempt's share of it)."),
     Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
     Setting("POLYMATH_MAX_CONCEPTS", "20", "Response schema: most concepts per passage (maxItems)."),
     Setting("POLYMATH_MAX_QUOTES", "3", "Response schema: most evidence quotes per concept (maxItems)."),
@@ -145,6 +146,13 @@ def _float(environ: Mapping[str, str], name: str) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+def _positive(environ: Mapping[str, str], name: str) -> float:
+    value = _float(environ, name)
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={value:g} must be a positive number of seconds")
+    return value
+
+
 DEPLOYMENTS = ("local", "production")
 
 
@@ -214,6 +222,7 @@ class Config:
     concept_max_cluster: int = 50
     concept_min_resolved: float = 0.99
     concept_max_merge_share: float = 0.5
+    gemini_timeout_s: float = 120.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -266,6 +275,7 @@ class Config:
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
             **_concept_settings(env),
+            gemini_timeout_s=_positive(env, "POLYMATH_GEMINI_TIMEOUT_S"),
         )
 
     def check_deployable(self) -> "Config":
