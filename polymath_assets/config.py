@@ -25,6 +25,7 @@ class Setting:
 # Order matters only for the README table.
 SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_ENV", "local", "local: embedded servers start when POSTGRES_DSN / NEO4J_URI are empty. production: a deployed code location; both must be set, or loading fails (also implied by DAGSTER_CLOUD_DEPLOYMENT_NAME)."),
+    Setting("POLYMATH_EXECUTOR", "multiprocess", "How a run executes its steps: multiprocess (one machine: compose, make demo) or k8s (each step its own Kubernetes Job through dagster-k8s, the embedding steps on GPU nodes; set by deploy/k8s/values.yaml)."),
     Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
     Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
     Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5, bolt:// or neo4j://). Empty: start the embedded FalkorDB (unix socket, password file) under POLYMATH_HOME."),
@@ -153,6 +154,14 @@ def _positive(environ: Mapping[str, str], name: str) -> float:
     return value
 
 
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = _get(environ, name).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+EXECUTORS = ("multiprocess", "k8s")
 DEPLOYMENTS = ("local", "production")
 
 
@@ -223,6 +232,7 @@ class Config:
     concept_min_resolved: float = 0.99
     concept_max_merge_share: float = 0.5
     gemini_timeout_s: float = 120.0
+    executor: str = "multiprocess"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -276,6 +286,7 @@ class Config:
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
             **_concept_settings(env),
             gemini_timeout_s=_positive(env, "POLYMATH_GEMINI_TIMEOUT_S"),
+            executor=_choice(env, "POLYMATH_EXECUTOR", EXECUTORS),
         )
 
     def check_deployable(self) -> "Config":

@@ -13,6 +13,7 @@ from polymath_assets.defs.extraction import gemini_batch_jobs, passage_concepts
 from polymath_assets.defs.graph import neo4j_concept_graph
 from polymath_assets.defs.jobs import batch_completion_sensor, ingest_concepts, pilot, submit_batches
 from polymath_assets.defs.passages import pending_passages
+from polymath_assets.defs.placement import executor_for
 from polymath_assets.defs.quality import qc_report
 from polymath_assets.defs.resources import resources_for
 from polymath_assets.defs.settings import load_config
@@ -27,6 +28,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         jobs=[pilot, submit_batches, ingest_concepts],
         sensors=[batch_completion_sensor],
         resources=resources_for(config),
+        executor=executor_for(config),
     )
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from polymath_assets.defs.extraction import passage_concepts
+from polymath_assets.defs.placement import GPU_STEP_TAGS
 from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
 
 _CHECKS = [
@@ -21,6 +22,7 @@ _CHECKS = [
     deps=[passage_concepts],
     group_name="enrichment",
     kinds={"postgres", "pytorch"},
+    op_tags=GPU_STEP_TAGS,  # a GPU node under the k8s executor (defs/placement.py)
     check_specs=_CHECKS,
 )
 def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresResource,

@@ -3,6 +3,7 @@ import dagster as dg
 from polymath_assets.defs.extraction import passage_concepts
 from polymath_assets.defs.partitions import shard_from_context, shard_partitions
 from polymath_assets.defs.quality import shard_check
+from polymath_assets.defs.placement import GPU_STEP_TAGS
 from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
 
 # Follows passage_concepts only once its blocking gate checks passed (declarative
@@ -16,6 +17,7 @@ GATED = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blockin
     pool="gpu",
     group_name="enrichment",
     kinds={"pytorch", "postgres"},
+    op_tags=GPU_STEP_TAGS,  # a GPU node under the k8s executor (defs/placement.py)
     automation_condition=GATED,
     check_specs=[shard_check("embedding_completeness", "passage_embeddings",
                              "Every passage of the shard has an embedding from the configured model.")],
