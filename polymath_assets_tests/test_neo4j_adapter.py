@@ -124,17 +124,13 @@ def test_an_error_that_is_not_retryable_names_the_statement_at_once(neo4j_graph)
 def test_open_neo4j_takes_its_dialect_from_the_server_agent(real_neo4j, request):
     """The stand-in says it is Neo4j 5.13 (the early dialect); a real 5.26 the current one."""
     if real_neo4j is not None:
-        uri, auth, database = real_neo4j.uri, None, real_neo4j.database
-        agent = real_neo4j.driver.get_server_info().agent
-        assert real_neo4j.dialect == cypher.neo4j_dialect(agent)
+        assert real_neo4j.dialect == cypher.neo4j_dialect(real_neo4j.driver.get_server_info().agent)
         return
     port = request.getfixturevalue("bolt_server")[1]
-    uri, auth, database = f"bolt://127.0.0.1:{port}", None, None
     bolt_graph.settle(port)
     try:
-        with open_neo4j(uri, auth, database) as graph:
-            agent = graph.driver.get_server_info().agent
-            assert agent.startswith("Neo4j/5.13")
+        with open_neo4j(f"bolt://127.0.0.1:{port}", None, None) as graph:
+            assert graph.driver.get_server_info().agent.startswith("Neo4j/5.13")
             assert graph.dialect == cypher.NEO4J_5_EARLY
     finally:
         bolt_graph.settle(port)  # the stand-in swallows the handshake after a GOODBYE
