@@ -25,6 +25,7 @@ class Setting:
 # Order matters only for the README table.
 SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_ENV", "local", "local: embedded servers start when POSTGRES_DSN / NEO4J_URI are empty. production: a deployed code location; both must be set, or loading fails (also implied by DAGSTER_CLOUD_DEPLOYMENT_NAME)."),
+    Setting("POLYMATH_EXECUTOR", "multiprocess", "How a run executes its steps: multiprocess (one machine: compose, make demo) or k8s (each step its own Kubernetes Job through dagster-k8s, the embedding steps on GPU nodes; set by deploy/k8s/values.yaml)."),
     Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
     Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
     Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5, bolt:// or neo4j://). Empty: start the embedded FalkorDB (unix socket, password file) under POLYMATH_HOME."),
@@ -46,6 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
     Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
+    Setting("POLYMATH_GEMINI_TIMEOUT_S", "120", "Deadline of one call to the Gemini API (or the emulator), the SDK's retries and back-off included: a call with no reply by then fails, saying what timed out. File transfers are bounded per chunk instead (no byte for one attempt's share of it)."),
     Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
     Setting("POLYMATH_MAX_CONCEPTS", "20", "Response schema: most concepts per passage (maxItems)."),
     Setting("POLYMATH_MAX_QUOTES", "3", "Response schema: most evidence quotes per concept (maxItems)."),
@@ -146,6 +148,21 @@ def _float(environ: Mapping[str, str], name: str) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+def _positive(environ: Mapping[str, str], name: str) -> float:
+    value = _float(environ, name)
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={value:g} must be a positive number of seconds")
+    return value
+
+
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = _get(environ, name).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+EXECUTORS = ("multiprocess", "k8s")
 DEPLOYMENTS = ("local", "production")
 
 
@@ -216,6 +233,8 @@ class Config:
     concept_max_cluster: int = 50
     concept_min_resolved: float = 0.99
     concept_max_merge_share: float = 0.5
+    gemini_timeout_s: float = 120.0
+    executor: str = "multiprocess"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -269,6 +288,8 @@ class Config:
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
             **_concept_settings(env),
+            gemini_timeout_s=_positive(env, "POLYMATH_GEMINI_TIMEOUT_S"),
+            executor=_choice(env, "POLYMATH_EXECUTOR", EXECUTORS),
         )
 
     def check_deployable(self) -> "Config":

@@ -15,6 +15,7 @@ from polymath_assets.defs.graph import neo4j_concept_graph_asset
 from polymath_assets.defs.jobs import build_jobs
 from polymath_assets.defs.partitions import shard_partitions
 from polymath_assets.defs.passages import pending_passages_asset
+from polymath_assets.defs.placement import executor_for
 from polymath_assets.defs.quality import qc_report_asset
 from polymath_assets.defs.resources import resources_for
 from polymath_assets.defs.settings import load_config
@@ -30,7 +31,8 @@ def build_assets(config: Config) -> list[dg.AssetsDefinition]:
 def build_definitions(config: Config) -> dg.Definitions:
     assets = build_assets(config)
     jobs, sensors = build_jobs(config, assets)
-    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=resources_for(config))
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, resources=resources_for(config),
+                          executor=executor_for(config))
 
 
 defs = build_definitions(load_config())

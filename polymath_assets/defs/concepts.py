@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from polymath_assets.defs.placement import GPU_STEP_TAGS
 from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
 
 _CHECKS = [
@@ -24,6 +25,7 @@ def canonical_concepts_asset() -> dg.AssetsDefinition:
         # It loads the embedding model (for new names): one model user at a time, beside
         # passage_embeddings, and the same loaded model for both within a process.
         pool="gpu",
+        op_tags=GPU_STEP_TAGS,  # a GPU node under the k8s executor (defs/placement.py)
         check_specs=_CHECKS,
     )
     def canonical_concepts(context: dg.AssetExecutionContext, postgres: PostgresResource,

@@ -1,6 +1,7 @@
 import dagster as dg
 
 from polymath_assets.defs.partitions import shard_from_context
+from polymath_assets.defs.placement import GPU_STEP_TAGS
 from polymath_assets.defs.quality import shard_check
 from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
 
@@ -12,6 +13,7 @@ def passage_embeddings_asset(shards: dg.PartitionsDefinition) -> dg.AssetsDefini
         pool="gpu",
         group_name="enrichment",
         kinds={"pytorch", "postgres"},
+        op_tags=GPU_STEP_TAGS,  # a GPU node under the k8s executor (defs/placement.py)
         check_specs=[shard_check("embedding_completeness", "passage_embeddings",
                                  "Every passage of the shard has an embedding from the configured model.", shards)],
     )

@@ -12,6 +12,7 @@ from polymath_assets.defs.execution import (
     fail_orphaned_runs,
     materialize_report,
 )
+from polymath_assets.defs.placement import GPU_STEP_TAGS
 from polymath_assets.defs.resources import RESOURCE_KEYS, GeminiResource, PostgresResource
 from polymath_assets.extraction import completion, runner
 from polymath_assets.kb import ledger
@@ -84,7 +85,9 @@ def settle_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
         if outcomes.shards_failed:  # an error, not a gate: the sensor launches this work again
             raise dg.Failure(description=outcomes.summary(), allow_retries=False)
 
-    @dg.job(name=completion.SETTLE_JOB,
+    # The settle run executes each shard's chain in its own process (the model loaded once),
+    # so under Kubernetes the run's pod is the one that needs the GPU node.
+    @dg.job(name=completion.SETTLE_JOB, tags=GPU_STEP_TAGS,
             description="Settle every shard whose batch job finished: concepts and gates, then embeddings, "
                         "canonical concepts and the graph for the shards that pass, each shard its own run in one "
                         "process; the corpus QC report when nothing is left in flight. Launched by the "

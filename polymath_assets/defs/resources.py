@@ -67,7 +67,8 @@ class GeminiResource(_Configured):
         from polymath_assets.local.services import batch_client
 
         if self.base_url_override:
-            return BatchClient("offline-emulator", base_url=self.base_url_override, provider="gemini-emulator")
+            return BatchClient("offline-emulator", base_url=self.base_url_override, provider="gemini-emulator",
+                               timeout_s=self.config().gemini_timeout_s)
         return batch_client(self.config())
 
 

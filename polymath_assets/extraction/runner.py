@@ -340,12 +340,14 @@ def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     return notes
 
 
-def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job) -> JobStatus:
+def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job,
+            timeout_s: float | None = None) -> JobStatus:
     """Poll one job and record its state (guarded: a concurrent poller's newer update wins).
     A failed/expired/cancelled job returns its requests to pending with attempts unchanged:
-    the job failed, not the requests (quota, expiry, cancellation)."""
+    the job failed, not the requests (quota, expiry, cancellation). ``timeout_s``: the
+    caller's own deadline for the call, when nearer than the client's."""
     try:
-        status = client.status(job.job_name)
+        status = client.status(job.job_name, timeout_s=timeout_s)
     except ProviderError as err:
         if err.code != 404:
             raise

@@ -83,5 +83,6 @@ def batch_client(config: Config, offline: bool | None = None):
 
     if offline if offline is not None else config.offline:
         url = emulator_service.start(config.home)
-        return BatchClient("offline-emulator", base_url=url, provider="gemini-emulator")
-    return BatchClient(config.gemini_api_key, provider="gemini")
+        return BatchClient("offline-emulator", base_url=url, provider="gemini-emulator",
+                           timeout_s=config.gemini_timeout_s)
+    return BatchClient(config.gemini_api_key, provider="gemini", timeout_s=config.gemini_timeout_s)

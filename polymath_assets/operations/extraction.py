@@ -73,6 +73,9 @@ def calibrated(conn: psycopg.Connection, client: BatchClient, s: ExtractionSetti
 
 # --- polling and ingesting ----------------------------------------------------------------
 
+MIN_CALL_S = 1.0  # a status call given less time than this is left for the next tick
+
+
 @dataclass
 class PollResult:
     statuses: dict[int, JobStatus] = field(default_factory=dict)
@@ -83,15 +86,17 @@ class PollResult:
 def poll_jobs(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, jobs: list[ledger.Job], *,
               deadline: float | None = None) -> PollResult:
     """Refresh each job's state from the provider, in order, until ``deadline``
-    (``time.monotonic()``). A failed read is recorded, never taken for an answer: the job
-    is simply polled again later. Each call's own timeout is the client's."""
+    (``time.monotonic()``); no call may outlast it (each is given the time left). A failed
+    read — an error, or a provider that does not answer in time — is recorded, never taken
+    for an answer: the job is simply polled again later."""
     result = PollResult()
     for job in jobs:
-        if deadline is not None and time.monotonic() >= deadline:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left < MIN_CALL_S:
             result.not_reached.append(job.job_id)
             continue
         try:
-            result.statuses[job.job_id] = runner.refresh(conn, client, s, job)  # commits the new state
+            result.statuses[job.job_id] = runner.refresh(conn, client, s, job, timeout_s=left)  # commits
         except ProviderError as err:
             conn.rollback()
             result.errors[job.job_id] = str(err)

@@ -27,7 +27,9 @@ class Faults:
     ``ambiguous_delay_s`` (``timeout``, for a client with a timeout). The caller cannot
     tell whether the job exists. ``quota_fail_jobs``: the job ends FAILED with the
     enqueued-token quota error. ``hold_pending_s``: every job stays PENDING at least this
-    long (the stuck-PENDING reports of python-genai #1482)."""
+    long (the stuck-PENDING reports of python-genai #1482). ``hold_status_s``: every batch
+    status call (GET of a batch) is held this long before it is answered — a provider that
+    stops answering polls (``GeminiEmulator.hold_status`` holds them until released)."""
 
     malformed_json_share: float = 0.0
     request_error_share: float = 0.0
@@ -42,6 +44,7 @@ class Faults:
     ambiguous_create_mode: str = "drop"
     ambiguous_delay_s: float = 5.0
     hold_pending_s: float = 0.0
+    hold_status_s: float = 0.0
     shuffle_output: bool = False
     bad_output_keys: set[str] = field(default_factory=set)
     reject_mime_types: set[str] = field(default_factory=set)  # uploads of these fail: "Unsupported MIME type"
