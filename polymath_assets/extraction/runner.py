@@ -32,6 +32,7 @@ from polymath_assets.extraction.cost import DEFAULT_CHARS_PER_TOKEN, Prices, cal
 from polymath_assets.extraction.parse import DEFAULT_NAME_LIMIT
 from polymath_assets.extraction.requests import (
     RequestSettings,
+    measured_answer_tokens,
     build_request,
     contents_chars,
     fixed_prompt_chars,
@@ -72,11 +73,12 @@ class ExtractionSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> "ExtractionSettings":
+        request = RequestSettings.from_config(config, CONCEPT_TYPES)
         return cls(
             version=config.extractor_version,
-            request=RequestSettings.from_config(config, CONCEPT_TYPES),
-            prices=Prices(config.price_input_per_m, config.price_output_per_m),
-            expected_output_tokens=config.expected_output_tokens,
+            request=request,
+            prices=Prices(config.price_input_per_m, config.price_output_per_m, config.price_cached_per_m),
+            expected_output_tokens=config.expected_output_tokens or measured_answer_tokens(request.prompt_version),
             max_attempts=config.max_attempts,
             fuzzy_threshold=config.fuzzy_threshold,
             budget_usd=config.budget_usd,
@@ -95,6 +97,10 @@ class ExtractionSettings:
     @property
     def model(self) -> str:
         return self.request.model
+
+    def result_context(self) -> ResultContext:
+        return ResultContext(self.version, self.model, self.request.concept_types, self.fuzzy_threshold,
+                             self.max_concept_name_chars, self.request.compact)
 
 
 @dataclass
@@ -374,7 +380,7 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     the job row; None when another process is ingesting it or already has."""
     stats = ResultStats()
     outcomes: list[Outcome] = []
-    ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold, s.max_concept_name_chars)
+    ctx = s.result_context()
     conn.commit()
     with conn.transaction():
         output_file = control.hold_for_ingest(conn, job.job_id)
@@ -387,7 +393,7 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         failpoint("mid_ingest")
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)
-        actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens)
+        actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens, stats.cached_tokens)
         control.transition(conn, job.job_id, expected="succeeded", state="ingested", ingested_at=_now(),
                            prompt_tokens=stats.prompt_tokens, output_tokens=stats.output_tokens,
                            actual_cost_usd=actual, result_stats=Jsonb(stats.as_dict()),
