@@ -280,6 +280,7 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
             eligible = ledger.unselected_count(conn, settings.version)
             click.echo(f"dry run: a pilot would select {min(size, eligible)} of the {eligible} passages that lack "
                        f"{settings.version} concepts and are not in the ledger; nothing submitted")
+            _echo_projection(conn, settings)
             return
         client = make_client()  # before selecting anything: a missing key is reported first
         added = runner.select_pilot(conn, settings, size)
@@ -290,6 +291,7 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
                    f"≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
                    f"≈${estimate['estimated_cost_usd']:.4f} "
                    f"({settings.chars_per_token:.2f} characters per token, from countTokens)")
+        _echo_projection(conn, settings)
         report = _drive_and_report(conn, client, settings, config, pilot=True, poll_interval=poll_interval,
                                    timeout=timeout, label="pilot")
     _exit_on_failed_gates(report, "pilot")
@@ -332,6 +334,7 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
                    f"to submit, ≈{estimate['prompt_tokens']:,} input + {estimate['output_tokens']:,} output tokens, "
                    f"≈${estimate['estimated_cost_usd']:.4f} (already committed ${spent:.4f}, "
                    f"cap ${settings.budget_usd:.2f})")
+        _echo_projection(conn, settings)
         if dry_run:
             click.echo(f"dry run: {ledger.unselected_count(conn, settings.version)} more passages lack "
                        f"{settings.version} concepts and would be selected; nothing submitted")
@@ -345,6 +348,14 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
         report = _drive_and_report(conn, client, settings, config, pilot=False, poll_interval=poll_interval,
                                    timeout=timeout, label="backfill")
     _exit_on_failed_gates(report, "backfill")
+
+
+def _echo_projection(conn, settings) -> None:
+    from polymath_assets.extraction.estimate import project
+
+    for line in project(conn, settings).lines():
+        click.echo(line)
+    conn.commit()
 
 
 def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_interval, timeout, label):
@@ -383,7 +394,8 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
 def status_command(as_json: bool) -> None:
     """Per shard and in total: pending / in flight / done / failed / dead, embeddings, graph
     sync watermark, and cost so far against the estimate."""
-    from polymath_assets.extraction.runner import ExtractionSettings
+    from polymath_assets.extraction.estimate import project
+    from polymath_assets.extraction.runner import ExtractionSettings, calibrate_output
     from polymath_assets.kb import ledger
     from polymath_assets.kb.control import spend_by_shard, spend_totals
     from polymath_assets.kb.db import connect, prepare
@@ -400,6 +412,7 @@ def status_command(as_json: bool) -> None:
         spend = spend_by_shard(conn, settings.version)
         embedded = embedding_coverage_by_shard(conn, config.shard_count, config.embedding_model)
         synced = graph_watermarks(conn)
+        projection = project(conn, calibrate_output(conn, settings))
     states = ("pending", "in_flight", "done", "failed", "dead")
     shards = sorted(set(by_shard) | set(embedded))
     total = {st: sum(c.get(st, 0) for c in by_shard.values()) for st in states}
@@ -414,6 +427,7 @@ def status_command(as_json: bool) -> None:
             "embeddings": {"model": config.embedding_model, "with_embedding": with_vectors, "passages": passages,
                            "shards": {str(k): {"with_embedding": e, "passages": t} for k, (e, t) in embedded.items()}},
             "graph_watermarks": {str(k): v for k, v in sorted(synced.items())},
+            "projection": projection.as_dict(),
         }, indent=2))
         return
     click.echo(f"extractor version {settings.version}: {passages} passages, {sum(total.values())} selected; "
@@ -434,6 +448,8 @@ def status_command(as_json: bool) -> None:
     click.echo(f"cost: actual ${costs['actual_usd']:.4f} so far; ${costs['reserved_usd']:.4f} reserved for jobs in "
                f"flight (estimated ${costs['estimated_usd']:.4f} for the jobs submitted); cap POLYMATH_BUDGET_USD="
                f"${settings.budget_usd:.2f}. Per-shard cost is actual, or the reserved estimate while in flight.")
+    for line in projection.lines():
+        click.echo(line)
 
 
 @main.command()

@@ -358,6 +358,21 @@ def waiting_totals(conn: psycopg.Connection, *, version: str, shard: int | None,
         dict(version=version, shard=shard, selection=selection, max_attempts=max_attempts)).fetchone()
 
 
+def pending_corpus_totals(conn: psycopg.Connection, *, version: str, max_attempts: int) -> tuple[int, int]:
+    """(passages, passage characters) not extracted yet for ``version``: requests waiting
+    in the ledger, and passages lacking concepts that are not in the ledger at all."""
+    return conn.execute(sql.SQL("""
+        SELECT count(*), coalesce(sum(length(p.passage_text)), 0)::bigint
+        FROM passages p
+        WHERE EXISTS (SELECT 1 FROM passage_requests r WHERE r.extractor_version = %(version)s
+                        AND r.passage_id = p.passage_id AND {waiting})
+           OR (NOT EXISTS (SELECT 1 FROM passage_requests r WHERE r.extractor_version = %(version)s
+                             AND r.passage_id = p.passage_id)
+               AND NOT EXISTS (SELECT 1 FROM passage_concepts c WHERE c.extractor_version = %(version)s
+                                 AND c.passage_id = p.passage_id))""").format(waiting=waiting("r")),
+        dict(version=version, max_attempts=max_attempts)).fetchone()
+
+
 def waiting_sample(conn: psycopg.Connection, *, version: str, max_attempts: int, limit: int) -> list[str]:
     """Passage texts of a few waiting requests (for token calibration)."""
     return [t for (t,) in conn.execute(sql.SQL("""
@@ -439,6 +454,22 @@ def output_tokens_per_request(conn: psycopg.Connection, version: str) -> float |
         """SELECT sum(output_tokens), sum(requests) FROM spend_ledger
            WHERE extractor_version = %s AND state = 'actual' AND output_tokens > 0""", (version,)).fetchone()
     return row[0] / row[1] if row[0] and row[1] else None
+
+
+def output_per_input_token(conn: psycopg.Connection, version: str) -> float | None:
+    """Output tokens billed per input token so far (answers grow with the passage), or None."""
+    row = conn.execute(
+        """SELECT sum(output_tokens), sum(prompt_tokens) FROM spend_ledger
+           WHERE extractor_version = %s AND state = 'actual' AND output_tokens > 0""", (version,)).fetchone()
+    return float(row[0]) / float(row[1]) if row[0] and row[1] else None
+
+
+def cached_share(conn: psycopg.Connection, version: str) -> float:
+    """Share of the input tokens billed so far that the provider served from a context cache."""
+    row = conn.execute(
+        """SELECT coalesce(sum((result_stats->>'cached_tokens')::bigint), 0), coalesce(sum(prompt_tokens), 0)
+           FROM batch_jobs WHERE extractor_version = %s AND state = 'ingested'""", (version,)).fetchone()
+    return row[0] / row[1] if row[1] else 0.0
 
 
 def tokens_for_chars(chars: int, chars_per_token: float) -> int:
