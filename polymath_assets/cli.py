@@ -389,6 +389,42 @@ def _drive_and_report(conn, client, settings, config, *, pilot: bool, poll_inter
     return report
 
 
+@main.command("repair")
+@click.option("--shard", type=int, default=None, help="Only this shard (default: every shard of the version).")
+@_offline_option
+@_poll_option
+@_timeout_option
+@_interruptible
+def repair_command(shard: int | None, offline: bool | None, poll_interval: float, timeout: float | None) -> None:
+    """One bounded repair round: concepts whose evidence cannot be located, answers that did
+    not parse or were cut off, and dead passages are asked again (only those), merged into
+    the same version's rows, and the shards' gates evaluated again. Exit 1 if a shard is
+    still held back."""
+    from polymath_assets.extraction.repair import repair
+    from polymath_assets.kb.db import connect
+    from polymath_assets.qc.gates import Thresholds
+
+    config, dsn, settings, make_client = _extraction_context(offline)
+    client = make_client()
+    with connect(dsn) as conn:
+        result = repair(conn, client, settings, shard, max_attempts=config.repair_max_attempts,
+                        thresholds=Thresholds.from_config(config), poll_interval_s=poll_interval, timeout_s=timeout,
+                        progress=click.echo)
+    for note in result.notes:
+        click.echo(note)
+    click.echo(f"repair {result.scope}: registered {result.registered}; "
+               f"{result.requests} passages sent in {len(result.job_ids)} job(s), estimated ${result.estimated_usd:.4f}, "
+               f"actual ${result.actual_usd:.4f}; {result.rows_replaced} unlocated rows replaced, "
+               f"{result.rows_loaded} rows loaded; outcomes {result.outcomes}")
+    for shard_no, failed in sorted(result.held_back_before.items()):
+        click.echo(f"shard {shard_no}: held back before the repair ({', '.join(failed)})")
+    for shard_no, failed in sorted(result.held_back_after.items()):
+        click.echo(f"shard {shard_no}: still held back ({', '.join(failed)})")
+    if not result.passed:
+        sys.exit(1)
+    click.echo(f"repair {result.scope}: every shard concerned passes its gates")
+
+
 @main.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_command(as_json: bool) -> None:

@@ -119,6 +119,13 @@ def contents_chars(passage_text: str, settings: RequestSettings) -> int:
     return len(settings.user_prompt(passage_text))
 
 
+def request_chars(request: dict) -> int:
+    """Characters of a rendered request's system instruction and contents (billed as input)."""
+    parts = [*request.get("systemInstruction", {}).get("parts", []),
+             *(part for content in request.get("contents", []) for part in content.get("parts", []))]
+    return sum(len(part.get("text", "")) for part in parts)
+
+
 @dataclass
 class RequestFileStats:
     requests: int = 0
@@ -126,8 +133,11 @@ class RequestFileStats:
     prompt_chars: int = 0
 
 
-def write_request_file(path: Path, rows: Iterable[tuple[str, str]], settings: RequestSettings) -> RequestFileStats:
+def write_request_file(path: Path, rows: Iterable[tuple[str, object]], settings: RequestSettings,
+                       build=None) -> RequestFileStats:
     """Stream (key, passage_text) rows into a JSONL request file; memory stays flat.
+    ``build`` (payload, settings -> request) replaces build_request for other payloads
+    (the repair lane's requests).
 
     Written to a temporary name and renamed, so a crash never leaves a half file that
     looks complete."""
@@ -136,11 +146,12 @@ def write_request_file(path: Path, rows: Iterable[tuple[str, str]], settings: Re
     partial = path.with_suffix(path.suffix + ".partial")
     fixed_chars = fixed_prompt_chars(settings)
     with open(partial, "w", encoding="utf-8") as handle:
-        for key, text in rows:
-            line = json.dumps({"key": key, "request": build_request(text, settings)}, ensure_ascii=False) + "\n"
+        for key, payload in rows:
+            request = (build or build_request)(payload, settings)
+            line = json.dumps({"key": key, "request": request}, ensure_ascii=False) + "\n"
             handle.write(line)
             stats.requests += 1
             stats.bytes += len(line.encode())
-            stats.prompt_chars += fixed_chars + len(text)
+            stats.prompt_chars += fixed_chars + len(payload) if isinstance(payload, str) else request_chars(request)
     partial.replace(path)
     return stats

@@ -260,18 +260,8 @@ def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionS
         return SubmitResult(None, deferred=True, cap_full=True, reason=(
             f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
             f"{s.max_enqueued_tokens:,}"))
-    prompt, output, usd = estimate_cost(claim.distinct_keys, claim.prompt_chars, s.expected_output_tokens, s.prices,
-                                        s.chars_per_token)
-    committed = control.committed_usd(conn, s.version)
-    if committed + usd > s.budget_usd:
-        conn.rollback()
-        raise BudgetExceeded(
-            f"submitting {claim.distinct_keys} requests (≈${usd:.4f}) would take the estimated total to "
-            f"${committed + usd:.4f}, past POLYMATH_BUDGET_USD=${s.budget_usd:.2f}; raise the cap to continue")
-    control.reserve(conn, version=s.version, job_id=job_id, shard=shard, requests=claim.distinct_keys,
-                    estimated_tokens=prompt + output, estimated_usd=usd)
-    control.transition(conn, job_id, expected="building", owner=s.owner, request_count=claim.distinct_keys,
-                       prompt_tokens=prompt, enqueued_tokens=prompt, estimated_cost_usd=usd)
+    usd = reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claim.distinct_keys,
+                                prompt_chars=claim.prompt_chars)
     conn.commit()
     failpoint("after_claim")
     try:
@@ -279,6 +269,24 @@ def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionS
     except BaseException:
         _give_up(conn, job_id, s.owner)
         raise
+
+
+def reserve_within_budget(conn: psycopg.Connection, s: ExtractionSettings, *, job_id: int, shard: int | None,
+                          requests: int, prompt_chars: int) -> float:
+    """Inside the submission gate: the job's estimate checked against the budget cap and
+    reserved in the spend ledger (rolled back and refused past the cap). Returns the USD."""
+    prompt, output, usd = estimate_cost(requests, prompt_chars, s.expected_output_tokens, s.prices, s.chars_per_token)
+    committed = control.committed_usd(conn, s.version)
+    if committed + usd > s.budget_usd:
+        conn.rollback()
+        raise BudgetExceeded(
+            f"submitting {requests} requests (≈${usd:.4f}) would take the estimated total to "
+            f"${committed + usd:.4f}, past POLYMATH_BUDGET_USD=${s.budget_usd:.2f}; raise the cap to continue")
+    control.reserve(conn, version=s.version, job_id=job_id, shard=shard, requests=requests,
+                    estimated_tokens=prompt + output, estimated_usd=usd)
+    control.transition(conn, job_id, expected="building", owner=s.owner, request_count=requests,
+                       prompt_tokens=prompt, enqueued_tokens=prompt, estimated_cost_usd=usd)
+    return usd
 
 
 def _give_up(conn: psycopg.Connection, job_id: int, owner: str) -> None:
@@ -293,13 +301,17 @@ def _give_up(conn: psycopg.Connection, job_id: int, owner: str) -> None:
 
 
 def _build_and_create(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
-                      job_id: int, claim: control.Claim, usd: float) -> SubmitResult:
-    display = ledger.display_name(s.version, shard, job_id)
+                      job_id: int, claim: control.Claim, usd: float, *, rows=None, build=build_request,
+                      purpose: str = "extract") -> SubmitResult:
+    """Write, upload and create the job of a claim; ``rows`` (key, payload) and ``build``
+    (payload, request settings -> request) default to the extraction requests of the job."""
+    display = ledger.display_name(s.version, shard, job_id, purpose)
     with control.heartbeat(conn, job_id, s.owner, s.lease_s) as lost:
         # per job and per process: no two writers ever share a file name
         path = s.work_dir / "requests" / f"{display}-{uuid.uuid4().hex[:8]}.jsonl"
         with progress_bar(total=claim.claimed, desc=f"requests job {job_id}", unit="req") as bar:
-            write_request_file(path, _counted(ledger.job_requests(conn, job_id), bar), s.request)
+            write_request_file(path, _counted(ledger.job_requests(conn, job_id) if rows is None else rows, bar),
+                               s.request, build)
         conn.commit()
         if not control.transition(conn, job_id, expected="building", owner=s.owner, input_path=str(path)):
             conn.commit()
@@ -346,10 +358,12 @@ def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     return notes
 
 
-def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job) -> JobStatus:
+def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job,
+            release=control.release_requests) -> JobStatus:
     """Poll one job and record its state (guarded: a concurrent poller's newer update wins).
     A failed/expired/cancelled job returns its requests to pending with attempts unchanged:
-    the job failed, not the requests (quota, expiry, cancellation)."""
+    the job failed, not the requests (quota, expiry, cancellation). ``release`` (conn,
+    job id, note) does that; the repair lane passes its own."""
     try:
         status = client.status(job.job_name)
     except ProviderError as err:
@@ -368,7 +382,7 @@ def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
         fields["actual_cost_usd"] = 0
     if control.transition(conn, job.job_id, expected=job.state, **fields) \
             and status.state in ledger.TERMINAL_FAILED_STATES:
-        control.release_requests(conn, job.job_id, f"batch job {status.state}: {status.error or 'no results'}")
+        release(conn, job.job_id, f"batch job {status.state}: {status.error or 'no results'}")
         control.record_actual(conn, job.job_id, 0.0, 0, 0, note=f"job {status.state}: nothing billed")
     conn.commit()
     return status
