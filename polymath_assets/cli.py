@@ -267,14 +267,21 @@ def _extraction_context(offline: bool | None):
 @_poll_option
 @_timeout_option
 @click.option("--dry-run", is_flag=True, help="Select and estimate, submit nothing.")
+@click.option("--compare", default=None, metavar="VERSION_A,VERSION_B",
+              help="Extract the same random sample with two prompt versions (e.g. concepts-v1,concepts-v2) and "
+                   "report them side by side.")
 @_interruptible
-def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool) -> None:
+def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool,
+          compare: str | None) -> None:
     """Extract concepts for a random sample of pending passages and write a QC report."""
     from polymath_assets.extraction import runner
     from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect
 
     config, dsn, settings, make_client = _extraction_context(offline)
+    if compare is not None:
+        _compare(dsn, settings, make_client, compare, size, poll_interval, timeout)
+        return
     with connect(dsn) as conn:
         if dry_run:
             eligible = ledger.unselected_count(conn, settings.version)
@@ -348,6 +355,23 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
         report = _drive_and_report(conn, client, settings, config, pilot=False, poll_interval=poll_interval,
                                    timeout=timeout, label="backfill")
     _exit_on_failed_gates(report, "backfill")
+
+
+def _compare(dsn, settings, make_client, compare: str, size: int, poll_interval: float, timeout) -> None:
+    from polymath_assets.extraction.compare import compare_versions
+    from polymath_assets.extraction.requests import PROMPT_VERSIONS
+    from polymath_assets.kb.db import connect
+
+    versions = tuple(v.strip() for v in compare.split(","))
+    if len(versions) != 2 or len(set(versions)) != 2 or not set(versions) <= set(PROMPT_VERSIONS):
+        raise click.UsageError(f"--compare takes two different prompt versions of {', '.join(PROMPT_VERSIONS)}, "
+                               f"e.g. --compare {','.join(PROMPT_VERSIONS)}")
+    client = make_client()
+    with connect(dsn) as conn:
+        result = compare_versions(conn, client, settings, versions, size, poll_interval_s=poll_interval,
+                                  timeout_s=timeout, progress=click.echo)
+    for line in result.lines():
+        click.echo(line)
 
 
 def _echo_projection(conn, settings) -> None:
