@@ -27,17 +27,9 @@ FAULTS = {"unlocatable_share": 0.04, "seed": 3}
 
 
 @pytest.fixture
-def kb2_dsn(new_database, config) -> str:
+def kb2_dsn(migrated_database) -> str:
     """A database sharded in two (a gate per shard of about 30 abstracts)."""
-    import psycopg
-
-    from polymath_assets.kb.migrate import migrate
-
-    dsn = new_database()
-    with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=config.embedding_dim, shard_count=SHARDS, merge_preference=config.merge_preference,
-                confidence_floor=config.confidence_floor)
-    return dsn
+    return migrated_database(shard_count=SHARDS)
 
 
 @pytest.fixture
