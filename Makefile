@@ -115,6 +115,7 @@ bench: install
 	$(BIN)/python benchmarks/embedding_bench.py
 	$(BIN)/python benchmarks/graph_bench.py
 	$(BIN)/python benchmarks/aligner_bench.py
+	$(BIN)/python benchmarks/answer_bench.py
 	$(BIN)/python benchmarks/gates_bench.py
 	$(BIN)/python benchmarks/concepts_bench.py --sizes $(CONCEPT_SIZES)
 

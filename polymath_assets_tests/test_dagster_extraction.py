@@ -253,3 +253,57 @@ def test_a_tick_that_dies_after_committing_its_poll_loses_nothing(kb, resources,
     monkeypatch.setattr(sensor_module, "shard_states", real)
     runs, _, _ = tick(instance, resources)
     assert [(r.job_name, r.partition_key) for r in runs] == [("submit_batches", key)]
+
+
+def test_a_tick_returns_by_its_deadline_while_the_provider_holds_every_status_call(kb, kb_dsn, emulator, clock):
+    """The provider answers no status call: the tick stops polling at its own deadline
+    (POLYMATH_SENSOR_POLL_S, each call given only the time left), says which jobs it could
+    not read and which it left for later, and returns — well inside Dagster's 60 s. Once
+    the provider answers again, the next ticks poll the jobs and launch their settle run."""
+    from polymath_assets.config import Config
+    from polymath_assets.definitions import build_definitions
+
+    config = Config.from_env({"POLYMATH_SENSOR_POLL_S": "3"})
+    quick = build_definitions(config)
+    sensor = quick.resolve_sensor_def("batch_completion_sensor")
+    resources = {"postgres": PostgresResource(dsn_override=kb_dsn, settings=config),
+                 "gemini": GeminiResource(base_url_override=emulator.base_url, settings=config)}
+    instance = dg.DagsterInstance.ephemeral()
+    load_sample(kb)
+    shards = [s for (s,) in kb.execute(
+        "SELECT shard_hash % 64 FROM passages GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3")]
+    kb.rollback()
+    for shard in shards:
+        assert dg.materialize([pending_passages, gemini_batch_jobs], partition_key=f"shard-{shard:03d}",
+                              resources=resources, instance=instance).success
+
+    def tick(cursor=None):
+        with dg.build_sensor_context(instance=instance, resources=resources, definitions=quick,
+                                     cursor=cursor) as context:
+            started = time.monotonic()
+            result = sensor(context)
+            return result, context.cursor, time.monotonic() - started
+
+    emulator.hold_status(True)
+    try:
+        held, cursor, seconds = tick()
+        assert seconds < 15, f"the tick took {seconds:.1f}s against a 3 s polling deadline"
+        assert not held.run_requests
+        message = held.skip_reason.skip_message
+        assert message.startswith("polled 1 of 3 jobs in flight; could not read job"), message
+        assert "left for the next tick (deadline)" in message, message
+        assert emulator.held_status_calls >= 1
+    finally:
+        emulator.hold_status(False)
+
+    clock.now += 1  # the provider answers again, and the jobs have finished meanwhile
+    launched = []
+    for _ in range(3):  # the jobs left for later are polled on later ticks, round-robin
+        result, cursor, _ = tick(cursor)
+        launched += result.run_requests
+        if launched:
+            break
+    assert [(r.job_name, r.partition_key) for r in launched] == [("settle_shards", None)]
+    kb.rollback()
+    states = dict(kb.execute("SELECT state, count(*) FROM batch_jobs GROUP BY 1").fetchall())
+    assert states.get("succeeded", 0) >= 1, states

@@ -4,6 +4,7 @@ batch API (or the offline emulator)."""
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -24,6 +25,13 @@ def _client(cfg, offline: bool | None):
     return batch_client(cfg, offline)
 
 
+def _versions(compare: str, parse):
+    try:
+        return parse(compare)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+
+
 def _show_report(report, summary, label: str, provider: str) -> None:
     from polymath_assets.operations.extraction import OFFLINE_GATE_HINT
 
@@ -41,21 +49,36 @@ def _show_report(report, summary, label: str, provider: str) -> None:
 @poll_option
 @timeout_option
 @click.option("--dry-run", is_flag=True, help="Select and estimate, submit nothing.")
+@click.option("--compare", default=None, metavar="VERSION_A,VERSION_B",
+              help="Extract the same random sample with two prompt versions (e.g. concepts-v1,concepts-v2) and "
+                   "report them side by side.")
 @interruptible
-def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool) -> None:
+def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float | None, dry_run: bool,
+          compare: str | None) -> None:
     """Extract concepts for a random sample of pending passages and write a QC report."""
+    from polymath_assets.extraction.estimate import project
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect
+    from polymath_assets.operations.compare import compare_versions, parse_versions
     from polymath_assets.operations.extraction import run_pilot
 
     cfg = config()
     settings = ExtractionSettings.from_config(cfg)
+    versions = _versions(compare, parse_versions) if compare is not None else None
     with connect(database(cfg)) as conn:
         if dry_run:
             eligible = ledger.unselected_count(conn, settings.version)
             click.echo(f"dry run: a pilot would select {min(size, eligible)} of the {eligible} passages that lack "
                        f"{settings.version} concepts and are not in the ledger; nothing submitted")
+            for line in project(conn, settings).lines():
+                click.echo(line)
+            return
+        if versions is not None:
+            result = compare_versions(conn, _client(cfg, offline), settings, versions, size,
+                                      poll_interval_s=poll_interval, timeout_s=timeout, progress=click.echo)
+            for line in result.lines():
+                click.echo(line)
             return
         client = _client(cfg, offline)  # before selecting anything: a missing key is reported first
         outcome = run_pilot(conn, client, settings, cfg, size=size, poll_interval_s=poll_interval,
@@ -96,6 +119,8 @@ def backfill(offline: bool | None, poll_interval: float, timeout: float | None, 
             plan, settings = plan_backfill(conn, client, settings, dry_run=dry_run, on_shard=lambda _: bar.update(1))
         click.echo(f"backfill {settings.version}: {plan.selected} passages newly selected; {plan.estimate.line()} "
                    f"(already committed ${plan.committed_usd:.4f}, cap ${settings.budget_usd:.2f})")
+        for line in plan.projection.lines():
+            click.echo(line)
         if dry_run:
             click.echo(f"dry run: {plan.unselected} more passages lack {settings.version} concepts and would be "
                        "selected; nothing submitted")
@@ -144,6 +169,32 @@ def status_command(as_json: bool) -> None:
     click.echo(f"cost: actual ${costs['actual_usd']:.4f} so far; ${costs['reserved_usd']:.4f} reserved for jobs in "
                f"flight (estimated ${costs['estimated_usd']:.4f} for the jobs submitted); cap POLYMATH_BUDGET_USD="
                f"${status.budget_usd:.2f}. Per-shard cost is actual, or the reserved estimate while in flight.")
+    for line in status.projection.lines():
+        click.echo(line)
+
+
+@click.command("repair")
+@click.option("--shard", type=int, default=None, help="Only this shard (default: every shard of the version).")
+@offline_option
+@poll_option
+@timeout_option
+@interruptible
+def repair_command(shard: int | None, offline: bool | None, poll_interval: float, timeout: float | None) -> None:
+    """One bounded repair round: concepts whose evidence cannot be located, answers that did
+    not parse or were cut off, and dead passages are asked again (only those), merged into
+    the same version's rows, and the shards' gates evaluated again; a shard that passes now
+    carries on (embeddings, canonical concepts, graph) and the QC report is written again.
+    Exit 1 if a shard is still held back."""
+    from polymath_assets.defs.execution import repair_and_carry_on
+
+    cfg = config()
+    database(cfg)  # the schema checked before anything is sent
+    result, outcomes = repair_and_carry_on(cfg, shard=shard, offline=offline, poll_interval_s=poll_interval,
+                                           timeout_s=timeout, progress=click.echo)
+    if outcomes.shards_ok or outcomes.shards_gated or outcomes.shards_failed:
+        click.echo(outcomes.summary())
+    if not result.passed or outcomes.shards_gated or outcomes.shards_failed:
+        sys.exit(1)
 
 
 @click.command()
@@ -172,4 +223,4 @@ def rollback(version: str, yes: bool, dry_run: bool) -> None:
         click.echo(f"deleted {deleted} (the spend ledger keeps what {version} cost)")
 
 
-COMMANDS = [pilot, backfill, status_command, rollback]
+COMMANDS = [pilot, backfill, status_command, rollback, repair_command]

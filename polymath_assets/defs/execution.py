@@ -14,6 +14,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import dagster as dg
 
@@ -128,6 +129,35 @@ def _off_the_main_thread(fn):
     return box["result"]
 
 
+# The instance settings a terminal command needs when DAGSTER_HOME has none (the repository's
+# dagster.yaml says the same for `make dev`): the pools' limit of one, no telemetry.
+LOCAL_INSTANCE = "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
+
+
+def local_instance(config: Config) -> dg.DagsterInstance:
+    """The Dagster instance of a terminal command: DAGSTER_HOME, or one under POLYMATH_HOME
+    (given the pools' limits when it has no dagster.yaml)."""
+    os.environ.setdefault("DAGSTER_HOME", str(config.home / "dagster"))
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(LOCAL_INSTANCE)
+    return dg.DagsterInstance.get()
+
+
+def carry_on(instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition], resources: Mapping[str, object],
+             tags: Mapping[str, str], shards: list[int], progress: Callable[[str], None]) -> ShardOutcomes:
+    """The chain after submission for shards whose gates pass again (after a repair): each
+    shard's run, then the corpus QC report."""
+    from polymath_assets.operations.shard_runs import run_shards
+
+    outcomes = run_shards(shards, ShardRunner(instance, assets, SETTLE_CHAIN, resources, tags), ShardOutcomes(),
+                          progress=progress)
+    report = next(a for a in assets if a.key.to_user_string() == "qc_report")
+    outcomes.qc_verdict = materialize_report(instance, report, resources, tags, progress)
+    return outcomes
+
+
 def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: bool | None,
                  progress: Callable[[str], None]) -> ShardOutcomes:
     """`polymath run`: every shard's whole chain (selection to graph) as its own run, then
@@ -141,9 +171,7 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
     from polymath_assets.local.services import postgres_dsn
     from polymath_assets.operations.shard_runs import run_shards
 
-    os.environ.setdefault("DAGSTER_HOME", str(config.home / "dagster"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
-    instance = dg.DagsterInstance.get()
+    instance = local_instance(config)
     offline = offline if offline is not None else config.offline
     config = replace(config, offline=offline)
     defs = build_definitions(config)
@@ -163,3 +191,34 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
         outcomes.graph_counts = graph_counts(graph, None)
     progress("graph: " + ", ".join(f"{n} {kind}" for kind, n in outcomes.graph_counts.items()))
     return outcomes
+
+
+def repair_and_carry_on(config: Config, *, shard: int | None, offline: bool | None, poll_interval_s: float,
+                        timeout_s: float | None, progress: Callable[[str], None]):
+    """`polymath repair`: one repair round, then the chain for every shard that was held
+    back and now passes (its concepts become accepted, embedded and projected), then the
+    corpus QC report. (repair result, outcomes of the shards carried on)."""
+    from dataclasses import replace
+
+    from polymath_assets.definitions import build_definitions
+    from polymath_assets.extraction.runner import ExtractionSettings
+    from polymath_assets.kb.db import connect
+    from polymath_assets.local.services import batch_client, postgres_dsn
+    from polymath_assets.operations.repair import repair
+    from polymath_assets.qc.gates import Thresholds
+
+    config = replace(config, offline=offline if offline is not None else config.offline)
+    with connect(postgres_dsn(config)) as conn:
+        result = repair(conn, batch_client(config), ExtractionSettings.from_config(config), shard,
+                        max_attempts=config.repair_max_attempts, thresholds=Thresholds.from_config(config),
+                        poll_interval_s=poll_interval_s, timeout_s=timeout_s, progress=progress)
+    for line in result.lines():
+        progress(line)
+    passing = result.repaired_shards
+    if not passing:
+        return result, ShardOutcomes()
+    defs = build_definitions(config)
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    outcomes = _off_the_main_thread(lambda: carry_on(local_instance(config), assets, dict(defs.resources),
+                                                     {STARTED_BY_TAG: "polymath repair"}, passing, progress))
+    return result, outcomes

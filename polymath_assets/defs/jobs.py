@@ -1,6 +1,7 @@
 """Jobs, the pilot, the settle run and the batch-completion sensor."""
 
 import time
+from typing import Optional
 
 import dagster as dg
 
@@ -9,6 +10,7 @@ from polymath_assets.defs.execution import (
     SETTLE_CHAIN,
     STARTED_BY_TAG,
     ShardRunner,
+    carry_on,
     fail_orphaned_runs,
     materialize_report,
 )
@@ -17,8 +19,11 @@ from polymath_assets.defs.resources import RESOURCE_KEYS, GeminiResource, Postgr
 from polymath_assets.extraction import completion, runner
 from polymath_assets.kb import ledger
 from polymath_assets.kb.sensor_state import shard_states
+from polymath_assets.operations.compare import compare_versions, parse_versions
 from polymath_assets.operations.extraction import poll_jobs, run_pilot
+from polymath_assets.operations.repair import repair
 from polymath_assets.operations.shard_runs import corpus_settled, settle_ready
+from polymath_assets.qc.gates import Thresholds
 from polymath_assets.shards import parse_shard_key, shard_key
 
 MAX_POLLS_PER_TICK = 20
@@ -32,6 +37,17 @@ class PilotConfig(dg.Config):
     size: int = 200
     poll_interval_s: float = 10.0
     timeout_s: float = 3 * 3600.0
+    compare: str = ""
+    """Two prompt versions (e.g. "concepts-v1,concepts-v2"): extract the same sample with both
+    and report them side by side instead (tokens, cost and its 550k projection, concepts,
+    types, located evidence, what one found and the other did not)."""
+
+
+class RepairConfig(dg.Config):
+    shard: Optional[int] = None
+    """The shard to repair (its number, e.g. 12 for shard-012); empty: every shard."""
+    poll_interval_s: float = 10.0
+    timeout_s: float = 3 * 3600.0
 
 
 @dg.op(name="run_pilot",
@@ -39,10 +55,21 @@ class PilotConfig(dg.Config):
 def run_pilot_op(context: dg.OpExecutionContext, config: PilotConfig, postgres: PostgresResource,
                  gemini: GeminiResource) -> None:
     polymath = postgres.config()  # (``config`` is the op's own run config)
+    settings = runner.ExtractionSettings.for_run(polymath, context.run_id)
     with postgres.connect() as conn:
-        outcome = run_pilot(conn, gemini.client(), runner.ExtractionSettings.for_run(polymath, context.run_id),
-                            polymath, size=config.size, poll_interval_s=config.poll_interval_s,
-                            timeout_s=config.timeout_s, progress=context.log.info)
+        if config.compare:
+            try:
+                versions = parse_versions(config.compare)
+            except ValueError as err:
+                raise dg.Failure(description=str(err), allow_retries=False) from None
+            result = compare_versions(conn, gemini.client(), settings, versions, config.size,
+                                      poll_interval_s=config.poll_interval_s, timeout_s=config.timeout_s,
+                                      progress=context.log.info)
+            context.log.info("\n".join(result.lines()))
+            return
+        outcome = run_pilot(conn, gemini.client(), settings, polymath, size=config.size,
+                            poll_interval_s=config.poll_interval_s, timeout_s=config.timeout_s,
+                            progress=context.log.info)
     report = outcome.report
     context.log.info(f"QC report {report.path}\n{report.verdict_lines()}")
     if not report.passed:
@@ -96,6 +123,40 @@ def settle_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
         settle_ready_shards()
 
     return settle_shards
+
+
+def repair_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
+    @dg.op(required_resource_keys=set(RESOURCE_KEYS))
+    def repair_shards(context: dg.OpExecutionContext, config: RepairConfig) -> None:
+        """One bounded repair round (what `polymath repair` does): concepts whose evidence
+        cannot be located, answers that did not parse or were cut off, and dead passages are
+        asked again, only those; then every shard that was held back and passes now carries
+        on — its concepts accepted, embedded, resolved and projected — and the QC report is
+        written again."""
+        polymath: Config = context.resources.postgres.config()
+        with context.resources.postgres.connect() as conn:
+            result = repair(conn, context.resources.gemini.client(),
+                            runner.ExtractionSettings.for_run(polymath, context.run_id), config.shard,
+                            max_attempts=polymath.repair_max_attempts, thresholds=Thresholds.from_config(polymath),
+                            poll_interval_s=config.poll_interval_s, timeout_s=config.timeout_s,
+                            progress=context.log.info)
+        context.log.info("\n".join(result.lines()))
+        if result.repaired_shards:
+            resources = {key: getattr(context.resources, key) for key in RESOURCE_KEYS}
+            outcomes = carry_on(context.instance, assets, resources, {STARTED_BY_TAG: f"repair run {context.run_id}"},
+                                result.repaired_shards, context.log.info)
+            context.log.info(outcomes.summary())
+        if not result.passed:
+            raise dg.Failure(description="\n".join(result.lines()), allow_retries=False)
+
+    @dg.job(name="repair", tags=GPU_STEP_TAGS,
+            description="A bounded repair round for held-back shards (unlocated evidence, unparsed or cut-off "
+                        "answers, dead passages), then the chain for every shard that passes again. The run "
+                        "config's shard picks one; empty repairs every shard.")
+    def repair_run():
+        repair_shards()
+
+    return repair_run
 
 
 def _busy(instance: dg.DagsterInstance) -> set[tuple[str, int | None]]:
@@ -167,5 +228,5 @@ def build_jobs(config: Config, assets: list[dg.AssetsDefinition]):
         description="Load a shard's finished batch results; if its gates pass, embed them, resolve their new "
                     "surfaces to canonical concepts and project the shard to the graph.")
     settle = settle_job(assets)
-    return [pilot, submit_batches, ingest_concepts, settle], [
+    return [pilot, submit_batches, ingest_concepts, settle, repair_job(assets)], [
         completion_sensor(settle, submit_batches, config.sensor_poll_budget_s)]

@@ -17,6 +17,7 @@ import psycopg
 
 from polymath_assets.config import Config
 from polymath_assets.extraction import runner
+from polymath_assets.extraction.estimate import CostProjection, project
 from polymath_assets.extraction.runner import BudgetExceeded, ExtractionSettings, SubmitResult
 from polymath_assets.failpoints import failpoint
 from polymath_assets.gemini.client import BatchClient, JobStatus, ProviderError
@@ -280,6 +281,9 @@ def run_pilot(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettin
     estimate = Estimate.pending(conn, s, selection=selection)
     progress(f"pilot: {'continuing the unfinished pilot' if selected is None else f'{selected} passages selected'}; "
              f"{estimate.line()} ({s.chars_per_token:.2f} characters per token, from countTokens)")
+    for line in project(conn, s).lines():
+        progress(line)
+    conn.commit()
     summary = drive(conn, client, s, pilot=True, poll_interval_s=poll_interval_s, timeout_s=timeout_s,
                     progress=progress)
     for note in summary.notes:
@@ -296,6 +300,7 @@ class BackfillPlan:
     estimate: Estimate
     committed_usd: float
     unselected: int  # passages lacking concepts that a real run would select (dry run)
+    projection: CostProjection  # per 1,000 passages and for the whole pending corpus
 
 
 def plan_backfill(conn: psycopg.Connection, client: BatchClient | None, s: ExtractionSettings, *,
@@ -311,5 +316,6 @@ def plan_backfill(conn: psycopg.Connection, client: BatchClient | None, s: Extra
     estimate = Estimate.pending(conn, s)
     committed = control.spend_totals(conn, s.version)["committed_estimate_usd"]
     unselected = ledger.unselected_count(conn, s.version) if dry_run else 0
+    projection = project(conn, s)
     conn.commit()
-    return BackfillPlan(selected, estimate, committed, unselected), s
+    return BackfillPlan(selected, estimate, committed, unselected, projection), s

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import psycopg
 
 from polymath_assets.config import Config
+from polymath_assets.extraction.estimate import CostProjection, project
+from polymath_assets.extraction.runner import ExtractionSettings, calibrate_output
 from polymath_assets.kb import ledger
 from polymath_assets.kb.control import spend_by_shard, spend_totals
 from polymath_assets.kb.status import embedding_coverage_by_shard, graph_watermarks
@@ -34,6 +36,7 @@ class CorpusStatus:
     cost: dict[str, float]  # spend ledger totals
     pilot_cost_usd: float | None  # jobs of pilots (they have no shard)
     budget_usd: float
+    projection: CostProjection  # per 1,000 passages and for what is still pending
     cost_by_shard: dict[int | None, dict[str, float]] = field(default_factory=dict)
 
     @property
@@ -64,6 +67,7 @@ class CorpusStatus:
                            "shards": {str(k): {"with_embedding": s.embedded, "passages": s.passages}
                                       for k, s in by_shard.items() if s.passages}},
             "graph_watermarks": {str(s.shard): s.graph_synced_up_to for s in self.shards if s.graph_synced_up_to},
+            "projection": self.projection.as_dict(),
         }
 
 
@@ -74,6 +78,7 @@ def corpus_status(conn: psycopg.Connection, config: Config) -> CorpusStatus:
     embedded = embedding_coverage_by_shard(conn, config.shard_count, config.embedding_model)
     synced = graph_watermarks(conn)
     costs = spend_totals(conn, version)
+    projection = project(conn, calibrate_output(conn, ExtractionSettings.from_config(config)))
     conn.commit()
     shards = []
     for shard in sorted(set(by_shard) | set(embedded)):
@@ -83,4 +88,5 @@ def corpus_status(conn: psycopg.Connection, config: Config) -> CorpusStatus:
                                   money.get("actual_usd", 0.0) + money.get("reserved_usd", 0.0), synced.get(shard)))
     pilot = spend.get(None)
     return CorpusStatus(version, config.embedding_model, shards, costs,
-                        pilot["actual_usd"] + pilot["reserved_usd"] if pilot else None, config.budget_usd, spend)
+                        pilot["actual_usd"] + pilot["reserved_usd"] if pilot else None, config.budget_usd, projection,
+                        spend)

@@ -90,12 +90,13 @@ def warnings(metrics: dict) -> list[str]:
 # failed partition's message, the QC report).
 GATE_ADVICE = {
     "evidence present": "concepts whose quote or span could not be located in the passage: "
-                        "`polymath repair --shard {shard}` asks the model again for those alone",
+                        "`polymath repair --shard {shard}` (or the repair job, shard {shard}) asks the model again for those "
+                        "alone, then carries the shard on",
     "concepts per passage": "the mean is outside the band: read the QC report's chart and type table; a prompt or "
                             "model problem is compared on a pilot (`polymath pilot --compare A,B`), then the shard "
                             "re-extracted (`polymath rollback` of the version, or a new extractor version)",
-    "JSON parse failures": "answers that did not parse or were cut off: `polymath repair --shard {shard}` asks "
-                           "again for those passages alone",
+    "JSON parse failures": "answers that did not parse or were cut off: `polymath repair --shard {shard}` (or the "
+                           "repair job, shard {shard}) asks again for those passages alone",
     "resume safety (ledger reconciles)": "stored rows disagree with the ledger: run `polymath run --shard {shard}` "
                                          "again (it resumes); if it persists, keep the logs and report it",
 }

@@ -35,6 +35,7 @@ class Faults:
     request_error_share: float = 0.0
     max_tokens_share: float = 0.0
     empty_share: float = 0.0
+    unlocatable_share: float = 0.0  # of concepts: span or quotes rewritten so they cannot be located
     fail_jobs: int = 0
     quota_fail_jobs: int = 0
     expire_jobs: int = 0
@@ -78,6 +79,13 @@ class Faults:
                 return fault
             draw -= share
         return None
+
+    def unlocatable(self, job_seq: int, key: str):
+        """Which concepts of one request's answer come back unlocatable: None, or a function
+        of the concept's index, fixed by (seed, job ordinal, key, index)."""
+        if self.unlocatable_share <= 0:
+            return None
+        return lambda index: unit(str(self.seed), str(job_seq), key, "unlocatable", str(index)) < self.unlocatable_share
 
     def take_job_outcome(self) -> tuple[str, dict | None] | None:
         """The forced end state (and error) for a job being created (consumes one count)."""
