@@ -65,7 +65,7 @@ def emulator_requests(home: Path) -> int:
     running = emulator_service._running(home)
     if running is None:
         return 0
-    counts = submissions(provider_jobs(emulator_service.base_url(running[1]), home / "emulator"))
+    counts = submissions(provider_jobs(emulator_service.base_url(running[1]), home / "emulator" / "state"))
     return sum(counts.values())
 
 
