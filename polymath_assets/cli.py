@@ -130,7 +130,7 @@ def assets_command() -> None:
 
 @main.group()
 def services() -> None:
-    """Start, stop and inspect PostgreSQL and the graph server."""
+    """Start, stop and inspect PostgreSQL, the graph server and (offline) the Gemini emulator."""
 
 
 @services.command("up")
@@ -140,10 +140,12 @@ def services_up() -> None:
     from polymath_assets.local import services as svc
 
     config = _config()
-    endpoints = svc.up(config)
+    endpoints = svc.up_all(config)
     applied = migrate_database(endpoints.postgres_dsn, config)
     click.echo(f"postgres  {endpoints.postgres_dsn}")
     click.echo(f"graph     {endpoints.graph_uri}")  # a socket path and a password *file*: no secret
+    if endpoints.emulator_url:
+        click.echo(f"emulator  {endpoints.emulator_url}")
     if applied:
         click.echo(f"schema    applied {', '.join(applied)}")
     else:
