@@ -1,5 +1,6 @@
 """`polymath services` as an operator uses it, in its own POLYMATH_HOME, through the CLI."""
 
+import contextlib
 import json
 import os
 import signal
@@ -196,7 +197,8 @@ def test_services_up_waits_for_postgres_crash_recovery_and_says_so(cli, tmp_path
     server = psutil.Process(pids(info)["postgres"])
     everything = [server, *server.children(recursive=True)]
     for proc in everything:  # the whole server at once, as a power loss stops it
-        proc.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # a backend that has just exited
+            proc.kill()
     psutil.wait_procs(everything, timeout=10)
     socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
     user = "embedded_postgres" if os.geteuid() == 0 else None
