@@ -12,7 +12,7 @@ from polymath_assets.cli.common import config
 
 @click.group()
 def services() -> None:
-    """Start, stop and inspect PostgreSQL and the graph server."""
+    """Start, stop and inspect PostgreSQL, the graph server and (offline) the Gemini emulator."""
 
 
 @services.command("up")
@@ -22,10 +22,12 @@ def services_up() -> None:
     from polymath_assets.local import services as svc
 
     cfg = config()
-    endpoints = svc.up(cfg)
+    endpoints = svc.up_all(cfg)
     applied = migrate_database(endpoints.postgres_dsn, cfg)
     click.echo(f"postgres  {endpoints.postgres_dsn}")
     click.echo(f"graph     {endpoints.graph_uri}")  # a socket path and a password *file*: no secret
+    if endpoints.emulator_url:
+        click.echo(f"emulator  {endpoints.emulator_url}")
     if applied:
         click.echo(f"schema    applied {', '.join(applied)}")
     else:

@@ -113,6 +113,18 @@ def falkordb_index(label: str, prop: str) -> str:
 
 FALKORDB_LIST_INDEXES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
 DELETE_BATCH = 10_000  # nodes per slice of a batched delete
+FALKORDB_INDEX_STATUS = "CALL db.indexes() YIELD label, status RETURN label, status"
+
+# Indexed properties whose value can be 0. FalkorDB 4.16 leaves every entity whose value is
+# 0 (or 0.0, or false) out of an index it populates while loading a snapshot — shard 0's
+# passages then match nothing — whereas an index built on a running server is whole. So
+# after a load from a snapshot the embedded server drops and builds again these labels'
+# indexes (local.embedded_graph, FalkorDBGraph.rebuild_indexes).
+ZERO_VALUED_INDEXES: tuple[tuple[str, str], ...] = (("Passage", "shard"),)
+
+
+def falkordb_drop_index(label: str, prop: str) -> str:
+    return f"DROP INDEX FOR (n:{label}) ON (n.{prop})"
 
 
 def batched_delete(dialect: str, match: str, var: str, batch: int) -> str:
