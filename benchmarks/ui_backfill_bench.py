@@ -89,12 +89,7 @@ def ui_backfill(root: Path, corpus: Path, passages: int) -> None:
         launched_at = time.time()
         backfill_id = ui.launch_backfill(dev.client)
 
-        def report_after_launch():
-            found = ui.latest_materialization(dev.client, "qc_report")
-            return found if found and found["timestamp"] >= launched_at else None
-
-        report = ui.wait_for("qc_report materialized by itself", report_after_launch, timeout_s=3600,
-                             interval_s=2.0, context=dev.log_tail)
+        report = ui.wait_for_report(dev.client, launched_at, timeout_s=3600, context=dev.log_tail)
         seconds = time.monotonic() - started
         if not settled(env, passages):
             raise SystemExit(f"qc_report materialized before every passage settled: {ledger(env)['total']}")

@@ -74,12 +74,8 @@ def test_a_backfill_launched_from_the_ui_settles_every_shard_reports_and_shows_t
         launched_at = time.time()
         backfill_id = ui.launch_backfill(dev.client)
 
-        def report_after_launch():
-            found = ui.latest_materialization(dev.client, "qc_report")
-            return found if found and found["timestamp"] >= launched_at else None
-
-        report = ui.wait_for("qc_report materialized by itself", report_after_launch, timeout_s=420,
-                             context=lambda: f"runs {ui.runs(dev.client)}\n{dev.log_tail()}")
+        report = ui.wait_for_report(dev.client, launched_at, timeout_s=420,
+                                    context=lambda: f"runs {ui.runs(dev.client)}\n{dev.log_tail()}")
 
         # Every passage settled; each request paid for exactly once.
         with psycopg.connect(dsn) as conn:

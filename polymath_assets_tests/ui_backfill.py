@@ -9,9 +9,6 @@ Shared by the slow test (``test_ui_backfill.py``) and the benchmark
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from polymath_assets_tests.ui_support import LOCATION, REPO, REPOSITORY, GraphQLClient, GraphQLError, location_entry
+from polymath_assets_tests.ui_support import LOCATION, REPO, REPOSITORY, GraphQLClient, GraphQLError, Webserver
 
 # What the README's runbook says to backfill: selection and submission of every shard.
 BACKFILL_ASSETS = ["pending_passages", "gemini_batch_jobs"]
@@ -71,57 +68,11 @@ def write_home(home: Path, max_concurrent_runs: int | None = None) -> Path:
     return home
 
 
-class DagsterDev:
+class DagsterDev(Webserver):
     """``dagster dev -w workspace.yaml`` (webserver + daemon) in its own process group, so
     stopping it stops its code server, daemon and run workers too."""
 
-    def __init__(self, env: dict[str, str], port: int, log_path: Path, cwd: Path = REPO):
-        self.url = f"http://127.0.0.1:{port}"
-        self.client = GraphQLClient(self.url, timeout=60.0)
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-             "-p", str(port)],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-
-    def log_tail(self, chars: int = 6000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def wait_ready(self, timeout_s: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dagster dev exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                entry = location_entry(self.client)
-            except (OSError, GraphQLError) as err:
-                last = str(err)
-            else:
-                if entry and entry["loadStatus"] == "LOADED":
-                    if entry["locationOrLoadError"]["__typename"] != "RepositoryLocation":
-                        raise RuntimeError(f"the code location failed to load: {entry['locationOrLoadError']}")
-                    return
-                last = f"location entry {entry and entry['loadStatus']}"
-            time.sleep(0.5)
-        raise TimeoutError(f"dagster dev not ready after {timeout_s:.0f}s ({last}):\n{self.log_tail()}")
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                continue
-        self._log.close()
+    command = ("dagster", "dev")
 
 
 def launch_backfill(client: GraphQLClient, assets: list[str] = BACKFILL_ASSETS) -> str:
@@ -174,6 +125,15 @@ def runs(client: GraphQLClient) -> list[dict]:
 def sensor_ticks(client: GraphQLClient, sensor: str = "batch_completion_sensor") -> list[dict]:
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": sensor}
     return client(SENSOR_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
+
+
+def wait_for_report(client: GraphQLClient, after: float, timeout_s: float, context: Callable[[], str]) -> dict:
+    """The qc_report materialization that comes by itself after ``after`` (a time.time())."""
+    def report_after():
+        found = latest_materialization(client, "qc_report")
+        return found if found and found["timestamp"] >= after else None
+
+    return wait_for("qc_report materialized by itself", report_after, timeout_s, context=context)
 
 
 def wait_for(what: str, condition: Callable[[], object], timeout_s: float, interval_s: float = 2.0,

@@ -11,7 +11,7 @@ failed or expired requests resubmitted.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 
@@ -66,10 +66,21 @@ def check_budget(conn: psycopg.Connection, s: ExtractionSettings, estimate: Esti
     return committed
 
 
+# countTokens measures the model's tokenizer on the corpus's text: once per process, model
+# and request format is enough (`polymath run` over 64 shards would otherwise ask 64 times).
+_CHARS_PER_TOKEN: dict[tuple[str, str], float] = {}
+
+
 def calibrated(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> ExtractionSettings:
     """Settings whose token estimate is calibrated: characters per token from countTokens on
-    a sample of waiting requests, output tokens from the usage billed so far."""
-    return runner.calibrate_tokens(conn, client, s)
+    a sample of waiting requests (measured once per process), output tokens from the usage
+    billed so far."""
+    key = (s.model, s.request.fingerprint())
+    if key in _CHARS_PER_TOKEN:
+        return runner.calibrate_output(conn, replace(s, chars_per_token=_CHARS_PER_TOKEN[key]))
+    s = runner.calibrate_tokens(conn, client, s)
+    _CHARS_PER_TOKEN[key] = s.chars_per_token
+    return s
 
 
 # --- polling and ingesting ----------------------------------------------------------------
