@@ -118,6 +118,7 @@ bench: install
 	$(BIN)/python benchmarks/answer_bench.py
 	$(BIN)/python benchmarks/gates_bench.py
 	$(BIN)/python benchmarks/concepts_bench.py --sizes $(CONCEPT_SIZES)
+	$(BIN)/python benchmarks/ui_backfill_bench.py
 
 services-up: install
 	$(BIN)/polymath services up
