@@ -342,6 +342,7 @@ def catalogue(dialect: str) -> dict[str, str]:
                       for (label, prop), statement in zip(INDEXED, neo4j_schema(), strict=True)})
     else:
         found["list indexes"] = FALKORDB_LIST_INDEXES
+        found["index status"] = FALKORDB_INDEX_STATUS  # read after a restart rebuilds indexes
         found.update({f"schema {label}.{prop}": falkordb_index(label, prop) for label, prop in INDEXED})
     found |= {"create epoch": CREATE_EPOCH, "read epoch": READ_EPOCH,
               "merge papers": MERGE_PAPERS, "merge passages": MERGE_PASSAGES}
