@@ -156,3 +156,48 @@ def test_two_repair_processes_at_once_pay_once_and_carry_the_shards_on(kb2, kb2_
         assert graph.records("MATCH (p:Passage) RETURN count(p) AS n")[0]["n"] == ABSTRACTS
     finally:
         emulator_service.stop(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_repair_job_turns_a_held_back_partition_into_an_accepted_one(kb2, kb2_dsn, emulator, graph, graph_server,
+                                                                         tmp_path):
+    """The Dagster door: shards held back by unlocatable spans fail their passage_concepts
+    partition; the `repair` job repairs them and carries them on, so the partitions become
+    materialized, their embeddings and graph follow, and qc_report is written again."""
+    import dagster as dg
+
+    from polymath_assets.config import Config
+    from polymath_assets.definitions import build_definitions
+    from polymath_assets.defs.execution import FULL_CHAIN, ShardRunner
+    from polymath_assets.defs.resources import EmbeddingResource, GeminiResource, GraphResource, PostgresResource
+
+    ingest_file(kb2, scierc_corpus(tmp_path / "scierc.jsonl", ABSTRACTS))
+    kb2.commit()
+    emulator.faults = Faults(**FAULTS)
+    config = Config.from_env({"POLYMATH_SHARD_COUNT": str(SHARDS), "POLYMATH_EMBEDDING_DIM": "384",
+                              "POLYMATH_EMBEDDING_MODEL": "packaged-minilm", "POLYMATH_EMBEDDING_DEVICE": "cpu",
+                              "POLYMATH_HOME": str(tmp_path / "home"), "POLYMATH_RUNLOG_DIR": str(tmp_path / "logs")})
+    defs = build_definitions(config)
+    resources = {"postgres": PostgresResource(dsn_override=kb2_dsn, settings=config),
+                 "gemini": GeminiResource(base_url_override=emulator.base_url, settings=config),
+                 "graph": GraphResource(uri_override=graph_server, settings=config),
+                 "embedder": EmbeddingResource(settings=config)}
+    instance = dg.DagsterInstance.ephemeral()
+    runner_ = ShardRunner(instance, list(defs.assets), FULL_CHAIN, resources, {})
+    runs = [runner_(shard) for shard in range(SHARDS)]
+    held = {run.shard for run in runs if run.failed_checks}
+    assert held and all(run.failed_checks == ("evidence_present",) for run in runs if run.shard in held), runs
+    materialized = instance.get_materialized_partitions(dg.AssetKey("passage_concepts"))
+    assert not materialized & {f"shard-{s:03d}" for s in held}
+
+    result = defs.resolve_job_def("repair").execute_in_process(
+        run_config={"ops": {"repair_shards": {"config": {"poll_interval_s": 0.05}}}}, resources=resources,
+        instance=instance)
+    assert result.success
+    materialized = instance.get_materialized_partitions(dg.AssetKey("passage_concepts"))
+    assert materialized == {f"shard-{s:03d}" for s in range(SHARDS)}
+    assert instance.get_materialized_partitions(dg.AssetKey("neo4j_concept_graph")) == materialized
+    assert not held_back(kb2)
+    assert graph.records("MATCH (p:Passage) RETURN count(p) AS n")[0]["n"] == ABSTRACTS
+    report = instance.get_latest_materialization_event(dg.AssetKey("qc_report"))
+    assert report.asset_materialization.metadata["shards held back"].value == {}

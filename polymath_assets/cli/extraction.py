@@ -185,11 +185,11 @@ def repair_command(shard: int | None, offline: bool | None, poll_interval: float
     the same version's rows, and the shards' gates evaluated again; a shard that passes now
     carries on (embeddings, canonical concepts, graph) and the QC report is written again.
     Exit 1 if a shard is still held back."""
-    from polymath_assets.defs.execution import repair_and_carry_on
+    from polymath_assets.defs.execution import repair_from_the_terminal
 
     cfg = config()
     database(cfg)  # the schema checked before anything is sent
-    result, outcomes = repair_and_carry_on(cfg, shard=shard, offline=offline, poll_interval_s=poll_interval,
+    result, outcomes = repair_from_the_terminal(cfg, shard=shard, offline=offline, poll_interval_s=poll_interval,
                                            timeout_s=timeout, progress=click.echo)
     if outcomes.shards_ok or outcomes.shards_gated or outcomes.shards_failed:
         click.echo(outcomes.summary())

@@ -193,32 +193,42 @@ def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: boo
     return outcomes
 
 
-def repair_and_carry_on(config: Config, *, shard: int | None, offline: bool | None, poll_interval_s: float,
+def repair_and_carry_on(conn, client, settings, config: Config, shard: int | None, *,
+                        instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition],
+                        resources: Mapping[str, object], tags: Mapping[str, str], poll_interval_s: float,
                         timeout_s: float | None, progress: Callable[[str], None]):
-    """`polymath repair`: one repair round, then the chain for every shard that was held
-    back and now passes (its concepts become accepted, embedded and projected), then the
-    corpus QC report. (repair result, outcomes of the shards carried on)."""
+    """One repair round, then the chain for every shard that was held back and passes now
+    (its concepts accepted, embedded, resolved and projected) and the corpus QC report —
+    `polymath repair` and the `repair` job. (repair result, outcomes of the shards carried on)."""
+    from polymath_assets.operations.repair import repair
+    from polymath_assets.qc.gates import Thresholds
+
+    result = repair(conn, client, settings, shard, max_attempts=config.repair_max_attempts,
+                    thresholds=Thresholds.from_config(config), poll_interval_s=poll_interval_s, timeout_s=timeout_s,
+                    progress=progress)
+    for line in result.lines():
+        progress(line)
+    if not result.repaired_shards:
+        return result, ShardOutcomes()
+    return result, carry_on(instance, assets, resources, tags, result.repaired_shards, progress)
+
+
+def repair_from_the_terminal(config: Config, *, shard: int | None, offline: bool | None, poll_interval_s: float,
+                             timeout_s: float | None, progress: Callable[[str], None]):
+    """`polymath repair`: ``repair_and_carry_on`` in this process's Dagster instance."""
     from dataclasses import replace
 
     from polymath_assets.definitions import build_definitions
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb.db import connect
     from polymath_assets.local.services import batch_client, postgres_dsn
-    from polymath_assets.operations.repair import repair
-    from polymath_assets.qc.gates import Thresholds
 
     config = replace(config, offline=offline if offline is not None else config.offline)
-    with connect(postgres_dsn(config)) as conn:
-        result = repair(conn, batch_client(config), ExtractionSettings.from_config(config), shard,
-                        max_attempts=config.repair_max_attempts, thresholds=Thresholds.from_config(config),
-                        poll_interval_s=poll_interval_s, timeout_s=timeout_s, progress=progress)
-    for line in result.lines():
-        progress(line)
-    passing = result.repaired_shards
-    if not passing:
-        return result, ShardOutcomes()
     defs = build_definitions(config)
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    outcomes = _off_the_main_thread(lambda: carry_on(local_instance(config), assets, dict(defs.resources),
-                                                     {STARTED_BY_TAG: "polymath repair"}, passing, progress))
-    return result, outcomes
+    with connect(postgres_dsn(config)) as conn:
+        return _off_the_main_thread(lambda: repair_and_carry_on(
+            conn, batch_client(config), ExtractionSettings.from_config(config), config, shard,
+            instance=local_instance(config), assets=assets, resources=dict(defs.resources),
+            tags={STARTED_BY_TAG: "polymath repair"}, poll_interval_s=poll_interval_s, timeout_s=timeout_s,
+            progress=progress))

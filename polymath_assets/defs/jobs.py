@@ -10,9 +10,9 @@ from polymath_assets.defs.execution import (
     SETTLE_CHAIN,
     STARTED_BY_TAG,
     ShardRunner,
-    carry_on,
     fail_orphaned_runs,
     materialize_report,
+    repair_and_carry_on,
 )
 from polymath_assets.defs.placement import GPU_STEP_TAGS
 from polymath_assets.defs.resources import RESOURCE_KEYS, GeminiResource, PostgresResource
@@ -21,9 +21,7 @@ from polymath_assets.kb import ledger
 from polymath_assets.kb.sensor_state import shard_states
 from polymath_assets.operations.compare import compare_versions, parse_versions
 from polymath_assets.operations.extraction import poll_jobs, run_pilot
-from polymath_assets.operations.repair import repair
 from polymath_assets.operations.shard_runs import corpus_settled, settle_ready
-from polymath_assets.qc.gates import Thresholds
 from polymath_assets.shards import parse_shard_key, shard_key
 
 MAX_POLLS_PER_TICK = 20
@@ -134,17 +132,14 @@ def repair_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
         on — its concepts accepted, embedded, resolved and projected — and the QC report is
         written again."""
         polymath: Config = context.resources.postgres.config()
+        resources = {key: getattr(context.resources, key) for key in RESOURCE_KEYS}
         with context.resources.postgres.connect() as conn:
-            result = repair(conn, context.resources.gemini.client(),
-                            runner.ExtractionSettings.for_run(polymath, context.run_id), config.shard,
-                            max_attempts=polymath.repair_max_attempts, thresholds=Thresholds.from_config(polymath),
-                            poll_interval_s=config.poll_interval_s, timeout_s=config.timeout_s,
-                            progress=context.log.info)
-        context.log.info("\n".join(result.lines()))
-        if result.repaired_shards:
-            resources = {key: getattr(context.resources, key) for key in RESOURCE_KEYS}
-            outcomes = carry_on(context.instance, assets, resources, {STARTED_BY_TAG: f"repair run {context.run_id}"},
-                                result.repaired_shards, context.log.info)
+            result, outcomes = repair_and_carry_on(
+                conn, context.resources.gemini.client(), runner.ExtractionSettings.for_run(polymath, context.run_id),
+                polymath, config.shard, instance=context.instance, assets=assets, resources=resources,
+                tags={STARTED_BY_TAG: f"repair run {context.run_id}"}, poll_interval_s=config.poll_interval_s,
+                timeout_s=config.timeout_s, progress=context.log.info)
+        if outcomes.shards_ok or outcomes.shards_gated or outcomes.shards_failed:
             context.log.info(outcomes.summary())
         if not result.passed:
             raise dg.Failure(description="\n".join(result.lines()), allow_retries=False)

@@ -11,10 +11,12 @@ poll-then-ingest loop, a graph sync or a concept resolution therefore exists onc
   settle (poll then ingest one scope), drive (the terminal's loop), finish (report);
 - ``graph``: sync_graph (sync and reconcile shards);
 - ``concepts``: resolve_concepts (with the values of its checks);
-- ``status``: corpus_status (per shard and total);
-- ``shard_runs``: run_shards (`polymath run` and the settle runs: each shard's chain of
-  assets as its own Dagster run, the outcomes classified), settle_ready (which shards a
-  settle run takes).
+- ``repair``: one bounded repair round for what came back wrong;
+- ``compare``: one pilot sample through two prompt versions, side by side;
+- ``status``: corpus_status (per shard and total, with the cost projection);
+- ``shard_runs``: run_shards (`polymath run`, the settle run, a repair's carrying on: each
+  shard's chain of assets as its own run, the outcomes classified), settle_ready (which
+  shards a settle run takes). How a shard's run executes is Dagster's (defs/execution.py).
 """
 
 from collections.abc import Callable
