@@ -138,11 +138,21 @@ def local_instance(config: Config) -> dg.DagsterInstance:
     """The Dagster instance of a terminal command: DAGSTER_HOME, or one under POLYMATH_HOME
     (given the pools' limits when it has no dagster.yaml)."""
     os.environ.setdefault("DAGSTER_HOME", str(config.home / "dagster"))
+    from polymath_assets.local.state import locked
+
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(LOCAL_INSTANCE)
-    return dg.DagsterInstance.get()
+    # Two commands opening a new home at once would both create its SQLite storage (one
+    # then fails on "table already exists"): the first creates it, the second waits.
+    with locked(home / ".polymath-init.lock"):
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text(LOCAL_INSTANCE)
+        instance = dg.DagsterInstance.get()
+        # Storages are created on first use: all of them exist before the lock is released.
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_asset_records()
+        instance.schedule_storage.all_instigator_state()
+    return instance
 
 
 def carry_on(instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition], resources: Mapping[str, object],
