@@ -150,9 +150,9 @@ def test_two_repair_processes_at_once_pay_once_and_carry_the_shards_on(kb2, kb2_
         assert jobs == [(len(affected), "actual")], (jobs, outputs)
         assert not unlocated_passages(kb) and not held_back(kb)
         check_offsets(kb)
-        # the process whose round repaired the shards carried them on; the other found nothing to do
-        assert sum(f"shards complete: {SHARDS}; held back by a gate: 0; failed: 0" in out for out, _ in outputs) == 1
-        assert sum("nothing to repair" in out for out, _ in outputs) <= 1, outputs
+        # the process that saw the shards held back carried them on (both may have: it is idempotent)
+        assert any(f"shards complete: {SHARDS}; held back by a gate: 0; failed: 0" in out for out, _ in outputs)
+        assert not any("FAILED" in out or "still held back" in out for out, _ in outputs), outputs
         embedded, passages = kb.execute("SELECT count(embedding), count(*) FROM passages").fetchone()
         assert embedded == passages == ABSTRACTS
         assert graph.records("MATCH (p:Passage) RETURN count(p) AS n")[0]["n"] == ABSTRACTS
