@@ -5,7 +5,7 @@ WORKDIR /opt/polymath
 RUN pip install --no-cache-dir torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY polymath_assets ./polymath_assets
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[k8s]'
 COPY workspace.yaml ./
 COPY deploy/dagster.yaml /opt/dagster/home/dagster.yaml
 ENV DAGSTER_HOME=/opt/dagster/home

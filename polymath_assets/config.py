@@ -25,6 +25,7 @@ class Setting:
 # Order matters only for the README table.
 SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_ENV", "local", "local: embedded servers start when POSTGRES_DSN / NEO4J_URI are empty. production: a deployed code location; both must be set, or loading fails (also implied by DAGSTER_CLOUD_DEPLOYMENT_NAME)."),
+    Setting("POLYMATH_EXECUTOR", "multiprocess", "How a run executes its steps: multiprocess (one machine: compose, make demo) or k8s (each step its own Kubernetes Job through dagster-k8s, the embedding steps on GPU nodes; set by deploy/k8s/values.yaml)."),
     Setting("POLYMATH_HOME", "var", "Folder for embedded service data, request files and state (relative to the working directory)."),
     Setting("POSTGRES_DSN", "", "PostgreSQL with pgvector to use. Empty: start the embedded PostgreSQL under POLYMATH_HOME."),
     Setting("NEO4J_URI", "", "Bolt URI of the graph (Neo4j 5, bolt:// or neo4j://). Empty: start the embedded FalkorDB (unix socket, password file) under POLYMATH_HOME."),
@@ -46,7 +47,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
     Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
+    Setting("POLYMATH_GEMINI_TIMEOUT_S", "120", "Deadline of one call to the Gemini API (or the emulator), the SDK's retries and back-off included: a call with no reply by then fails, saying what timed out. File transfers are bounded per chunk instead (no byte for one attempt's share of it)."),
     Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
+    Setting("POLYMATH_PROMPT_VERSION", "concepts-v2", "Answer format asked for: concepts-v2 (compact: spans as written, grouped by type; evidence built from the located span) or concepts-v1 (name, type, aliases, confidence and quotes per concept). Each has its own request keys."),
     Setting("POLYMATH_MAX_CONCEPTS", "20", "Response schema: most concepts per passage (maxItems)."),
     Setting("POLYMATH_MAX_QUOTES", "3", "Response schema: most evidence quotes per concept (maxItems)."),
     Setting("POLYMATH_MAX_ALIASES", "4", "Response schema: most aliases per concept (maxItems)."),
@@ -54,13 +57,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_THINKING_BUDGET", "0", "thinkingBudget for models that think by default (2.5 Flash/Pro; Pro's floor is 128; Gemini 3: 0 means its lowest thinking level); -1: the model's default."),
     Setting("POLYMATH_PRICE_INPUT_PER_M", "0.05", "Batch price in USD per million input tokens for the model."),
     Setting("POLYMATH_PRICE_OUTPUT_PER_M", "0.20", "Batch price in USD per million output (incl. thinking) tokens."),
-    Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "230", "Expected output tokens per passage, for cost estimates before results exist."),
-    Setting("POLYMATH_BUDGET_USD", "20", "Refuse to submit work whose estimated cost would take the total past this cap."),
+    Setting("POLYMATH_PRICE_CACHED_PER_M", "0.01", "Price in USD per million cached input tokens (usageMetadata.cachedContentTokenCount), billed instead of the input price for those tokens."),
+    Setting("POLYMATH_EXPECTED_OUTPUT_TOKENS", "0", "Expected output tokens per passage before results exist; 0: the prompt version's answer size measured on real text (benchmarks/answer_bench.py). Once results exist, the tokens actually billed per request replace it."),
+    Setting("POLYMATH_BUDGET_USD", "25", "Refuse to submit work whose estimated cost would take the total past this cap."),
     Setting("POLYMATH_MAX_ENQUEUED_TOKENS", "10000000", "Most estimated input tokens in batch jobs not yet finished (the provider's enqueued-token quota); submissions beyond it wait."),
     Setting("POLYMATH_CAP_RETRY_S", "300", "Under Dagster, a gemini_batch_jobs step held back by the enqueued-token cap waits this long, then tries again."),
     Setting("POLYMATH_CAP_RETRIES", "288", "How often such a step tries again before it fails (288 x 300 s: a day)."),
+    Setting("POLYMATH_SENSOR_POLL_S", "30", "Seconds a tick of the batch-completion sensor may spend polling jobs before it leaves the rest for the next tick (Dagster stops a tick at 60 s)."),
     Setting("POLYMATH_JOB_LEASE_S", "300", "Seconds a process's claim on a batch job it is building lasts without a heartbeat; recovery waits this long for a silent owner."),
     Setting("POLYMATH_MAX_ATTEMPTS", "3", "A request that failed this many times is marked dead (with its last error)."),
+    Setting("POLYMATH_REPAIR_MAX_ATTEMPTS", "2", "Repair rounds a passage may take part in (polymath repair); after that it is left as it is."),
     Setting("POLYMATH_FUZZY_THRESHOLD", "0.85", "Similarity needed for a fuzzy evidence alignment."),
     Setting("POLYMATH_MAX_CONCEPT_NAME_CHARS", "200", "Concept names longer than this are rejected when results are parsed (counted as name_too_long)."),
     Setting("POLYMATH_GATE_EVIDENCE_MIN", "0.99", "Gate 1: least share of inserted concepts that carry evidence."),
@@ -146,7 +152,31 @@ def _float(environ: Mapping[str, str], name: str) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+def _positive(environ: Mapping[str, str], name: str) -> float:
+    value = _float(environ, name)
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={value:g} must be a positive number of seconds")
+    return value
+
+
+def _choice(environ: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = _get(environ, name).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+EXECUTORS = ("multiprocess", "k8s")
 DEPLOYMENTS = ("local", "production")
+
+
+def _prompt_version(environ: Mapping[str, str]) -> str:
+    from polymath_assets.extraction.requests import PROMPT_VERSIONS
+
+    version = _get(environ, "POLYMATH_PROMPT_VERSION")
+    if version not in PROMPT_VERSIONS:
+        raise ConfigError(f"POLYMATH_PROMPT_VERSION={version!r} must be one of {', '.join(PROMPT_VERSIONS)}")
+    return version
 
 
 def _deployment(environ: Mapping[str, str]) -> str:
@@ -184,6 +214,7 @@ class Config:
     gemini_api_key: str = field(repr=False)
     gemini_model: str
     temperature: float
+    prompt_version: str
     max_concepts: int
     max_quotes: int
     max_aliases: int
@@ -191,13 +222,16 @@ class Config:
     thinking_budget: int
     price_input_per_m: float
     price_output_per_m: float
+    price_cached_per_m: float
     expected_output_tokens: int
     budget_usd: float
     max_enqueued_tokens: int
     job_lease_s: int
     cap_retry_s: int
     cap_retries: int
+    sensor_poll_budget_s: float
     max_attempts: int
+    repair_max_attempts: int
     fuzzy_threshold: float
     max_concept_name_chars: int
     gate_evidence_min: float
@@ -217,6 +251,8 @@ class Config:
     concept_max_cluster: int = 50
     concept_min_resolved: float = 0.99
     concept_max_merge_share: float = 0.5
+    gemini_timeout_s: float = 120.0
+    executor: str = "multiprocess"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -246,6 +282,7 @@ class Config:
             gemini_api_key=_get(env, "GEMINI_API_KEY") or env.get("GOOGLE_API_KEY", ""),
             gemini_model=_get(env, "POLYMATH_GEMINI_MODEL"),
             temperature=_float(env, "POLYMATH_TEMPERATURE"),
+            prompt_version=_prompt_version(env),
             max_concepts=_int(env, "POLYMATH_MAX_CONCEPTS"),
             max_quotes=_int(env, "POLYMATH_MAX_QUOTES"),
             max_aliases=_int(env, "POLYMATH_MAX_ALIASES"),
@@ -253,13 +290,16 @@ class Config:
             thinking_budget=_int(env, "POLYMATH_THINKING_BUDGET", minimum=-1),
             price_input_per_m=_float(env, "POLYMATH_PRICE_INPUT_PER_M"),
             price_output_per_m=_float(env, "POLYMATH_PRICE_OUTPUT_PER_M"),
-            expected_output_tokens=_int(env, "POLYMATH_EXPECTED_OUTPUT_TOKENS"),
+            price_cached_per_m=_float(env, "POLYMATH_PRICE_CACHED_PER_M"),
+            expected_output_tokens=_int(env, "POLYMATH_EXPECTED_OUTPUT_TOKENS", minimum=0),
             budget_usd=_float(env, "POLYMATH_BUDGET_USD"),
             max_enqueued_tokens=_int(env, "POLYMATH_MAX_ENQUEUED_TOKENS"),
             job_lease_s=_int(env, "POLYMATH_JOB_LEASE_S"),
             cap_retry_s=_int(env, "POLYMATH_CAP_RETRY_S"),
             cap_retries=_int(env, "POLYMATH_CAP_RETRIES"),
+            sensor_poll_budget_s=_float(env, "POLYMATH_SENSOR_POLL_S"),
             max_attempts=_int(env, "POLYMATH_MAX_ATTEMPTS"),
+            repair_max_attempts=_int(env, "POLYMATH_REPAIR_MAX_ATTEMPTS"),
             fuzzy_threshold=_float(env, "POLYMATH_FUZZY_THRESHOLD"),
             max_concept_name_chars=_int(env, "POLYMATH_MAX_CONCEPT_NAME_CHARS"),
             gate_evidence_min=_float(env, "POLYMATH_GATE_EVIDENCE_MIN"),
@@ -269,6 +309,8 @@ class Config:
             offline=_get(env, "POLYMATH_OFFLINE").lower() in ("1", "true", "yes"),
             runlog_dir=Path(_get(env, "POLYMATH_RUNLOG_DIR")),
             **_concept_settings(env),
+            gemini_timeout_s=_positive(env, "POLYMATH_GEMINI_TIMEOUT_S"),
+            executor=_choice(env, "POLYMATH_EXECUTOR", EXECUTORS),
         )
 
     def check_deployable(self) -> "Config":

@@ -92,13 +92,23 @@ def minilm_names():
 
 
 @pytest.fixture
-def dsn384(new_database, config) -> str:
+def migrated_database(new_database, config):
+    """Factory for fresh databases migrated with another embedding dimension or shard count."""
+    def make(embedding_dim: int | None = None, shard_count: int | None = None) -> str:
+        dsn = new_database()
+        with psycopg.connect(dsn) as conn:
+            migrate(conn, embedding_dim=embedding_dim or config.embedding_dim,
+                    shard_count=shard_count or config.shard_count, merge_preference=config.merge_preference,
+                    confidence_floor=config.confidence_floor)
+        return dsn
+
+    return make
+
+
+@pytest.fixture
+def dsn384(migrated_database) -> str:
     """A fresh database migrated for 384-d vectors (the packaged small model)."""
-    dsn = new_database()
-    with psycopg.connect(dsn) as conn:
-        migrate(conn, embedding_dim=384, shard_count=config.shard_count, merge_preference=config.merge_preference,
-                confidence_floor=config.confidence_floor)
-    return dsn
+    return migrated_database(embedding_dim=384)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ fails the test that asks for it (never a skip).
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cache
 from pathlib import Path
 
@@ -29,3 +30,18 @@ def _load() -> tuple[dict, ...]:
 def load_scierc() -> list[dict]:
     """The 500 abstracts: ``split``, ``doc_id``, ``passage_text``, ``mentions`` [{text, type, start, end}]."""
     return [dict(row) for row in _load()]
+
+
+def write_scierc_corpus(path: Path, count: int | None = None) -> Path:
+    """The first ``count`` abstracts (all by default) in the ingest format: one document
+    (titled by its first words) and one passage each (apostrophes, backquotes and all). The
+    passage id is derived from the SciERC id, so the file is stable."""
+    rows = load_scierc()[:count]
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            title = " ".join(row["passage_text"].split()[:8])
+            out.write(json.dumps({"kind": "document", "doc_id": row["doc_id"], "title": title}) + "\n")
+            out.write(json.dumps({"kind": "passage", "doc_id": row["doc_id"], "section": "abstract",
+                                  "passage_id": str(uuid.uuid5(uuid.UUID(row["doc_id"]), "abstract")),
+                                  "passage_text": row["passage_text"]}) + "\n")
+    return path

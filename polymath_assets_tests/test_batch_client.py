@@ -1,12 +1,21 @@
 """The batch client against the emulator through the real SDK: what the SDK hides, how
-errors reach the operator, and the MIME-type fallback."""
+errors reach the operator, the MIME-type fallback, and every call's deadline."""
 
 import json
+import time
 
 import pytest
 
-from polymath_assets.gemini.client import BatchClient, ProviderError, job_status_from_operation
-from polymath_assets.gemini.emulator import Faults
+from polymath_assets.gemini.client import (
+    MIN_ATTEMPT_S,
+    BatchClient,
+    ProviderError,
+    ProviderTimeout,
+    call_budget,
+    job_status_from_operation,
+    worst_wait_s,
+)
+from polymath_assets.gemini.emulator import FAULTS_ENV, Faults
 
 
 @pytest.fixture
@@ -116,3 +125,70 @@ def test_pending_hold_keeps_jobs_pending(client, emulator, request_file):
     emulator.faults = Faults(hold_pending_s=3600)
     status = client.status(client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "held"))
     assert status.state == "pending"
+
+
+# ---- deadlines ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("total_s", [0.5, 1, 2, 3, 6, 12, 20, 55, 120, 600])
+@pytest.mark.parametrize("attempts", [1, 2, 5, 8])
+def test_the_retry_budget_fits_inside_the_deadline(total_s, attempts):
+    budget = call_budget(total_s, attempts)
+    worst = budget.attempts * budget.attempt_s + sum(worst_wait_s(k) for k in range(1, budget.attempts))
+    assert 1 <= budget.attempts <= attempts and worst <= total_s + 1e-9
+    assert budget.attempt_s >= min(MIN_ATTEMPT_S, total_s) - 1e-9
+    options = budget.http_options()
+    assert options.timeout == int(budget.attempt_s * 1000) and options.retry_options.attempts == budget.attempts
+
+
+def test_the_default_deadline_keeps_five_attempts():
+    budget = BatchClient("k", base_url="http://127.0.0.1:9").budget
+    assert (budget.total_s, budget.attempts) == (120, 5) and budget.attempt_s > 20
+    with pytest.raises(ValueError):
+        call_budget(0, 5)
+
+
+def _held_job(emulator, request_file) -> tuple[BatchClient, str]:
+    """A client with a 6 s deadline (two attempts of 2 s: the budget's worst case is 6 s), a
+    finished job, and every status call held from now on."""
+    client = BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator", timeout_s=6)
+    assert (client.budget.attempts, client.budget.attempt_s) == (2, 2.0)
+    name = client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "held-status")
+    emulator.hold_status(True)
+    return client, name
+
+
+def test_a_status_call_held_past_the_timeout_fails_within_the_configured_time(emulator, request_file):
+    client, name = _held_job(emulator, request_file)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout) as err:
+        client.status(name)
+    waited = time.monotonic() - started
+    assert 4.0 <= waited <= 6.0 + 1.5, waited  # both attempts timed out; retries and waits stayed inside 6 s
+    assert emulator.held_status_calls == 2  # the SDK retried once, inside the deadline
+    message = str(err.value)
+    assert f"status of {name} timed out after" in message and "no reply within 6 s (2 attempts of at most 2.0 s" \
+        in message and "POLYMATH_GEMINI_TIMEOUT_S" in message and "run again" in message
+    assert err.value.seconds == pytest.approx(waited, abs=0.5) and err.value.ambiguous
+    emulator.hold_status(False)
+    assert client.status(name).state == "succeeded"  # released: answered normally
+
+
+def test_a_caller_deadline_nearer_than_the_clients_bounds_the_status_call(emulator, request_file):
+    client, name = _held_job(emulator, request_file)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match=r"no reply within 1 s \(one attempt\)"):
+        client.status(name, timeout_s=1.0)
+    assert time.monotonic() - started < 1.0 + 1.0
+    with pytest.raises(ProviderTimeout, match="deadline had passed"):
+        client.status(name, timeout_s=0)
+    emulator.hold_status(False)
+    assert client.status(name, timeout_s=1.0).state == "succeeded"
+
+
+def test_the_hold_status_fault_delays_every_status_call_then_answers(client, emulator, request_file, monkeypatch):
+    name = client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "slow-status")
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"hold_status_s": 1.0}))  # as a separate emulator process reads it
+    emulator.faults = Faults.from_env()
+    started = time.monotonic()
+    assert client.status(name).state == "succeeded"
+    assert time.monotonic() - started >= 1.0 and emulator.held_status_calls == 1

@@ -83,3 +83,78 @@ def test_production_instance_config_is_valid_for_the_installed_dagster(monkeypat
     assert {"key": "dagster/backfill", "limit": 4} in config["concurrency"]["runs"]["tag_concurrency_limits"]
     assert config["run_retries"]["enabled"] is True
     assert config["retention"]["schedule"]["purge_after_days"] == 90
+
+
+# ---- first boot ------------------------------------------------------------------------------
+
+DAGSTER_SERVICES = ("code-server", "webserver", "daemon")
+
+
+def _environment(service: dict) -> dict[str, str]:
+    """A service's environment with the compose file's ${VAR...} references filled in."""
+    env = service["environment"]
+    return {name: re.sub(r"\$\{([A-Z_]+)[^}]*\}", lambda m: f"<{m[1]}>", str(value)) for name, value in env.items()}
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Container path -> named volume (bind mounts left out)."""
+    found = {}
+    for entry in service.get("volumes", []):
+        source, target = entry.split(":")[:2]
+        if not source.startswith((".", "/")):
+            found[target] = source
+    return found
+
+
+def _volume_holding(service: dict, path: str) -> tuple[str, str] | None:
+    """(named volume, its mount point) under which ``path`` lies in this service."""
+    for target, volume in _mounts(service).items():
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            return volume, target
+    return None
+
+
+def test_postgres_is_healthy_only_once_it_answers_over_tcp(compose):
+    """During init the image's temporary server listens on the socket only: a check
+    without -h says ready too early and dagster-init's migration fails."""
+    check = " ".join(compose["services"]["postgres"]["healthcheck"]["test"])
+    assert "pg_isready -h 127.0.0.1" in check
+
+
+def test_the_embedding_model_is_cached_on_a_volume(compose):
+    for name in ("code-server", "daemon"):  # where steps and sensors run (runs launch in the code server)
+        service = compose["services"][name]
+        hf_home = _environment(service).get("HF_HOME")
+        assert hf_home, f"{name}: HF_HOME unset, BGE-M3 would be downloaded into the container again"
+        assert _volume_holding(service, hf_home), f"{name}: HF_HOME={hf_home} is not on a mounted volume"
+
+
+def test_step_logs_are_written_and_read_on_one_shared_volume(compose, monkeypatch, tmp_path):
+    from dagster._core.instance.config import dagster_instance_config
+
+    for name in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(name, "x")
+    (tmp_path / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["compute_logs"]["class"] == "LocalComputeLogManager"
+    for kind, path in (("compute logs", config["compute_logs"]["config"]["base_dir"]),
+                       ("artifacts", config["local_artifact_storage"]["config"]["base_dir"])):
+        holders = {name: _volume_holding(compose["services"][name], path) for name in DAGSTER_SERVICES}
+        assert all(holders.values()), f"{kind} at {path}: not on a volume in {holders}"
+        assert len(set(holders.values())) == 1, f"{kind}: the services see different storage: {holders}"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY deploy/dagster.yaml /opt/dagster/home/dagster.yaml" in dockerfile  # the config the images use
+
+
+def test_the_gemini_key_is_required_and_the_stack_declares_itself_production(compose):
+    from polymath_assets.config import Config, ConfigError
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${GEMINI_API_KEY:?" in text and "GEMINI_API_KEY:-" not in text
+    for name in ("dagster-init", *DAGSTER_SERVICES):
+        env = _environment(compose["services"][name])
+        assert env["POLYMATH_ENV"] == "production", name
+        config = Config.from_env(env)
+        assert config.deployment == "production" and config.check_deployable() is config
+        with pytest.raises(ConfigError, match="NEO4J_URI"):  # the deployable check is really on
+            Config.from_env({**env, "NEO4J_URI": ""}).check_deployable()

@@ -210,7 +210,9 @@ def test_operator_commands_merge_show_and_undo(dsn384, minilm_names):
 def test_the_asset_materializes_with_its_checks(dsn384):
     import dagster as dg
 
-    from polymath_assets.defs.concepts import canonical_concepts
+    from polymath_assets.defs.concepts import canonical_concepts_asset
+
+    canonical_concepts = canonical_concepts_asset()
     from polymath_assets.defs.resources import EmbeddingResource, PostgresResource
 
     with psycopg.connect(dsn384) as conn:

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from polymath_assets import cli
+from polymath_assets.cli import concepts as concepts_cli
 from polymath_assets.cli import main
 from polymath_assets.concepts import pipeline
 from polymath_assets.concepts.acronyms import find_pairs, initials_match, input_set_pairs, pair_keys, pairs_in_surface
@@ -237,7 +237,7 @@ DB_TYPES = st.sampled_from(["method", "dataset", 'tâche "x"\\'])
 def test_hostile_names_round_trip_through_resolve_show_and_split(names, dsn384, minilm_names, tmp_path_factory,
                                                                 monkeypatch):
     """One database for all examples: later names meet the concepts earlier ones saved."""
-    monkeypatch.setattr(cli, "_name_encoder", lambda config: minilm_names)  # the model loads once, not per example
+    monkeypatch.setattr(concepts_cli, "_name_encoder", lambda cfg: minilm_names)  # the model loads once, not per example
     folder = tmp_path_factory.mktemp("names")
     # each name twice, the second with trailing spaces: one key, so a concept with two aliases to split
     rows = [{"name": n, "type": t} for name, t in names for n in (name, name + "  ")]

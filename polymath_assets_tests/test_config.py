@@ -22,6 +22,8 @@ def test_google_api_key_is_accepted_when_gemini_key_is_absent():
     ({"POLYMATH_SHARD_COUNT": "abc"}, "POLYMATH_SHARD_COUNT='abc' is not an integer"),
     ({"POLYMATH_SHARD_COUNT": "0"}, "POLYMATH_SHARD_COUNT=0 must be at least 1"),
     ({"POLYMATH_CONFIDENCE_FLOOR": "high"}, "POLYMATH_CONFIDENCE_FLOOR='high' is not a number"),
+    ({"POLYMATH_GEMINI_TIMEOUT_S": "0"}, "POLYMATH_GEMINI_TIMEOUT_S=0 must be a positive number of seconds"),
+    ({"POLYMATH_GEMINI_TIMEOUT_S": "inf"}, "POLYMATH_GEMINI_TIMEOUT_S=inf must be a positive"),
 ])
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):

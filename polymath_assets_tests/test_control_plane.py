@@ -9,12 +9,14 @@ import dagster as dg
 import psycopg
 import pytest
 
-from polymath_assets.definitions import ASSETS
+from polymath_assets.definitions import defs
+
+ASSETS = list(defs.assets)
 from polymath_assets.defs.resources import PostgresResource
 from polymath_assets.extraction import runner
-from polymath_assets.extraction.pipeline import drive
 from polymath_assets.gemini.emulator import QUOTA_MESSAGE, Faults
 from polymath_assets.kb import control, ledger
+from polymath_assets.operations.extraction import drive
 from polymath_assets.shards import shard_key
 from polymath_assets_tests.emulator_reads import provider_jobs, submissions
 from polymath_assets_tests.extraction_helpers import ledger_states, load_sample, settings
@@ -69,7 +71,7 @@ def test_submissions_wait_in_waves_under_the_enqueued_token_cap(corpus, client, 
                 deferred.append(line)
             if "submitted" in line:
                 seen.append(control.enqueued_tokens(watcher))
-        summary = drive(corpus, client, s, pilot=False, poll_interval_s=0.1, report=observe)
+        summary = drive(corpus, client, s, pilot=False, poll_interval_s=0.1, progress=observe)
     assert ledger_states(corpus) == {"done": sum(1 for _ in corpus.execute("SELECT 1 FROM passage_requests"))}
     assert deferred and summary.jobs_submitted > len(shards)  # it went out in waves ...
     assert max(seen) <= cap  # ... and never past the cap

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from polymath_assets.extraction import runner
-from polymath_assets.extraction.pipeline import drive
 from polymath_assets.kb.migrate import migrate
 from polymath_assets.local import emulator_service
+from polymath_assets.operations.extraction import drive
 from polymath_assets_tests.emulator_reads import provider_jobs, submissions
 from polymath_assets_tests.extraction_helpers import concept_rows, ledger_states, load_sample, settings
 
@@ -144,15 +144,15 @@ def test_four_concurrent_dagster_runs_over_eight_shards_submit_each_request_once
 
     import dagster as dg
 
-    from polymath_assets.definitions import ASSETS, defs
-    from polymath_assets.defs.jobs import batch_completion_sensor
+    from polymath_assets.definitions import defs
     from polymath_assets.defs.resources import GeminiResource, PostgresResource
     from polymath_assets.shards import shard_key
 
     load_sample(kb)
     shards = [s for (s,) in kb.execute(
         "SELECT shard_hash % 64 FROM passages GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 8")]
-    by_name = {a.key.to_user_string(): a for a in ASSETS}
+    by_name = {a.key.to_user_string(): a for a in defs.assets}
+    batch_completion_sensor = defs.resolve_sensor_def("batch_completion_sensor")
     submit_assets = [by_name["pending_passages"], by_name["gemini_batch_jobs"]]
     resources = {"postgres": PostgresResource(dsn_override=kb_dsn),
                  "gemini": GeminiResource(base_url_override=emulator.base_url)}
@@ -185,18 +185,19 @@ def test_four_concurrent_dagster_runs_over_eight_shards_submit_each_request_once
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": "control-plane-test"}))
     assert len(runs) == 16 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
 
-    # then sensor ticks until done: each tick polls the jobs and asks for the ingest runs,
-    # which are executed here as the daemon would
+    # then sensor ticks until done: each tick polls the jobs and asks for a settle run, whose
+    # first step (each shard's passage_concepts) is executed here as the settle run would
     deadline, cursor = time.monotonic() + 120, None
     while ledger_states(kb) != {"done": sum(1 for _ in kb.execute("SELECT 1 FROM passage_requests"))}:
         assert time.monotonic() < deadline, ledger_states(kb)
         with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
                                      cursor=cursor) as context:
-            launched, cursor = batch_completion_sensor(context), context.cursor
-        for request in [] if isinstance(launched, dg.SkipReason) else launched:
-            assert request.job_name == "ingest_concepts", request  # no job failed: nothing to resubmit
-            dg.materialize([by_name["passage_concepts"]], partition_key=request.partition_key, instance=instance,
-                           resources=resources, raise_on_error=False, tags=request.tags)
+            launched, cursor = batch_completion_sensor(context).run_requests, context.cursor
+        for request in launched:
+            assert request.job_name == "settle_shards", request  # no job failed: nothing to resubmit
+            for shard in shards:
+                dg.materialize([by_name["passage_concepts"]], partition_key=shard_key(shard), instance=instance,
+                               resources=resources, raise_on_error=False, tags=request.tags)
         kb.rollback()
         time.sleep(0.5)
     in_shards = kb.execute("SELECT count(*) FROM passages WHERE shard_hash %% 64 = ANY(%s)", (shards,)).fetchone()[0]

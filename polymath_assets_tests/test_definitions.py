@@ -42,9 +42,24 @@ def test_passage_assets_are_partitioned_by_64_shards_and_the_report_is_not():
             assert len(keys) == 64 and keys[0] == "shard-000" and keys[-1] == "shard-063"
 
 
-def test_embeddings_run_in_the_gpu_pool():
-    node = defs.resolve_asset_graph().get(dg.AssetKey("passage_embeddings"))
-    assert node.pools == {"gpu"}
+def test_the_model_users_run_in_the_gpu_pool():
+    """passage_embeddings and canonical_concepts both load the embedding model: one at a time."""
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("passage_embeddings")).pools == {"gpu"}
+    assert graph.get(dg.AssetKey("canonical_concepts")).pools == {"gpu"}
+
+
+def test_the_partitions_follow_the_config_passed_in():
+    graph = build_definitions(Config.from_env({"POLYMATH_SHARD_COUNT": "8"})).resolve_asset_graph()
+    for name in ("pending_passages", "gemini_batch_jobs", "passage_concepts", "passage_embeddings",
+                 "neo4j_concept_graph"):
+        assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == [f"shard-{i:03d}" for i in range(8)]
+
+
+def test_submission_covers_a_whole_backfill_in_one_run():
+    graph = defs.resolve_asset_graph()
+    for name in ("pending_passages", "gemini_batch_jobs"):
+        assert graph.get(dg.AssetKey(name)).backfill_policy == dg.BackfillPolicy.single_run()
 
 
 def test_resources_are_wired():
@@ -52,10 +67,10 @@ def test_resources_are_wired():
 
 
 def test_jobs_and_the_sensor_are_registered():
-    assert {"pilot", "submit_batches", "ingest_concepts"} <= {j.name for j in defs.jobs}
-    sensor = defs.get_sensor_def("batch_completion_sensor")
+    assert {"pilot", "submit_batches", "ingest_concepts", "settle_shards"} <= {j.name for j in defs.jobs}
+    sensor = defs.resolve_sensor_def("batch_completion_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert {j.name for j in sensor.jobs} == {"submit_batches", "ingest_concepts"}
+    assert {j.name for j in sensor.jobs} == {"submit_batches", "settle_shards"}
 
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.txt"

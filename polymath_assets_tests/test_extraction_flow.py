@@ -6,10 +6,10 @@ import json
 import pytest
 
 from polymath_assets.extraction import runner
-from polymath_assets.extraction.pipeline import drive
 from polymath_assets.extraction.requests import request_key
 from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb import ledger
+from polymath_assets.operations.extraction import drive
 from polymath_assets.qc.gates import Thresholds
 from polymath_assets.qc.report import write_extraction_report
 from polymath_assets_tests.extraction_helpers import concept_rows, ledger_states, load_sample, settings

@@ -27,7 +27,8 @@ def test_thinking_config(model, budget, expected):
 
 def test_requests_carry_the_output_cap_and_list_limits_from_configuration():
     config = Config.from_env({"POLYMATH_GEMINI_MODEL": "gemini-2.5-flash", "POLYMATH_MAX_CONCEPTS": "12",
-                              "POLYMATH_MAX_QUOTES": "2", "POLYMATH_MAX_ALIASES": "3"})
+                              "POLYMATH_MAX_QUOTES": "2", "POLYMATH_MAX_ALIASES": "3",
+                              "POLYMATH_PROMPT_VERSION": "concepts-v1"})
     settings = RequestSettings.from_config(config, CONCEPT_TYPES)
     generation = build_request("BERT on SQuAD.", settings)["generationConfig"]
     schema = generation["responseSchema"]["properties"]["concepts"]
@@ -50,3 +51,20 @@ def test_the_default_cap_fits_the_largest_answer_the_schema_allows():
                "quotes": ["q" * 180] * limits.max_quotes}
     text = json.dumps({"concepts": [concept] * limits.max_concepts})
     assert len(text) / 3 <= limits.default_max_output_tokens() < 8192
+
+
+def test_the_compact_format_default_cap_fits_its_largest_answer():
+    """The compact format's default cap: every type's list and the side lists full, spans
+    at 16 tokens and expansions/hints at 40, in real JSON at 3 characters per token."""
+    from polymath_assets.extraction import compact
+
+    settings = RequestSettings.from_config(Config.from_env({}), CONCEPT_TYPES)
+    assert settings.compact
+    cap = settings.generation_config()["maxOutputTokens"]
+    n = settings.limits.max_concepts
+    document = {"method": ["s" * 48] * n, compact.EXPANSIONS: [{"s": "s" * 48, "x": "x" * 120}] * n,
+                compact.HINTS: [{"s": "s" * 48, "q": "q" * 120}] * n}
+    assert len(json.dumps(document)) / 3 <= cap < 8192
+    # each type is one list of strings, within maxItems
+    schema = settings.generation_config()["responseSchema"]
+    assert all(schema["properties"][t]["maxItems"] == n for t in CONCEPT_TYPES)

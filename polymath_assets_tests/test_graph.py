@@ -435,10 +435,10 @@ def test_graph_asset_runs_in_the_graph_pool_and_takes_a_full_option(kb_dsn, kb, 
     import dagster as dg
 
     from polymath_assets.definitions import defs
-    from polymath_assets.defs.graph import neo4j_concept_graph
     from polymath_assets.defs.resources import GraphResource, PostgresResource
     from polymath_assets.shards import shard_key
 
+    neo4j_concept_graph = next(a for a in defs.assets if a.key == dg.AssetKey("neo4j_concept_graph"))
     assert defs.resolve_asset_graph().get(dg.AssetKey("neo4j_concept_graph")).pools == {"graph"}
     shard = _shard_with_passages(kb)
     kb.commit()
@@ -460,3 +460,33 @@ def test_batched_deletes_take_whole_slices_until_none_is_left(g):
     assert "IN TRANSACTIONS OF 4 ROWS" in cypher.batched_delete(cypher.NEO4J, "MATCH (p:Probe)", "p", 4)
     with pytest.raises(ValueError):
         cypher.batched_delete(cypher.NEO4J, "MATCH (p)", "p) DETACH DELETE (q", 4)
+
+
+def test_syncs_checks_and_traversals_send_only_statements_of_the_catalogue(kb, graph, corpus, monkeypatch):
+    """The snapshot, the Neo4j parser and `make test-neo4j` check cypher.catalogue: whatever
+    the sync, the reconciliation and the traversals send must be in it."""
+    from polymath_assets.graph import graph_counts
+    from polymath_assets.graph.traversal import concept_passage_paper
+
+    sent: set[str] = set()
+    for method in ("run", "records", "write_count", "run_in_transactions"):
+        send = getattr(graph, method)
+
+        def recording(statement, *args, _send=send, **params):
+            sent.add(statement)
+            return _send(statement, *args, **params)
+        monkeypatch.setattr(graph, method, recording)
+    shard = _shard_with_passages(kb)
+    kb.commit()
+    _sync(kb, graph)  # the first: full
+    papers_of_concept(graph, kb.execute("SELECT min(concept_id) FROM concepts").fetchone()[0])
+    concept_passage_paper(graph)
+    graph_counts(graph, shard), graph_counts(graph, None)
+    _ok(kb, graph, shard)
+    forget_version(kb, "llm_v2", concepts=True)
+    kb.commit()
+    _sync(kb, graph)  # incremental: prunes, removes and deletes orphans by id
+    _sync(kb, graph, full=True)  # full: batched deletes of what it did not write
+    _ok(kb, graph)
+    listed = set(cypher.catalogue(graph.dialect).values())
+    assert sent and sent <= listed, sorted(sent - listed)

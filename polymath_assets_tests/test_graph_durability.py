@@ -29,6 +29,26 @@ from polymath_assets_tests.test_graph import SHARDS, _shard_with_passages, corpu
 KILL_AFTER_STATEMENTS = 10  # of about 30 for the shard at 10 rows a statement
 
 
+def sync_killed_after(statements: int, kb, graph, pid: int, **sync) -> list[dict]:
+    """Sync with the graph server killed (kill -9) right after its ``statements``-th
+    acknowledged write; return the summaries of the acknowledged writes."""
+    real_run, acknowledged = graph.run, []
+
+    def run_then_kill(statement, **params):
+        summary = real_run(statement, **params)
+        acknowledged.append(summary)
+        if len(acknowledged) == statements:
+            os.kill(pid, signal.SIGKILL)
+        return summary
+
+    graph.run = run_then_kill
+    with pytest.raises(GraphUnavailable):
+        sync_shard(kb, graph, **sync)
+    kb.rollback()
+    graph.run = real_run
+    return acknowledged
+
+
 @pytest.mark.usefixtures("corpus")
 def test_kill_9_mid_sync_loses_nothing_acknowledged_and_the_next_sync_reconciles(kb, tmp_path):
     home = tmp_path / "home"
@@ -40,19 +60,8 @@ def test_kill_9_mid_sync_loses_nothing_acknowledged_and_the_next_sync_reconciles
             sync_shard(kb, graph, shard=first, shard_count=SHARDS, batch_size=10)
             pid = embedded_graph.running_pid(home)
             acknowledged = graph.records("MATCH (n) RETURN count(n) AS n")[0]["n"]
-            real_run, statements = graph.run, []
-
-            def run_then_kill(statement, **params):
-                counters = real_run(statement, **params)
-                statements.append(counters)
-                if len(statements) == KILL_AFTER_STATEMENTS:
-                    os.kill(pid, signal.SIGKILL)
-                return counters
-
-            graph.run = run_then_kill
-            with pytest.raises(GraphUnavailable):
-                sync_shard(kb, graph, shard=second, shard_count=SHARDS, batch_size=10)
-            kb.rollback()
+            statements = sync_killed_after(KILL_AFTER_STATEMENTS, kb, graph, pid, shard=second, shard_count=SHARDS,
+                                           batch_size=10)
             acknowledged += sum(c.get("nodes_created", 0) - c.get("nodes_deleted", 0) for c in statements)
 
         uri = embedded_graph.start(home)  # what `polymath run` does at its next use of the graph

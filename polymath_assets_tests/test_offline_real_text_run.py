@@ -4,36 +4,18 @@ gate does hold shards back the operator is told that the emulator is not a langu
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import uuid
-from pathlib import Path
 
 import pytest
 
 from polymath_assets.local import emulator_service
-from polymath_assets.pipeline_run import OFFLINE_GATE_HINT
-from polymath_assets_tests.real_text import load_scierc
+from polymath_assets.operations.extraction import OFFLINE_GATE_HINT
+from polymath_assets_tests.real_text import write_scierc_corpus
 
 ABSTRACTS = 120  # four shards of about 30 passages: enough for the gate, lean on 2 cores
 SHARDS = 4
-
-
-def scierc_corpus(path: Path, count: int) -> Path:
-    """The abstracts in the ingest format: one document (titled by its first words) and one
-    passage each (apostrophes, backquotes and all). The passage id is derived from the SciERC
-    id, so the file is stable."""
-    rows = load_scierc()[:count]
-    with path.open("w", encoding="utf-8") as out:
-        for row in rows:
-            title = " ".join(row["passage_text"].split()[:8])
-            out.write(json.dumps({"kind": "document", "doc_id": row["doc_id"], "title": title}) + "\n")
-            out.write(json.dumps({"kind": "passage", "doc_id": row["doc_id"], "section": "abstract",
-                                  "passage_id": str(uuid.uuid5(uuid.UUID(row["doc_id"]), "abstract")),
-                                  "passage_text": row["passage_text"]}) + "\n")
-    return path
 
 
 @pytest.mark.slow
@@ -51,7 +33,7 @@ def test_offline_run_on_real_abstracts_passes_the_concepts_gate(new_database, gr
     try:
         migrated = polymath("migrate")  # a new database: the schema is made once, explicitly
         assert migrated.returncode == 0, migrated.stderr
-        ingested = polymath("ingest", str(scierc_corpus(tmp_path / "scierc.jsonl", ABSTRACTS)))
+        ingested = polymath("ingest", str(write_scierc_corpus(tmp_path / "scierc.jsonl", ABSTRACTS)))
         assert ingested.returncode == 0, ingested.stderr
         assert f"passages {ABSTRACTS} in file, {ABSTRACTS} added" in ingested.stdout
 

@@ -1,25 +1,26 @@
 """The whole asset graph in-process on an ephemeral Dagster instance: real PostgreSQL, the
 real SDK against the emulator, real FlagEmbedding on the packaged small model, the real
-embedded graph. Shards are broken on purpose, one per acceptance gate: each fails its gate
-and must not reach embeddings or the graph — in the same run and under declarative automation."""
+embedded graph. Shards are broken on purpose, one per acceptance gate: each fails its gate,
+is held back (its passage_concepts partition is not materialized: the UI shows it failed)
+and must not reach embeddings or the graph."""
 
 import dagster as dg
 import psycopg
 import pytest
 from PIL import Image
 
-from polymath_assets.definitions import ASSETS, defs
+from polymath_assets.definitions import defs
+from polymath_assets.defs.execution import FULL_CHAIN as CHAIN
 from polymath_assets.defs.resources import EmbeddingResource, GeminiResource, GraphResource, PostgresResource
 from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb.migrate import migrate
-from polymath_assets.pipeline_run import CHAIN
 from polymath_assets_tests.extraction_helpers import load_sample
 
 EXTRACTION = CHAIN[:3]
 
 
 def assets(names):
-    by_name = {a.key.to_user_string(): a for a in ASSETS}
+    by_name = {a.key.to_user_string(): a for a in defs.assets}
     return [by_name[n] for n in names]
 
 
@@ -153,12 +154,10 @@ GATE_FAULTS = {
 
 
 @pytest.mark.slow
-def test_each_gate_fails_on_purpose_and_holds_its_shard_back_in_a_run_and_under_automation(
-        small_model_db, emulator, resources, graph):
+def test_each_gate_fails_on_purpose_and_holds_its_shard_back(small_model_db, emulator, resources, graph):
     good, *bad_shards = top_shards(small_model_db, 1 + len(GATE_FAULTS))
     bad = dict(zip(GATE_FAULTS, bad_shards))
     instance = dg.DagsterInstance.ephemeral()
-    before = dg.evaluate_automation_conditions(defs=defs, instance=instance)  # the sensor's first tick
     emulator.faults = Faults()
 
     for check, shard in bad.items():
@@ -174,15 +173,19 @@ def test_each_gate_fails_on_purpose_and_holds_its_shard_back_in_a_run_and_under_
         assert check in failed, (check, failed)
         started = {e.step_key for e in run.all_events if e.event_type_value == "STEP_START"}
         assert started == {"passage_concepts"}, (check, started)  # the blocking check stopped the rest
+        assert not run.success
+        message = next(e for e in run.all_events if e.is_step_failure).step_failure_data.error.message
+        assert f"shard {shard} held back by its gates — " in message and f"{check}: " in message, message
+        assert "What to do:" in message
         assert passages_embedded(small_model_db, shard)[0] == 0, check
         assert graph_passages(graph, shard) == 0, check
 
     ok = dg.materialize(assets(EXTRACTION), partition_key=f"shard-{good:03d}", resources=resources, instance=instance)
     assert all(e.passed for e in ok.get_asset_check_evaluations())
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
-    requested = result.get_requested_partitions(dg.AssetKey("passage_embeddings"))
-    assert f"shard-{good:03d}" in requested
-    assert not set(requested) & {f"shard-{s:03d}" for s in bad.values()}, requested
+    # Held back is not materialized: the partition view shows the good shard alone as done.
+    materialized = instance.get_materialized_partitions(dg.AssetKey("passage_concepts"))
+    assert f"shard-{good:03d}" in materialized
+    assert not materialized & {f"shard-{s:03d}" for s in bad.values()}, materialized
 
 
 def test_qc_report_asset_writes_markdown_and_a_chart_that_opens(small_model_db, emulator, resources, tmp_path):
@@ -207,4 +210,4 @@ def test_qc_report_asset_writes_markdown_and_a_chart_that_opens(small_model_db, 
     for gate in ("evidence present", "concepts per passage", "JSON parse failures", "resume safety"):
         assert f"| {gate}" in report
     assert "1 of 1 shards with work pass every gate." in report  # from one pass grouped by shard
-    assert metadata["shards failing a gate"].value == {}
+    assert metadata["shards held back"].value == {}

@@ -4,8 +4,8 @@ database): a create whose reply is lost never becomes two jobs."""
 import pytest
 
 from polymath_assets.extraction import runner
-from polymath_assets.extraction.pipeline import drive
 from polymath_assets.gemini.emulator import Faults
+from polymath_assets.operations.extraction import drive
 from polymath_assets_tests.extraction_helpers import ledger_states, load_sample, settings
 
 

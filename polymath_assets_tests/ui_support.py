@@ -157,14 +157,16 @@ class Webserver:
     """``dagster-webserver -w workspace.yaml`` in its own session (process group), so that
     stopping it also stops its code server and the run workers it started."""
 
+    command = ("dagster-webserver",)
+
     def __init__(self, env: dict[str, str], port: int, log_path: Path, cwd: Path = REPO):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        self.client = GraphQLClient(self.url)
+        self.client = GraphQLClient(self.url, timeout=60.0)
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
+            [str(REPO / ".venv" / "bin" / self.command[0]), *self.command[1:], "-h", "127.0.0.1", "-p", str(port),
              "-w", "workspace.yaml"],
             cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)

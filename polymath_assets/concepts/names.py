@@ -13,3 +13,9 @@ def name_encoder(config, device: str | None = None):
 
     return Encoder(config.embedding_model, device=device or config.embedding_device, fp16=config.embedding_fp16,
                    batch_size=NAME_BATCH, max_length=NAME_MAX_TOKENS)
+
+
+def name_vectors(encoder):
+    """``names -> vectors`` with any loaded encoder (the passages' own, in a pipeline run),
+    in the short-name batch settings."""
+    return lambda names: encoder.encode(names, batch_size=NAME_BATCH, max_length=NAME_MAX_TOKENS)

@@ -1,9 +1,6 @@
 import dagster as dg
 
-from polymath_assets.defs.concepts import canonical_concepts
-from polymath_assets.defs.embeddings import GATED, passage_embeddings
-from polymath_assets.defs.extraction import passage_concepts
-from polymath_assets.defs.partitions import shard_from_context, shard_partitions
+from polymath_assets.defs.partitions import shard_from_context
 from polymath_assets.defs.quality import shard_check
 from polymath_assets.defs.resources import GraphResource, PostgresResource
 
@@ -17,50 +14,49 @@ class GraphSyncConfig(dg.Config):
     graph was emptied or replaced."""
 
 
-@dg.asset(
-    partitions_def=shard_partitions,
-    # canonical_concepts: its blocking check (surfaces_resolved) holds the graph back, and
-    # the graph shows its concepts.
-    deps=[passage_concepts, passage_embeddings, canonical_concepts],
-    group_name="enrichment",
-    kinds={"neo4j"},
-    # One graph sync at a time (pool limit 1 in dagster.yaml / deploy): on Neo4j, shards
-    # MERGE shared Concept nodes, and the orphan clean-up of one shard must not run in the
-    # middle of another's writes. Deadlocks that still occur are retried by the driver.
-    pool="graph",
-    automation_condition=GATED,
-    check_specs=[shard_check("graph_reconciliation", "neo4j_concept_graph",
-                             "Counts and content digests (titles, names, relationship keys) equal what Postgres "
-                             "says for the shard.")],
-)
-def neo4j_concept_graph(context: dg.AssetExecutionContext, config: GraphSyncConfig, postgres: PostgresResource,
-                        graph: GraphResource) -> dg.MaterializeResult:
-    """The shard's Paper, Passage and canonical Concept nodes (concept id, preferred name,
-    aliases, type label) with FROM_PAPER and MENTIONS (the surface as written, confidence,
-    extractor version), following the merge policy and the canonical concepts: the passages changed
-    since the last sync (a change log in Postgres, rollbacks and deletions included), or
-    the whole shard when `full` is set, the merge policy changed or the graph is new.
-    UNWIND batches, indexes first. The graph is a projection: it can be rebuilt from
-    Postgres at any time."""
-    from polymath_assets.graph.reconcile import reconcile
-    from polymath_assets.graph.sync import sync_shard
-
-    shard = shard_from_context(context)
-    settings = postgres.config()
-    with postgres.connect() as conn, graph.open() as g:
-        result = sync_shard(conn, g, shard=shard, shard_count=settings.shard_count,
-                            batch_size=settings.graph_batch_size, full=config.full)
-        check = reconcile(conn, g, shard=shard, shard_count=settings.shard_count)
-    return dg.MaterializeResult(
-        metadata={**{f"synced {kind}": n for kind, n in result.counts.items()},
-                  "mode": result.full_reason and f"full ({result.full_reason})" or "incremental",
-                  "passages removed": result.removed_passages,
-                  "concepts refreshed": result.refreshed_concepts,
-                  "rows not resolved yet": result.unresolved,
-                  "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
-                  "expected": dg.MetadataValue.json(check.expected), "in graph": dg.MetadataValue.json(check.actual)},
-        check_results=[dg.AssetCheckResult(
-            check_name="graph_reconciliation", passed=check.ok, severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"differences": dg.MetadataValue.json(check.differences),
-                      "digests": dg.MetadataValue.json(check.digests)})],
+def neo4j_concept_graph_asset(shards: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        partitions_def=shards,
+        # canonical_concepts: its blocking check (surfaces_resolved) holds the graph back, and
+        # the graph shows its concepts.
+        deps=["passage_concepts", "passage_embeddings", "canonical_concepts"],
+        group_name="enrichment",
+        kinds={"neo4j"},
+        # One graph sync at a time (pool limit 1 in dagster.yaml / deploy): on Neo4j, shards
+        # MERGE shared Concept nodes, and the orphan clean-up of one shard must not run in the
+        # middle of another's writes. Deadlocks that still occur are retried by the driver.
+        pool="graph",
+        check_specs=[shard_check("graph_reconciliation", "neo4j_concept_graph",
+                                 "Counts and content digests (titles, names, relationship keys) equal what Postgres "
+                                 "says for the shard.", shards)],
     )
+    def neo4j_concept_graph(context: dg.AssetExecutionContext, config: GraphSyncConfig, postgres: PostgresResource,
+                            graph: GraphResource) -> dg.MaterializeResult:
+        """The shard's Paper, Passage and canonical Concept nodes (concept id, preferred name,
+        aliases, type label) with FROM_PAPER and MENTIONS (the surface as written, confidence,
+        extractor version), following the merge policy and the canonical concepts: the passages changed
+        since the last sync (a change log in Postgres, rollbacks and deletions included), or
+        the whole shard when `full` is set, the merge policy changed or the graph is new.
+        UNWIND batches, indexes first. The graph is a projection: it can be rebuilt from
+        Postgres at any time."""
+        from polymath_assets.operations.graph import sync_graph
+
+        with postgres.connect() as conn, graph.open() as g:
+            (done,) = sync_graph(conn, g, postgres.config(), [shard_from_context(context)], full=config.full)
+        result, check = done.sync, done.check
+        return dg.MaterializeResult(
+            metadata={**{f"synced {kind}": n for kind, n in result.counts.items()},
+                      "mode": done.mode,
+                      "passages removed": result.removed_passages,
+                      "concepts refreshed": result.refreshed_concepts,
+                      "rows not resolved yet": result.unresolved,
+                      "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+                      "expected": dg.MetadataValue.json(check.expected),
+                      "in graph": dg.MetadataValue.json(check.actual)},
+            check_results=[dg.AssetCheckResult(
+                check_name="graph_reconciliation", passed=check.ok, severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"differences": dg.MetadataValue.json(check.differences),
+                          "digests": dg.MetadataValue.json(check.digests)})],
+        )
+
+    return neo4j_concept_graph

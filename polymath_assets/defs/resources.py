@@ -67,7 +67,8 @@ class GeminiResource(_Configured):
         from polymath_assets.local.services import batch_client
 
         if self.base_url_override:
-            return BatchClient("offline-emulator", base_url=self.base_url_override, provider="gemini-emulator")
+            return BatchClient("offline-emulator", base_url=self.base_url_override, provider="gemini-emulator",
+                               timeout_s=self.config().gemini_timeout_s)
         return batch_client(self.config())
 
 
@@ -112,6 +113,9 @@ class EmbeddingResource(_Configured):
         if key not in _ENCODERS:
             _ENCODERS[key] = Encoder(key[0], device=key[1], fp16=key[2], batch_size=key[3], max_length=key[4])
         return _ENCODERS[key]
+
+
+RESOURCE_KEYS = ("postgres", "graph", "gemini", "embedder")
 
 
 def resources_for(config: Config) -> dict[str, dg.ConfigurableResource]:

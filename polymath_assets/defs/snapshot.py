@@ -25,6 +25,12 @@ def _partitions(partitions_def) -> str:
     return f"{type(partitions_def).__name__} {len(keys)} ({keys[0]} .. {keys[-1]})" if keys else "no keys"
 
 
+def _backfill_policy(policy) -> str:
+    if policy is None:
+        return "-"
+    return "single run" if policy.max_partitions_per_run is None else f"{policy.max_partitions_per_run} per run"
+
+
 def _text(text: str | None) -> str:
     return " ".join((text or "").split()) or "-"
 
@@ -40,6 +46,7 @@ def graph_snapshot(defs: dg.Definitions) -> str:
             f"  kinds: {', '.join(sorted(node.kinds)) or '-'}",
             f"  pools: {', '.join(sorted(node.pools)) or '-'}",
             f"  partitions: {_partitions(node.partitions_def)}",
+            f"  backfill policy: {_backfill_policy(node.backfill_policy)}",
             f"  upstream: {', '.join(sorted(k.to_user_string() for k in node.parent_keys)) or '-'}",
             f"  description: {_text(node.description)}",
             "  automation condition:" + ("" if node.automation_condition else " none"),

@@ -156,15 +156,18 @@ class Encoder:
         # pooling produces, and one short probe costs milliseconds.
         return int(self.encode([_PROBE_TEXT]).shape[1])
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int | None = None, max_length: int | None = None) -> np.ndarray:
         """float32 array (len(texts), dimension), rows L2-normalised, in input order.
+        ``batch_size`` / ``max_length`` override the passage settings for one call (concept
+        names are short: one loaded model serves passages and names).
 
         Pass a whole chunk, not one batch: FlagEmbedding sorts by length and batches by
         ``batch_size`` itself, and each call costs one extra probe batch."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        output = self._model.encode(texts, batch_size=self.batch_size, max_length=self.max_length,
+        output = self._model.encode(texts, batch_size=batch_size or self.batch_size,
+                                    max_length=max_length or self.max_length,
                                     return_dense=True, return_sparse=False, return_colbert_vecs=False)
         vectors = np.asarray(output["dense_vecs"], dtype=np.float32).reshape(len(texts), -1)
         bad = int((~np.isfinite(vectors).all(axis=1)).sum())

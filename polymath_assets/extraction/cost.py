@@ -18,9 +18,12 @@ DEFAULT_CHARS_PER_TOKEN = 4.0
 class Prices:
     input_per_m: float
     output_per_m: float
+    cached_per_m: float = 0.0
 
-    def cost(self, prompt_tokens: int, output_tokens: int) -> float:
-        return prompt_tokens / 1e6 * self.input_per_m + output_tokens / 1e6 * self.output_per_m
+    def cost(self, prompt_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """USD for a usage: ``cached_tokens`` (part of ``prompt_tokens``) at the cached price."""
+        return ((prompt_tokens - cached_tokens) / 1e6 * self.input_per_m + cached_tokens / 1e6 * self.cached_per_m
+                + output_tokens / 1e6 * self.output_per_m)
 
 
 def estimate_prompt_tokens(prompt_chars: int, chars_per_token: float = DEFAULT_CHARS_PER_TOKEN) -> int:

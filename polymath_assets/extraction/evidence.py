@@ -470,3 +470,95 @@ def build_evidence(passage: str, surface: str, quotes: list[str], confidence: fl
         "quality": {"confidence": confidence, "alignment": overall_status(alignments),
                     **({"notes": notes} if notes is not None else {})},
     }
+
+
+# --- the compact answer format: evidence built from the located span ---------------------
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\s*\n")
+
+
+def sentence_context(passage: str, start: int, end: int, width: int = CONTEXT_CHARS) -> str:
+    """The sentence holding [start, end), at most ``width`` characters: a longer sentence
+    is cut to the window around the span (never beyond the sentence)."""
+    lo = 0
+    for match in _SENTENCE_END.finditer(passage, 0, start):
+        lo = match.end()
+    found = _SENTENCE_END.search(passage, end)
+    hi = found.end() if found else len(passage)
+    while lo < start and passage[lo].isspace():
+        lo += 1
+    sentence = passage[lo:hi]
+    if len(sentence) <= width:
+        return sentence
+    return context_around(sentence, start - lo, end - lo, width)
+
+
+@dataclass(frozen=True)
+class SpanLocation:
+    """Where a compact-format span is: its alignment, how many times it occurs, and how the
+    occurrence was chosen (``hint``: the model's short quote said which; ``first``)."""
+    alignment: Alignment
+    occurrences: int
+    resolved_by: str | None
+
+    def as_support(self) -> dict:
+        support = self.alignment.as_support()
+        if self.occurrences > 1:  # recorded only where there was a choice
+            support["occurrences"] = self.occurrences
+            support["resolved_by"] = self.resolved_by
+        return support
+
+
+def _occurrences(passage: str, span: str) -> tuple[list[tuple[int, int]], str]:
+    if span == span.strip():
+        exact = _exact_spans(passage, span)
+        if exact:
+            return exact, EXACT
+    wanted = tokenize(span).text
+    return (_token_spans(_index(passage), wanted), NORMALIZED) if wanted else ([], UNALIGNED)
+
+
+def locate_span(passage: str, span: str, hint: str | None = None,
+                fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> SpanLocation:
+    """The occurrence of ``span`` the model meant: inside its ``hint`` (a short quote) when
+    the hint is located and holds one, else the first. A span found nowhere falls back to
+    the fuzzy pass, then to the hint itself as the quote; otherwise it stays unaligned."""
+    if not span or not span.strip():
+        return SpanLocation(Alignment(span, None, None, UNALIGNED), 0, None)
+    spans, status = _occurrences(passage, span)
+    if spans:
+        chosen, resolved_by = spans[0], "first"
+        if hint and len(spans) > 1:
+            where = align_quote(passage, hint, fuzzy_threshold)
+            inside = [s for s in spans if where.start is not None and where.start <= s[0] and s[1] <= where.end]
+            if inside:
+                chosen, resolved_by = inside[0], "hint"
+        return SpanLocation(Alignment(span, chosen[0], chosen[1], status, 1.0), len(spans), resolved_by)
+    fuzzy = align_quote(passage, span, fuzzy_threshold)
+    if fuzzy.start is None and hint:
+        fuzzy = align_quote(passage, hint, fuzzy_threshold, span)
+    return SpanLocation(fuzzy, 1 if fuzzy.start is not None else 0, None)
+
+
+def span_confidence(alignment: Alignment) -> float:
+    """The row's confidence when the answer format carries none: how well its span was
+    located (1.0 verbatim or normalized, the similarity for fuzzy, 0 when not found, which
+    keeps it below any merge-policy floor until it is repaired)."""
+    return alignment.score if alignment.start is not None and alignment.score is not None else 0.0
+
+
+def build_span_evidence(passage: str, surface: str, locations: list[SpanLocation],
+                        confidence: float | None = None) -> dict:
+    """The evidence JSON of a compact-format concept: ``support`` is each located text (the
+    span, and an expansion the passage spells out), ``context`` the first one's sentence.
+    Offsets are ours, verified exactly as for quotes; nothing is invented."""
+    alignments = [loc.alignment for loc in locations]
+    first = next((a for a in alignments if a.start is not None), None)
+    if confidence is None:
+        confidence = span_confidence(first) if first else 0.0
+    return {
+        "surface": surface,
+        "support": [loc.as_support() for loc in locations],
+        "context": sentence_context(passage, first.start, first.end) if first else "",
+        "quality": {"confidence": confidence, "alignment": overall_status(alignments)},
+    }

@@ -31,8 +31,11 @@ class Concept:
     name: str
     type: str
     aliases: tuple[str, ...]
-    confidence: float
+    confidence: float | None  # None: the answer format carries none (extraction.compact)
     quotes: tuple[str, ...]
+    span: str | None = None       # compact format: the concept as written in the passage
+    expansion: str | None = None  # compact format: an acronym's expansion the passage spells out
+    hint: str | None = None       # compact format: a short quote saying which occurrence is meant
 
 
 @dataclass
@@ -44,11 +47,13 @@ class ParsedLine:
     long_names: int = 0
     prompt_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, served from a context cache (billed at the cached price)
     error: str | None = None
 
 
 def parse_output_line(line: str, concept_types: tuple[str, ...],
-                      max_name_chars: int = DEFAULT_NAME_LIMIT) -> ParsedLine:
+                      max_name_chars: int = DEFAULT_NAME_LIMIT, compact: bool = False) -> ParsedLine:
+    """One output line; ``compact``: the answer is in the compact format (extraction.compact)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
@@ -61,8 +66,8 @@ def parse_output_line(line: str, concept_types: tuple[str, ...],
         err = record["error"] or {}
         return ParsedLine(key, REQUEST_ERROR, error=f"provider error {err.get('code')}: {err.get('message', '')}"[:500])
     response = record.get("response") or {}
-    prompt_tokens, output_tokens = _usage(response)
-    base = dict(key=key, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+    prompt_tokens, output_tokens, cached_tokens = _usage(response)
+    base = dict(key=key, prompt_tokens=prompt_tokens, output_tokens=output_tokens, cached_tokens=cached_tokens)
     candidates = response.get("candidates") or []
     if not candidates:
         return ParsedLine(**base, outcome=EMPTY, error="response has no candidates")
@@ -80,6 +85,8 @@ def parse_output_line(line: str, concept_types: tuple[str, ...],
         document = json.loads(text)
     except json.JSONDecodeError as err:
         return ParsedLine(**base, outcome=PARSE_ERROR, error=f"answer is not valid JSON: {err.msg} at {err.pos}")
+    if compact:
+        return _compact(document, base, concept_types, max_name_chars)
     if not isinstance(document, dict) or not isinstance(document.get("concepts"), list):
         return ParsedLine(**base, outcome=PARSE_ERROR, error="answer lacks a 'concepts' array")
     parsed = ParsedLine(**base, outcome=OK)
@@ -97,18 +104,36 @@ def parse_output_line(line: str, concept_types: tuple[str, ...],
     return parsed
 
 
+def _compact(document, base: dict, concept_types: tuple[str, ...], max_name_chars: int) -> ParsedLine:
+    from polymath_assets.extraction import compact
+
+    if not isinstance(document, dict) or "concepts" in document:
+        return ParsedLine(**base, outcome=PARSE_ERROR, error="answer is not an object of concept-type lists")
+    concepts, rejected = compact.parse_document(document, concept_types, max_name_chars)
+    parsed = ParsedLine(**base, outcome=OK, concepts=concepts, rejected=rejected)
+    parsed.long_names = sum(1 for c in concepts if len(c.name) > MAX_NAME_CHARS)
+    return parsed
+
+
+def clean_name(value, max_name_chars: int) -> tuple[str | None, str]:
+    """A concept name with whitespace runs collapsed, or None and why it was dropped."""
+    if not isinstance(value, str) or not " ".join(value.split()):
+        return None, "empty_name"
+    name = " ".join(value.split())
+    if len(name) > max_name_chars:
+        return None, "name_too_long"
+    return name, ""
+
+
 def validate_concept(item, concept_types: tuple[str, ...],
                      max_name_chars: int = DEFAULT_NAME_LIMIT) -> tuple[Concept | None, str]:
     """A Concept, or None and the reason it was dropped: not_an_object, empty_name,
     name_too_long, unknown_type, bad_confidence, wrong_types, no_quote."""
     if not isinstance(item, dict):
         return None, "not_an_object"
-    name = item.get("name")
-    if not isinstance(name, str) or not " ".join(name.split()):
-        return None, "empty_name"
-    name = " ".join(name.split())
-    if len(name) > max_name_chars:
-        return None, "name_too_long"
+    name, reason = clean_name(item.get("name"), max_name_chars)
+    if name is None:
+        return None, reason
     ctype = item.get("type")
     if not isinstance(ctype, str) or ctype.strip().lower() not in concept_types:
         return None, "unknown_type"
@@ -133,9 +158,11 @@ def validate_concept(item, concept_types: tuple[str, ...],
     ), ""
 
 
-def _usage(response: dict) -> tuple[int, int]:
+def _usage(response: dict) -> tuple[int, int, int]:
     usage = response.get("usageMetadata") or {}
     prompt = int(usage.get("promptTokenCount") or 0)
     # thinking tokens are billed as output
     output = int(usage.get("candidatesTokenCount") or 0) + int(usage.get("thoughtsTokenCount") or 0)
-    return prompt, output
+    # promptTokenCount includes the cached part
+    cached = min(prompt, int(usage.get("cachedContentTokenCount") or 0))
+    return prompt, output, cached

@@ -45,6 +45,35 @@ def passage_from_prompt(prompt: str) -> str | None:
     return prompt[start + len("<passage>\n"):end]
 
 
+REPAIR_OPEN, REPAIR_CLOSE = "<unlocated>", "</unlocated>"
+
+
+def repair_items_block(items: list[dict]) -> str:
+    """The unlocated items of a repair request, one JSON object a line, between markers."""
+    import json
+
+    lines = "\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+    return f"{REPAIR_OPEN}\n{lines}\n{REPAIR_CLOSE}"
+
+
+def repair_items_from_prompt(prompt: str) -> list[dict] | None:
+    """The items of a repair request's prompt (used by the emulator), or None."""
+    import json
+
+    start, end = prompt.find(REPAIR_OPEN + "\n"), prompt.rfind("\n" + REPAIR_CLOSE)
+    if start < 0 or end < start:
+        return None
+    found = []
+    for line in prompt[start + len(REPAIR_OPEN) + 1:end].splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict):
+            found.append(item)
+    return found
+
+
 @dataclass(frozen=True)
 class OutputLimits:
     """How much one answer may hold: ``maxItems`` in the schema, and the basis of the

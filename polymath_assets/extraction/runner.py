@@ -35,6 +35,7 @@ from polymath_assets.extraction.requests import (
     build_request,
     contents_chars,
     fixed_prompt_chars,
+    measured_answer_tokens,
     write_request_file,
 )
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
@@ -72,11 +73,12 @@ class ExtractionSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> "ExtractionSettings":
+        request = RequestSettings.from_config(config, CONCEPT_TYPES)
         return cls(
             version=config.extractor_version,
-            request=RequestSettings.from_config(config, CONCEPT_TYPES),
-            prices=Prices(config.price_input_per_m, config.price_output_per_m),
-            expected_output_tokens=config.expected_output_tokens,
+            request=request,
+            prices=Prices(config.price_input_per_m, config.price_output_per_m, config.price_cached_per_m),
+            expected_output_tokens=config.expected_output_tokens or measured_answer_tokens(request.prompt_version),
             max_attempts=config.max_attempts,
             fuzzy_threshold=config.fuzzy_threshold,
             budget_usd=config.budget_usd,
@@ -95,6 +97,10 @@ class ExtractionSettings:
     @property
     def model(self) -> str:
         return self.request.model
+
+    def result_context(self) -> ResultContext:
+        return ResultContext(self.version, self.model, self.request.concept_types, self.fuzzy_threshold,
+                             self.max_concept_name_chars, self.request.compact)
 
 
 @dataclass
@@ -254,18 +260,8 @@ def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionS
         return SubmitResult(None, deferred=True, cap_full=True, reason=(
             f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
             f"{s.max_enqueued_tokens:,}"))
-    prompt, output, usd = estimate_cost(claim.distinct_keys, claim.prompt_chars, s.expected_output_tokens, s.prices,
-                                        s.chars_per_token)
-    committed = control.committed_usd(conn, s.version)
-    if committed + usd > s.budget_usd:
-        conn.rollback()
-        raise BudgetExceeded(
-            f"submitting {claim.distinct_keys} requests (≈${usd:.4f}) would take the estimated total to "
-            f"${committed + usd:.4f}, past POLYMATH_BUDGET_USD=${s.budget_usd:.2f}; raise the cap to continue")
-    control.reserve(conn, version=s.version, job_id=job_id, shard=shard, requests=claim.distinct_keys,
-                    estimated_tokens=prompt + output, estimated_usd=usd)
-    control.transition(conn, job_id, expected="building", owner=s.owner, request_count=claim.distinct_keys,
-                       prompt_tokens=prompt, enqueued_tokens=prompt, estimated_cost_usd=usd)
+    usd = reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claim.distinct_keys,
+                                prompt_chars=claim.prompt_chars)
     conn.commit()
     failpoint("after_claim")
     try:
@@ -273,6 +269,24 @@ def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionS
     except BaseException:
         _give_up(conn, job_id, s.owner)
         raise
+
+
+def reserve_within_budget(conn: psycopg.Connection, s: ExtractionSettings, *, job_id: int, shard: int | None,
+                          requests: int, prompt_chars: int) -> float:
+    """Inside the submission gate: the job's estimate checked against the budget cap and
+    reserved in the spend ledger (rolled back and refused past the cap). Returns the USD."""
+    prompt, output, usd = estimate_cost(requests, prompt_chars, s.expected_output_tokens, s.prices, s.chars_per_token)
+    committed = control.committed_usd(conn, s.version)
+    if committed + usd > s.budget_usd:
+        conn.rollback()
+        raise BudgetExceeded(
+            f"submitting {requests} requests (≈${usd:.4f}) would take the estimated total to "
+            f"${committed + usd:.4f}, past POLYMATH_BUDGET_USD=${s.budget_usd:.2f}; raise the cap to continue")
+    control.reserve(conn, version=s.version, job_id=job_id, shard=shard, requests=requests,
+                    estimated_tokens=prompt + output, estimated_usd=usd)
+    control.transition(conn, job_id, expected="building", owner=s.owner, request_count=requests,
+                       prompt_tokens=prompt, enqueued_tokens=prompt, estimated_cost_usd=usd)
+    return usd
 
 
 def _give_up(conn: psycopg.Connection, job_id: int, owner: str) -> None:
@@ -287,13 +301,17 @@ def _give_up(conn: psycopg.Connection, job_id: int, owner: str) -> None:
 
 
 def _build_and_create(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
-                      job_id: int, claim: control.Claim, usd: float) -> SubmitResult:
-    display = ledger.display_name(s.version, shard, job_id)
+                      job_id: int, claim: control.Claim, usd: float, *, rows=None, build=build_request,
+                      purpose: str = "extract") -> SubmitResult:
+    """Write, upload and create the job of a claim; ``rows`` (key, payload) and ``build``
+    (payload, request settings -> request) default to the extraction requests of the job."""
+    display = ledger.display_name(s.version, shard, job_id, purpose)
     with control.heartbeat(conn, job_id, s.owner, s.lease_s) as lost:
         # per job and per process: no two writers ever share a file name
         path = s.work_dir / "requests" / f"{display}-{uuid.uuid4().hex[:8]}.jsonl"
         with progress_bar(total=claim.claimed, desc=f"requests job {job_id}", unit="req") as bar:
-            write_request_file(path, _counted(ledger.job_requests(conn, job_id), bar), s.request)
+            write_request_file(path, _counted(ledger.job_requests(conn, job_id) if rows is None else rows, bar),
+                               s.request, build)
         conn.commit()
         if not control.transition(conn, job_id, expected="building", owner=s.owner, input_path=str(path)):
             conn.commit()
@@ -340,12 +358,15 @@ def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     return notes
 
 
-def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job) -> JobStatus:
+def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, job: ledger.Job,
+            release=control.release_requests, timeout_s: float | None = None) -> JobStatus:
     """Poll one job and record its state (guarded: a concurrent poller's newer update wins).
     A failed/expired/cancelled job returns its requests to pending with attempts unchanged:
-    the job failed, not the requests (quota, expiry, cancellation)."""
+    the job failed, not the requests (quota, expiry, cancellation). ``release`` (conn,
+    job id, note) does that; the repair lane passes its own. ``timeout_s``: the caller's own
+    deadline for the call, when nearer than the client's."""
     try:
-        status = client.status(job.job_name)
+        status = client.status(job.job_name, timeout_s=timeout_s)
     except ProviderError as err:
         if err.code != 404:
             raise
@@ -362,7 +383,7 @@ def refresh(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
         fields["actual_cost_usd"] = 0
     if control.transition(conn, job.job_id, expected=job.state, **fields) \
             and status.state in ledger.TERMINAL_FAILED_STATES:
-        control.release_requests(conn, job.job_id, f"batch job {status.state}: {status.error or 'no results'}")
+        release(conn, job.job_id, f"batch job {status.state}: {status.error or 'no results'}")
         control.record_actual(conn, job.job_id, 0.0, 0, 0, note=f"job {status.state}: nothing billed")
     conn.commit()
     return status
@@ -374,7 +395,7 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     the job row; None when another process is ingesting it or already has."""
     stats = ResultStats()
     outcomes: list[Outcome] = []
-    ctx = ResultContext(s.version, s.model, s.request.concept_types, s.fuzzy_threshold, s.max_concept_name_chars)
+    ctx = s.result_context()
     conn.commit()
     with conn.transaction():
         output_file = control.hold_for_ingest(conn, job.job_id)
@@ -387,7 +408,7 @@ def ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         failpoint("mid_ingest")
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)
-        actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens)
+        actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens, stats.cached_tokens)
         control.transition(conn, job.job_id, expected="succeeded", state="ingested", ingested_at=_now(),
                            prompt_tokens=stats.prompt_tokens, output_tokens=stats.output_tokens,
                            actual_cost_usd=actual, result_stats=Jsonb(stats.as_dict()),

@@ -2,9 +2,18 @@
 
 The same code talks to the real API and to the offline emulator (``base_url``). What the
 SDK hides — ``batchStats``, the job's error and its input file — is read from the raw
-Operation. The SDK's own retries are switched on for 408/429/5xx with exponential
-back-off, for every call except batch creation: creation is not idempotent, and a retried
-create whose first reply was lost makes a second job that bills the same work twice.
+Operation. The SDK's own retries are switched on for 408/429/5xx, dropped connections and
+timeouts with exponential back-off, for every call except batch creation: creation is not
+idempotent, and a retried create whose first reply was lost makes a second job that bills
+the same work twice.
+
+Every call has a deadline (``timeout_s``, POLYMATH_GEMINI_TIMEOUT_S): without one the SDK
+waits forever for a reply that never comes. ``call_budget`` splits it into attempts whose
+worst case — each attempt timing out, each back-off wait at its longest — fits inside it,
+so a call without an answer fails within its deadline, saying what timed out after how
+long (``ProviderTimeout``). A caller with a nearer deadline of its own (a sensor tick)
+passes ``timeout_s`` to ``status``. File transfers are bounded per chunk: a request file's
+upload or a result's download fails when no byte moves for one attempt's time.
 After an ambiguous create failure (connection lost, timeout, 5xx) the job is looked up by
 its unique display name and input file first; one found is adopted, extras cancelled.
 The API key is passed to the SDK and never logged or returned.
@@ -16,6 +25,7 @@ Private SDK paths in use: ``Client._api_client.request`` (raw Operation and raw 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +35,11 @@ from google.genai import errors, types
 from polymath_assets.progress import progress_bar
 
 RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
+DEFAULT_TIMEOUT_S = 120.0  # POLYMATH_GEMINI_TIMEOUT_S's default
+# The SDK's back-off (tenacity's wait_exponential_jitter): before retry k it waits
+# min(INITIAL x 2^(k-1) + uniform(0, JITTER), MAX); the budget counts the longest case.
+RETRY_INITIAL_S, RETRY_JITTER_S, RETRY_MAX_WAIT_S = 1.0, 1.0, 30.0
+MIN_ATTEMPT_S = 2.0  # rather fewer attempts than attempts too short to get an answer
 # The batch docs say "jsonl"; the Files API has rejected it intermittently with
 # "Unsupported MIME type" (python-genai #1547, cookbook #1008), and users fall back to
 # text/plain, which keeps the bytes as they are. Try in this order.
@@ -40,27 +55,68 @@ _STATES = {
 }
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
 # Batch creation: one attempt per call (the SDK's retry would duplicate a job whose reply
-# was lost), with a timeout so a hung create becomes an ambiguous failure we can settle.
+# was lost), given the whole deadline, so a hung create becomes an ambiguous failure we can settle.
 CREATE_ATTEMPTS = 3
-CREATE_TIMEOUT_MS = 120_000
 LIST_PAGES_MAX = 10  # jobs are listed newest first: an orphan from seconds ago is on page 1
 
 
-def _transport_errors() -> tuple[type[Exception], ...]:
-    """The HTTP library's "no reply" errors (dropped connection, timeout). SDK 3.4 sends with
-    httpx2, older versions with httpx: whichever is installed."""
+def _http_errors(name: str) -> tuple[type[Exception], ...]:
+    """An error class of the HTTP library. SDK 3.4 sends with httpx2, older versions with
+    httpx: whichever is installed."""
     import importlib
 
     found = []
     for module in ("httpx2", "httpx"):
         try:
-            found.append(importlib.import_module(module).TransportError)
+            found.append(getattr(importlib.import_module(module), name))
         except (ImportError, AttributeError):
             pass
     return tuple(found)
 
 
-TRANSPORT_ERRORS = _transport_errors()
+TRANSPORT_ERRORS = _http_errors("TransportError")  # no reply: dropped connection, timeout
+TIMEOUT_ERRORS = _http_errors("TimeoutException")
+
+
+@dataclass(frozen=True)
+class CallBudget:
+    """How one call spends its deadline: ``attempts`` tries of at most ``attempt_s`` each
+    (the HTTP timeout: connecting, or waiting for the next byte), with back-off waits
+    between them; the worst case fits in ``total_s``."""
+
+    total_s: float
+    attempts: int
+    attempt_s: float
+
+    def http_options(self, attempts: int | None = None, **options) -> types.HttpOptions:
+        return types.HttpOptions(
+            timeout=max(1, int(self.attempt_s * 1000)),
+            retry_options=types.HttpRetryOptions(
+                attempts=attempts or self.attempts, initial_delay=RETRY_INITIAL_S, max_delay=RETRY_MAX_WAIT_S,
+                exp_base=2.0, jitter=RETRY_JITTER_S, http_status_codes=RETRYABLE_STATUS),
+            **options)
+
+    def describe(self) -> str:
+        if self.attempts == 1:
+            return f"{self.total_s:g} s (one attempt)"
+        return f"{self.total_s:g} s ({self.attempts} attempts of at most {self.attempt_s:.1f} s, with back-off)"
+
+
+def worst_wait_s(retry: int) -> float:
+    """The longest back-off the SDK waits before its ``retry``-th retry."""
+    return min(RETRY_INITIAL_S * 2 ** (retry - 1) + RETRY_JITTER_S, RETRY_MAX_WAIT_S)
+
+
+def call_budget(total_s: float, attempts: int) -> CallBudget:
+    """Pure: the most attempts (up to ``attempts``) that leave each at least MIN_ATTEMPT_S
+    (or the whole deadline, if shorter) once the longest back-off waits are taken out."""
+    if total_s <= 0:
+        raise ValueError(f"a call's deadline must be positive, not {total_s:g} s")
+    for n in range(max(1, attempts), 1, -1):
+        share = (total_s - sum(worst_wait_s(k) for k in range(1, n))) / n
+        if share >= min(MIN_ATTEMPT_S, total_s):
+            return CallBudget(total_s, n, share)
+    return CallBudget(total_s, 1, total_s)
 
 
 class ProviderError(RuntimeError):
@@ -74,6 +130,14 @@ class ProviderError(RuntimeError):
     def ambiguous(self) -> bool:
         """The call may have taken effect: no reply (code None), a timeout or a 5xx."""
         return self.code is None or self.code == 408 or self.code >= 500
+
+
+class ProviderTimeout(ProviderError):
+    """No reply within the call's deadline (``seconds`` is how long it waited)."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message, None)
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -109,19 +173,20 @@ def job_status_from_operation(operation: dict) -> JobStatus:
 
 class BatchClient:
     def __init__(self, api_key: str, *, base_url: str | None = None, provider: str = "gemini",
-                 retry_attempts: int = 5):
+                 retry_attempts: int = 5, timeout_s: float = DEFAULT_TIMEOUT_S):
         if not api_key:
             raise ProviderError(
                 "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), "
                 "or run with --offline / POLYMATH_OFFLINE=1 to use the offline emulator")
         self.provider = provider
-        options = types.HttpOptions(
-            base_url=base_url,
-            api_version="v1beta",  # the batch API's documented version; the SDK defaults to v1
-            retry_options=types.HttpRetryOptions(attempts=retry_attempts, initial_delay=1.0, max_delay=60.0,
-                                                 http_status_codes=RETRYABLE_STATUS),
-        )
+        self.retry_attempts = retry_attempts
+        self.budget = call_budget(timeout_s, retry_attempts)
+        # The batch API's documented version; the SDK defaults to v1.
+        options = self.budget.http_options(base_url=base_url, api_version="v1beta")
         self._client = genai.Client(api_key=api_key, http_options=options)
+
+    def _call(self, what: str, budget: CallBudget | None = None) -> "_explained":
+        return _explained(what, budget or self.budget)
 
     def upload(self, path: Path, display_name: str) -> str:
         # The SDK reports no bytes as it goes: the bar shows the size and the time taken.
@@ -134,7 +199,7 @@ class BatchClient:
     def _upload(self, path: Path, display_name: str) -> str:
         for mime_type in JSONL_MIME_TYPES:
             try:
-                with _explained("upload of the request file"):
+                with self._call("upload of the request file"):
                     uploaded = self._client.files.upload(
                         file=str(path), config=types.UploadFileConfig(mime_type=mime_type, display_name=display_name))
                 return uploaded.name
@@ -151,11 +216,10 @@ class BatchClient:
 
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
-                with _explained("batch creation"):
+                once = CallBudget(self.budget.total_s, 1, self.budget.total_s)
+                with self._call("batch creation", once):
                     job = self._client.batches.create(model=model, src=file_name, config=types.CreateBatchJobConfig(
-                        display_name=display_name,
-                        http_options=types.HttpOptions(timeout=CREATE_TIMEOUT_MS,
-                                                       retry_options=types.HttpRetryOptions(attempts=1))))
+                        display_name=display_name, http_options=once.http_options()))
                 return job.name
             except ProviderError as err:
                 if not err.ambiguous:
@@ -180,10 +244,17 @@ class BatchClient:
                 self.cancel(name)
         return keep
 
-    def status(self, job_name: str) -> JobStatus:
-        with _explained(f"status of {job_name}"):
+    def status(self, job_name: str, *, timeout_s: float | None = None) -> JobStatus:
+        """The job's state. ``timeout_s``: the caller's own deadline, if nearer than the
+        client's (a sensor tick that must stop polling in time); retries fit inside it."""
+        budget = self.budget
+        if timeout_s is not None:
+            if timeout_s <= 0:
+                raise ProviderTimeout(f"status of {job_name} was not asked: the caller's deadline had passed", 0.0)
+            budget = call_budget(min(timeout_s, self.budget.total_s), self.retry_attempts)
+        with self._call(f"status of {job_name}", budget):
             # The raw Operation: the SDK's BatchJob drops batchStats and the job error.
-            response = self._client._api_client.request("get", job_name, {})
+            response = self._client._api_client.request("get", job_name, {}, budget.http_options())
         return job_status_from_operation(json.loads(response.body or "{}"))
 
     def find_by_display_name(self, display_name: str) -> str | None:
@@ -195,7 +266,7 @@ class BatchClient:
         """(name, state) of the provider's jobs with this display name (and input file),
         newest first. Raw listing: the SDK's BatchJob drops the input file."""
         found, token = [], ""
-        with _explained("listing batch jobs"):
+        with self._call("listing batch jobs"):
             for _ in range(LIST_PAGES_MAX):
                 query = "batches?pageSize=100" + (f"&pageToken={token}" if token else "")
                 page = json.loads(self._client._api_client.request("get", query, {}).body or "{}")
@@ -211,17 +282,17 @@ class BatchClient:
 
     def download(self, file_name: str, destination: Path) -> None:
         partial = destination.with_suffix(destination.suffix + ".partial")
-        with _explained(f"download of {file_name}"), progress_bar(desc=f"download {file_name}", unit="file") as bar:
+        with self._call(f"download of {file_name}"), progress_bar(desc=f"download {file_name}", unit="file") as bar:
             self._client.files.download(file=file_name, destination=str(partial))
             bar.update(1)
         partial.replace(destination)
 
     def cancel(self, job_name: str) -> None:
-        with _explained(f"cancel of {job_name}"):
+        with self._call(f"cancel of {job_name}"):
             self._client.batches.cancel(name=job_name)
 
     def count_tokens(self, model: str, request: dict) -> int:
-        with _explained("countTokens"):
+        with self._call("countTokens"):
             result = self._client.models.count_tokens(model=model, contents=request["contents"])
         return int(result.total_tokens or 0)
 
@@ -229,15 +300,23 @@ class BatchClient:
 class _explained:
     """Turn SDK errors into ProviderError with the operator's next step."""
 
-    def __init__(self, what: str):
-        self.what = what
+    def __init__(self, what: str, budget: CallBudget):
+        self.what, self.budget = what, budget
 
     def __enter__(self):
+        self.started = time.monotonic()
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc is None or not isinstance(exc, (errors.APIError, OSError, *TRANSPORT_ERRORS)):
             return False
+        if isinstance(exc, TIMEOUT_ERRORS):
+            waited = time.monotonic() - self.started
+            raise ProviderTimeout(
+                f"{self.what} timed out after {waited:.1f} s: no reply within {self.budget.describe()}. The "
+                "provider, or the network to it, is slow or down; nothing was lost: run again (a job in flight "
+                "is polled again, never submitted twice). If replies are merely slow, raise "
+                "POLYMATH_GEMINI_TIMEOUT_S.", waited) from exc
         code = getattr(exc, "code", None) if isinstance(exc, errors.APIError) else None
         if code == 429:
             hint = "quota or rate limit (429 RESOURCE_EXHAUSTED): wait and run again; nothing was lost"

@@ -31,7 +31,8 @@ import re
 from dataclasses import dataclass, field
 
 from polymath_assets.corpus.lexicon import all_terms
-from polymath_assets.extraction.prompt import passage_from_prompt
+from polymath_assets.extraction import compact
+from polymath_assets.extraction.prompt import passage_from_prompt, repair_items_from_prompt
 
 MAX_QUOTES = 2
 MAX_CONCEPTS = 12
@@ -178,10 +179,26 @@ class _Candidate:
     position: int
     aliases: list[str] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)
+    written: tuple[int, int] = (0, 0)  # where the name is first written in the passage (compact answers)
 
     def as_concept(self, passage: str) -> dict:
         return {"name": self.name, "type": self.type, "aliases": self.aliases,
                 "confidence": _confidence(self.name, passage, _TIER_CONFIDENCE[self.tier]), "quotes": self.quotes}
+
+    def as_span(self, passage: str) -> tuple[str, str, str | None, str | None]:
+        """(span, type, expansion, hint) as the compact format asks: the name copied as written
+        (line breaks collapsed, sometimes detokenized as a model writes it); an acronym that
+        the passage spells out with that expansion; a short quote when the span is written
+        earlier too and this occurrence is meant."""
+        start, end = self.written
+        text = _as_model_writes(" ".join(passage[start:end].split()), self.name, passage, start)
+        acronym = next((a for a in self.aliases if a.isupper() or sum(c.isupper() for c in a) >= 2), None)
+        if acronym:
+            return acronym, self.type, text, None
+        earlier = re.search(rf"(?<!\w){re.escape(text)}(?!\w)", passage[:start])
+        following = _NEXT_WORD.match(passage, end)
+        hint = " ".join(passage[start:following.end() if following else end].split()) if earlier else None
+        return text, self.type, None, hint
 
 
 class _Found:
@@ -196,9 +213,10 @@ class _Found:
         return not any(s < end and start < e for s, e in self.spans)
 
     def add(self, name: str, kind: str, tier: int, start: int, end: int, quote: str | None = None,
-            alias: str | None = None) -> None:
+            alias: str | None = None, written: tuple[int, int] | None = None) -> None:
         key = name.lower()
-        candidate = self.by_key.get(key) or self.by_key.setdefault(key, _Candidate(key, name, kind, tier, start))
+        candidate = self.by_key.get(key) or self.by_key.setdefault(
+            key, _Candidate(key, name, kind, tier, start, written=written or (start, end)))
         if alias and alias not in candidate.aliases:
             candidate.aliases.append(alias)
         text = quote if quote is not None else _as_model_writes(self.passage[start:end], name, self.passage, start)
@@ -261,7 +279,8 @@ def _lexicon(found: _Found) -> None:
         end = match.end()
         alias = _ALIAS_AFTER.match(passage, end)
         found.add(name, kind, LEXICON, match.start(), alias.end() if alias else end,
-                  quote=_quote(passage, match.start(), match.end(), name), alias=alias and alias.group(1))
+                  quote=_quote(passage, match.start(), match.end(), name), alias=alias and alias.group(1),
+                  written=(match.start(), match.end()))
 
 
 def _long_form(short: str, words: list[re.Match], passage: str) -> int | None:
@@ -309,7 +328,8 @@ def _expansions(found: _Found, words: list[re.Match]) -> set[str]:
         phrase = run[first:]
         name = _display(passage, phrase)
         kind = _head_type(phrase[-1].group(0)) or _KNOWN_ACRONYMS.get(short.rstrip("s"), "entity")
-        found.add(name, kind, EXPANSION, phrase[0].start(), paren.end(), alias=short)
+        found.add(name, kind, EXPANSION, phrase[0].start(), paren.end(), alias=short,
+                  written=(phrase[0].start(), phrase[-1].end()))
         defined.add(short)
         for later in re.finditer(rf"(?<![\w-]){re.escape(short)}(?![\w-])", passage[paren.end():]):
             at = paren.end() + later.start()
@@ -423,12 +443,9 @@ def _hyphenated(found: _Found, words: list[re.Match]) -> None:
             found.add(text, "entity", HYPHENATED, word.start(), word.end())
 
 
-def extract(passage_text: str) -> dict:
-    """Concepts in the passage, valid against extraction.prompt.response_schema().
-
-    The rules run strongest first and a later rule never claims text an earlier one
-    took; of more than MAX_CONCEPTS candidates the strongest are kept, in passage order.
-    """
+def _candidates(passage_text: str) -> list[_Candidate]:
+    """Every candidate, strongest first. The rules run strongest first and a later rule
+    never claims text an earlier one took."""
     found = _Found(passage_text)
     words = _words(passage_text)
     _lexicon(found)
@@ -440,8 +457,78 @@ def extract(passage_text: str) -> dict:
     _acronyms(found, aliases | set(_CANONICAL) | {d.lower() for d in defined})
     _terms(found, words)
     _hyphenated(found, words)
-    ranked = sorted(found.by_key.values(), key=lambda c: (c.tier, -len(c.quotes), c.position))[:MAX_CONCEPTS]
-    return {"concepts": [c.as_concept(passage_text) for c in sorted(ranked, key=lambda c: c.position)]}
+    return sorted(found.by_key.values(), key=lambda c: (c.tier, -len(c.quotes), c.position))
+
+
+def _chosen(passage_text: str) -> list[_Candidate]:
+    """Of more than MAX_CONCEPTS candidates the strongest, in passage order."""
+    return sorted(_candidates(passage_text)[:MAX_CONCEPTS], key=lambda c: c.position)
+
+
+def extract(passage_text: str) -> dict:
+    """Concepts in the passage, valid against extraction.prompt.response_schema()."""
+    return {"concepts": [c.as_concept(passage_text) for c in _chosen(passage_text)]}
+
+
+def extract_spans(passage_text: str) -> dict:
+    """The same concepts in the compact format (extraction.compact.response_schema())."""
+    return compact.render([c.as_span(passage_text) for c in _chosen(passage_text)])
+
+
+def _word_set(text: str) -> set[str]:
+    return {w.group(0).lower() for w in _WORD.finditer(text)}
+
+
+def _repaired(passage_text: str, items: list[dict]) -> list[_Candidate]:
+    """For a repair request: the candidate each unlocated item most likely meant (same type,
+    at least half the words in common), as a model asked to copy it as written would; an
+    item matching none is dropped."""
+    found: list[_Candidate] = []
+    candidates = _candidates(passage_text)
+    for item in items:
+        words = _word_set(str(item.get("text", "")))
+        best, score = None, 0.5
+        for candidate in candidates:
+            if candidate.type != item.get("type"):
+                continue
+            names = _word_set(candidate.name) | {w for alias in candidate.aliases for w in _word_set(alias)}
+            overlap = len(words & names) / len(words | names) if words | names else 0.0
+            if overlap >= score and candidate not in found:
+                best, score = candidate, overlap
+        if best is not None:
+            found.append(best)
+    return sorted(found, key=lambda c: c.position)
+
+
+def unlocatable(passage: str, text: str) -> str:
+    """``text`` rewritten so that it cannot be located in ``passage``: its words reversed and
+    a word added, as a paraphrasing model might (the unlocatable_share fault)."""
+    from polymath_assets.extraction.evidence import align_quote
+
+    words = text.split()
+    rewritten = " ".join(reversed(words)) + " variant"
+    while align_quote(passage, rewritten).start is not None:
+        rewritten += " variant"
+    return rewritten
+
+
+def _corrupt(document: dict, passage: str, is_compact: bool, corrupted) -> dict:
+    """Make some concepts unlocatable: ``corrupted(i)`` says which (i counts concepts)."""
+    if not is_compact:
+        for i, concept in enumerate(document["concepts"]):
+            if corrupted(i):
+                concept["quotes"] = [unlocatable(passage, q) for q in concept["quotes"]]
+        return document
+    i = 0
+    expansions = {e["s"] for e in document.get(compact.EXPANSIONS, [])}
+    for key, spans in document.items():
+        if key in (compact.EXPANSIONS, compact.HINTS):
+            continue
+        for j, span in enumerate(spans):
+            if corrupted(i) and span not in expansions:
+                spans[j] = unlocatable(passage, span)
+            i += 1
+    return document
 
 
 def _get(mapping: dict, camel: str, snake: str):
@@ -453,17 +540,40 @@ def _texts(content: dict | None) -> list[str]:
     return [part["text"] for part in parts if isinstance(part, dict) and part.get("text")]
 
 
-def answer(request: dict) -> tuple[str, dict]:
-    """(response text, usageMetadata) for one GenerateContentRequest dict.
+def asks_compact(request: dict) -> bool:
+    """Whether the request asks for the compact format: its response schema has no
+    ``concepts`` array (extraction.compact.response_schema)."""
+    generation = _get(request, "generationConfig", "generation_config") or {}
+    schema = _get(generation, "responseSchema", "response_schema") or {}
+    return bool(schema) and "concepts" not in (schema.get("properties") or {})
+
+
+def answer(request: dict, corrupted=None) -> tuple[str, dict]:
+    """(response text, usageMetadata) for one GenerateContentRequest dict, in the answer
+    format its response schema asks for.
 
     The passage is the one user_prompt() embedded; a prompt without the markers is
-    treated as the passage itself. Token counts are the usual ~4 characters per token.
+    treated as the passage itself. A repair request (its prompt lists unlocated items)
+    gets those items copied as written, or dropped. ``corrupted(i)``: whether the i-th
+    concept comes back unlocatable (the emulator's unlocatable_share fault; never in a
+    repair answer). Token counts are the usual ~4 characters per token.
     """
     user_texts = [text for content in request.get("contents") or [] for text in _texts(content)]
     system_texts = _texts(_get(request, "systemInstruction", "system_instruction"))
     prompt = "\n".join(user_texts)
     passage = next(filter(None, map(passage_from_prompt, user_texts)), None)
-    text = json.dumps(extract(prompt if passage is None else passage), ensure_ascii=False)
+    passage = prompt if passage is None else passage
+    is_compact = asks_compact(request)
+    items = next(filter(None, map(repair_items_from_prompt, user_texts)), None)
+    if items is not None:
+        chosen = _repaired(passage, items)
+        document = (compact.render([c.as_span(passage) for c in chosen]) if is_compact
+                    else {"concepts": [c.as_concept(passage) for c in chosen]})
+    else:
+        document = extract_spans(passage) if is_compact else extract(passage)
+        if corrupted is not None:
+            document = _corrupt(document, passage, is_compact, corrupted)
+    text = json.dumps(document, ensure_ascii=False)
     prompt_tokens = max(1, len("\n".join(system_texts + user_texts)) // 4)
     output_tokens = max(1, len(text) // 4)
     usage = {

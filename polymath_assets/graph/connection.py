@@ -46,7 +46,7 @@ class GraphConnection(ABC):
     """What the sync, the checks and the CLI need from a graph server."""
 
     kind: str     # the adapter: cypher.NEO4J or cypher.FALKORDB
-    dialect: str  # whose schema statements and batched deletes to use (the server's kind)
+    dialect: str  # whose schema statements and batched deletes to use (cypher.NEO4J_DIALECTS, FALKORDB)
     uri: str      # for messages; never holds a secret
 
     @abstractmethod
@@ -73,7 +73,7 @@ class GraphConnection(ABC):
         """Create the missing lookup indexes / uniqueness constraints; return what ran."""
         from polymath_assets.graph import cypher
 
-        if self.dialect == cypher.NEO4J:
+        if self.dialect in cypher.NEO4J_DIALECTS:
             statements = cypher.neo4j_schema()  # IF NOT EXISTS: safe to run every time
         else:
             present = {(r["label"], prop) for r in self.records(cypher.FALKORDB_LIST_INDEXES)
@@ -84,13 +84,14 @@ class GraphConnection(ABC):
             self.run_schema(statement)
         return statements
 
-    def delete_in_batches(self, match: str, var: str, batch: int = 10_000, **params: Any) -> int:
+    def delete_in_batches(self, match: str, var: str, batch: int | None = None, **params: Any) -> int:
         """DETACH DELETE every ``var`` that ``match`` finds, in bounded transactions;
         return how many were deleted."""
         from polymath_assets.graph import cypher
 
+        batch = batch or cypher.DELETE_BATCH
         statement = cypher.batched_delete(self.dialect, match, var, batch)
-        if self.dialect == cypher.NEO4J:
+        if self.dialect in cypher.NEO4J_DIALECTS:
             return self.run_in_transactions(statement, **params).get("nodes_deleted", 0)
         deleted = 0
         while True:  # each LIMITed statement is one transaction; stop at a short slice

@@ -8,14 +8,16 @@ Every write is an ``UNWIND $rows`` batch built on MERGE (or a delete of what is 
 so running any statement twice leaves the graph as running it once: a batch interrupted
 half-way, or retried by the Neo4j driver, is repaired by simply running it again.
 
-Both servers run the same statements. What differs is switched on the server kind here
-and nowhere else: schema statements (``neo4j_schema`` / ``falkordb_index``) and batched
-deletes (``batched_delete``).
+Both servers run the same statements. What differs is switched on the dialect here and
+nowhere else: schema statements (``neo4j_schema`` / ``falkordb_index``) and batched deletes
+(``batched_delete``). ``catalogue(dialect)`` lists every statement a dialect can emit (the
+snapshot test, the Cypher lint and ``make test-neo4j`` read it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
@@ -32,8 +34,14 @@ CONCEPT_LABELS: dict[str, str] = {
 }
 assert set(CONCEPT_LABELS) == set(CONCEPT_TYPES), "every lexicon type needs exactly one label"
 
-NEO4J = "neo4j"
+# Dialects. Neo4j 5.23 deprecated importing variables into a subquery with ``WITH`` (the
+# 5.26 image logs a notice for every such statement) in favour of the scoped ``CALL (x) { … }``,
+# which older 5.x servers cannot parse: the adapter picks the dialect from the server's agent.
+NEO4J = "neo4j"                # Neo4j 5.23 and later (2025.x too): scoped subqueries
+NEO4J_5_EARLY = "neo4j-5.0"    # Neo4j 5.0 to 5.22: CALL { WITH x … }
+NEO4J_DIALECTS = (NEO4J, NEO4J_5_EARLY)
 FALKORDB = "falkordb"
+SCOPED_CALL_SINCE = (5, 23)
 
 # (label, property) pairs every MERGE and MATCH of the sync looks nodes up by; unique.
 LOOKUP_KEYS: tuple[tuple[str, str], ...] = (
@@ -71,6 +79,16 @@ def mention_key(concept_id: int, surface_type: str, surface: str) -> str:
 
 # ---- the server switch: schema and batched deletes ----------------------------------------
 
+def neo4j_dialect(agent: str) -> str:
+    """The Neo4j dialect for a server's agent string (``Neo4j/5.26.0``, ``Neo4j/2025.01.0``,
+    from ``driver.get_server_info().agent``). An agent that names no version gets the
+    current dialect: every supported release from 5.23 on speaks it."""
+    match = re.match(r"\s*neo4j/(\d+)\.(\d+)", agent or "", re.IGNORECASE)
+    if match is None:
+        return NEO4J
+    return NEO4J if (int(match[1]), int(match[2])) >= SCOPED_CALL_SINCE else NEO4J_5_EARLY
+
+
 def neo4j_schema() -> list[str]:
     """Neo4j 5: uniqueness constraints (each also backs an index) plus the shard index.
     The constraints make concurrent MERGEs of one key safe (one node, the other waits)."""
@@ -94,9 +112,22 @@ def falkordb_index(label: str, prop: str) -> str:
 
 
 FALKORDB_LIST_INDEXES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
+DELETE_BATCH = 10_000  # nodes per slice of a batched delete
+FALKORDB_INDEX_STATUS = "CALL db.indexes() YIELD label, status RETURN label, status"
+
+# Indexed properties whose value can be 0. FalkorDB 4.16 leaves every entity whose value is
+# 0 (or 0.0, or false) out of an index it populates while loading a snapshot — shard 0's
+# passages then match nothing — whereas an index built on a running server is whole. So
+# after a load from a snapshot the embedded server drops and builds again these labels'
+# indexes (local.embedded_graph, FalkorDBGraph.rebuild_indexes).
+ZERO_VALUED_INDEXES: tuple[tuple[str, str], ...] = (("Passage", "shard"),)
 
 
-def batched_delete(kind: str, match: str, var: str, batch: int) -> str:
+def falkordb_drop_index(label: str, prop: str) -> str:
+    return f"DROP INDEX FOR (n:{label}) ON (n.{prop})"
+
+
+def batched_delete(dialect: str, match: str, var: str, batch: int) -> str:
     """DETACH DELETE what ``match`` binds to ``var`` in slices of ``batch``: Neo4j commits
     each slice in its own transaction (auto-commit only); FalkorDB has no CALL { } IN
     TRANSACTIONS, so its statement deletes one slice and returns how many, and the
@@ -105,7 +136,9 @@ def batched_delete(kind: str, match: str, var: str, batch: int) -> str:
     if not var.isidentifier():
         raise ValueError(f"{var!r} is not a Cypher variable")
     size = int(batch)
-    if kind == NEO4J:
+    if dialect == NEO4J:
+        return f"{match}\nCALL ({var}) {{ DETACH DELETE {var} }} IN TRANSACTIONS OF {size} ROWS"
+    if dialect == NEO4J_5_EARLY:
         return f"{match}\nCALL {{ WITH {var} DETACH DELETE {var} }} IN TRANSACTIONS OF {size} ROWS"
     return f"{match}\nWITH {var} LIMIT {size} DETACH DELETE {var} RETURN count({var}) AS deleted"
 
@@ -280,8 +313,53 @@ ORDER BY m.confidence DESC, p.passage_id
 LIMIT $limit
 """
 
+# concept ← passage → paper chains, best-supported first (verify's sample).
+TRAVERSAL = """
+MATCH (c:Concept)<-[m:MENTIONS]-(p:Passage)-[:FROM_PAPER]->(paper:Paper)
+RETURN c.concept_id AS concept_id, c.name AS concept, c.type AS type, m.surface AS surface,
+       p.passage_id AS passage_id, p.text_preview AS preview, paper.title AS title, paper.doi AS doi,
+       m.extractor_version AS extractor_version
+ORDER BY m.confidence DESC, p.passage_id, c.name
+LIMIT $limit
+"""
+
 
 # The graph's epoch marker (see sync.graph_epoch). MERGE on a fixed id (unique on Neo4j)
 # keeps one marker even if two shards' syncs start at once; the first epoch written wins.
 READ_EPOCH = "MATCH (s:PolymathGraph {id: 'polymath'}) RETURN s.epoch AS epoch"
 CREATE_EPOCH = "MERGE (s:PolymathGraph {id: 'polymath'}) ON CREATE SET s.epoch = $epoch"
+
+
+# ---- every statement of a dialect ----------------------------------------------------------
+
+def catalogue(dialect: str) -> dict[str, str]:
+    """Every statement the sync, the reconciliation and the read paths send in ``dialect``,
+    by name, in an order that runs on an empty graph: schema, epoch, writes, reads, deletes.
+    Statements scoped to a shard (``$shard``) appear in both forms: one shard, all shards."""
+    found: dict[str, str] = {}
+    if dialect in NEO4J_DIALECTS:
+        found.update({f"schema {label}.{prop}": statement
+                      for (label, prop), statement in zip(INDEXED, neo4j_schema(), strict=True)})
+    else:
+        found["list indexes"] = FALKORDB_LIST_INDEXES
+        found["index status"] = FALKORDB_INDEX_STATUS  # read after a restart rebuilds indexes
+        found.update({f"schema {label}.{prop}": falkordb_index(label, prop) for label, prop in INDEXED})
+    found |= {"create epoch": CREATE_EPOCH, "read epoch": READ_EPOCH,
+              "merge papers": MERGE_PAPERS, "merge passages": MERGE_PASSAGES}
+    found |= {f"merge concepts {label}": merge_concepts(label) for label in CONCEPT_LABELS.values()}
+    found |= {"refresh concepts": REFRESH_CONCEPTS, "prune mentions": PRUNE_MENTIONS,
+              "merge mentions": MERGE_MENTIONS, "links of passages": LINKS_OF_PASSAGES}
+    for scope, value in (("shard", 0), ("all shards", None)):
+        found |= {f"count mentions ({scope})": count_mentions(value), f"count papers ({scope})": count_papers(value),
+                  f"content papers ({scope})": content_papers(value),
+                  f"content passages ({scope})": content_passages(value),
+                  f"content concepts ({scope})": content_concepts(value),
+                  f"content mentions ({scope})": content_mentions(value)}
+    found |= {"count orphans": COUNT_ORPHANS, "papers of concept": PAPERS_OF_CONCEPT, "traversal": TRAVERSAL,
+              "delete passages": DELETE_PASSAGES, "delete orphan concepts": DELETE_ORPHAN_CONCEPTS,
+              "delete orphan papers": DELETE_ORPHAN_PAPERS}
+    for scope, value in (("shard", 0), ("all shards", None)):
+        found[f"delete stale passages ({scope})"] = batched_delete(dialect, stale_passages(value), "p", DELETE_BATCH)
+    found["delete orphan concepts in batches"] = batched_delete(dialect, ORPHAN_CONCEPTS, "c", DELETE_BATCH)
+    found["delete orphan papers in batches"] = batched_delete(dialect, ORPHAN_PAPERS, "d", DELETE_BATCH)
+    return found

@@ -5,19 +5,10 @@ from __future__ import annotations
 from polymath_assets.graph import cypher
 from polymath_assets.graph.connection import GraphConnection
 
-TRAVERSAL = """
-MATCH (c:Concept)<-[m:MENTIONS]-(p:Passage)-[:FROM_PAPER]->(paper:Paper)
-RETURN c.concept_id AS concept_id, c.name AS concept, c.type AS type, m.surface AS surface,
-       p.passage_id AS passage_id, p.text_preview AS preview, paper.title AS title, paper.doi AS doi,
-       m.extractor_version AS extractor_version
-ORDER BY m.confidence DESC, p.passage_id, c.name
-LIMIT $limit
-"""
-
 
 def concept_passage_paper(graph: GraphConnection, limit: int = 3) -> list[dict]:
     """concept ← passage → paper chains, best-supported first."""
-    return graph.records(TRAVERSAL, limit=limit)
+    return graph.records(cypher.TRAVERSAL, limit=limit)
 
 
 def papers_of_concept(graph: GraphConnection, concept_id: int, limit: int = 20) -> list[dict]:

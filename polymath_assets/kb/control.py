@@ -128,11 +128,19 @@ def unlock_scope(conn: psycopg.Connection, version: str, scope: str) -> None:
     conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (space, key))
 
 
+def wait_lock_scope(conn: psycopg.Connection, version: str, scope: str) -> bool:
+    """Take the session advisory lock of one submission scope, waiting for its holder."""
+    space, key = _scope_key(version, scope)
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (space, key))
+    return True
+
+
 @contextmanager
-def scope_lock(conn: psycopg.Connection, version: str, scope: str) -> Iterator[bool]:
-    """Yield whether this process is the scope's submitter; the lock is autocommitted
-    state of the session, so it survives the commits inside and dies with the process."""
-    held = try_lock_scope(conn, version, scope)
+def scope_lock(conn: psycopg.Connection, version: str, scope: str, wait: bool = False) -> Iterator[bool]:
+    """Yield whether this process is the scope's submitter (``wait``: once the current
+    one is done); the lock is autocommitted state of the session, so it survives the
+    commits inside and dies with the process."""
+    held = (wait_lock_scope if wait else try_lock_scope)(conn, version, scope)
     conn.commit()
     try:
         yield held
@@ -157,16 +165,18 @@ def lock_selection(conn: psycopg.Connection, version: str) -> None:
 # --- jobs: creation, leases, guarded transitions --------------------------------------------
 
 def create_job(conn: psycopg.Connection, *, version: str, shard: int | None, provider: str, model: str,
-               owner: str, lease_s: int) -> int:
-    """A new job row in ``building``, owned by ``owner`` with a fresh lease."""
+               owner: str, lease_s: int, purpose: str = "extract") -> int:
+    """A new job row in ``building``, owned by ``owner`` with a fresh lease. ``purpose``:
+    extraction requests, or the repair lane's (operations/repair.py)."""
     from polymath_assets.kb.ledger import display_name
 
     job_id = conn.execute(
-        """INSERT INTO batch_jobs (extractor_version, shard, provider, model, display_name, owner, lease_expires_at)
-           VALUES (%s, %s, %s, %s, '', %s, now() + make_interval(secs => %s)) RETURNING job_id""",
-        (version, shard, provider, model, owner, lease_s)).fetchone()[0]
+        """INSERT INTO batch_jobs (extractor_version, shard, provider, model, display_name, owner, lease_expires_at,
+                                   purpose)
+           VALUES (%s, %s, %s, %s, '', %s, now() + make_interval(secs => %s), %s) RETURNING job_id""",
+        (version, shard, provider, model, owner, lease_s, purpose)).fetchone()[0]
     conn.execute("UPDATE batch_jobs SET display_name = %s WHERE job_id = %s",
-                 (display_name(version, shard, job_id), job_id))
+                 (display_name(version, shard, job_id, purpose), job_id))
     return job_id
 
 
@@ -210,14 +220,15 @@ def hold_for_ingest(conn: psycopg.Connection, job_id: int) -> str | None:
     return row[0] if row else None
 
 
-def take_over_stale(conn: psycopg.Connection, version: str, owner: str, lease_s: int) -> list[int]:
-    """Take over building/uploaded jobs whose lease expired or whose owner process is gone;
-    return their ids. Each takeover is one guarded UPDATE (on the old owner and state), so
-    two recoverers never both get a job and a live owner never loses one."""
+def take_over_stale(conn: psycopg.Connection, version: str, owner: str, lease_s: int,
+                    purpose: str = "extract") -> list[int]:
+    """Take over building/uploaded jobs (of one purpose) whose lease expired or whose owner
+    process is gone; return their ids. Each takeover is one guarded UPDATE (on the old
+    owner and state), so two recoverers never both get a job and a live owner never loses one."""
     rows = conn.execute(
         """SELECT job_id, owner, state, lease_expires_at IS NULL OR lease_expires_at <= now()
-           FROM batch_jobs WHERE extractor_version = %s AND state IN ('building', 'uploaded')
-           ORDER BY job_id""", (version,)).fetchall()
+           FROM batch_jobs WHERE extractor_version = %s AND state IN ('building', 'uploaded') AND purpose = %s
+           ORDER BY job_id""", (version, purpose)).fetchall()
     taken = []
     for job_id, old_owner, state, expired in rows:
         # our own job only once we gave it up (expire_lease): while we work on it, it is renewed
@@ -358,6 +369,21 @@ def waiting_totals(conn: psycopg.Connection, *, version: str, shard: int | None,
         dict(version=version, shard=shard, selection=selection, max_attempts=max_attempts)).fetchone()
 
 
+def pending_corpus_totals(conn: psycopg.Connection, *, version: str, max_attempts: int) -> tuple[int, int]:
+    """(passages, passage characters) not extracted yet for ``version``: requests waiting
+    in the ledger, and passages lacking concepts that are not in the ledger at all."""
+    return conn.execute(sql.SQL("""
+        SELECT count(*), coalesce(sum(length(p.passage_text)), 0)::bigint
+        FROM passages p
+        WHERE EXISTS (SELECT 1 FROM passage_requests r WHERE r.extractor_version = %(version)s
+                        AND r.passage_id = p.passage_id AND {waiting})
+           OR (NOT EXISTS (SELECT 1 FROM passage_requests r WHERE r.extractor_version = %(version)s
+                             AND r.passage_id = p.passage_id)
+               AND NOT EXISTS (SELECT 1 FROM passage_concepts c WHERE c.extractor_version = %(version)s
+                                 AND c.passage_id = p.passage_id))""").format(waiting=waiting("r")),
+        dict(version=version, max_attempts=max_attempts)).fetchone()
+
+
 def waiting_sample(conn: psycopg.Connection, *, version: str, max_attempts: int, limit: int) -> list[str]:
     """Passage texts of a few waiting requests (for token calibration)."""
     return [t for (t,) in conn.execute(sql.SQL("""
@@ -372,7 +398,7 @@ def active_scope_job(conn: psycopg.Connection, *, version: str, shard: int | Non
     """A job of this scope that is being built or is at the provider unfinished."""
     row = conn.execute(
         """SELECT j.job_id FROM batch_jobs j
-           WHERE j.extractor_version = %(version)s AND j.state = ANY(%(states)s)
+           WHERE j.extractor_version = %(version)s AND j.state = ANY(%(states)s) AND j.purpose = 'extract'
              AND (CASE WHEN %(selection)s::text IS NOT NULL
                        THEN EXISTS (SELECT 1 FROM passage_requests r WHERE r.job_id = j.job_id
                                     AND r.selection = %(selection)s AND r.status = 'in_flight')
@@ -439,6 +465,22 @@ def output_tokens_per_request(conn: psycopg.Connection, version: str) -> float |
         """SELECT sum(output_tokens), sum(requests) FROM spend_ledger
            WHERE extractor_version = %s AND state = 'actual' AND output_tokens > 0""", (version,)).fetchone()
     return row[0] / row[1] if row[0] and row[1] else None
+
+
+def output_per_input_token(conn: psycopg.Connection, version: str) -> float | None:
+    """Output tokens billed per input token so far (answers grow with the passage), or None."""
+    row = conn.execute(
+        """SELECT sum(output_tokens), sum(prompt_tokens) FROM spend_ledger
+           WHERE extractor_version = %s AND state = 'actual' AND output_tokens > 0""", (version,)).fetchone()
+    return float(row[0]) / float(row[1]) if row[0] and row[1] else None
+
+
+def cached_share(conn: psycopg.Connection, version: str) -> float:
+    """Share of the input tokens billed so far that the provider served from a context cache."""
+    row = conn.execute(
+        """SELECT coalesce(sum((result_stats->>'cached_tokens')::bigint), 0), coalesce(sum(prompt_tokens), 0)
+           FROM batch_jobs WHERE extractor_version = %s AND state = 'ingested'""", (version,)).fetchone()
+    return row[0] / row[1] if row[1] else 0.0
 
 
 def tokens_for_chars(chars: int, chars_per_token: float) -> int:

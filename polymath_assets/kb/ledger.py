@@ -109,10 +109,10 @@ def unselected_count(conn: psycopg.Connection, version: str) -> int:
         {"v": version}).fetchone()[0]
 
 
-def display_name(version: str, shard: int | None, job_id: int) -> str:
+def display_name(version: str, shard: int | None, job_id: int, purpose: str = "extract") -> str:
     """Unique per job: how a job created just before a crash is found again at the provider."""
-    scope = f"shard-{shard:03d}" if shard is not None else "pilot"
-    return f"polymath-{version}-{scope}-job-{job_id}"
+    scope = f"shard-{shard:03d}" if shard is not None else ("all" if purpose == "repair" else "pilot")
+    return f"polymath-{version}-{'repair-' if purpose == 'repair' else ''}{scope}-job-{job_id}"
 
 
 def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, str]]:
@@ -158,22 +158,23 @@ class Job:
 
 
 def jobs(conn: psycopg.Connection, version: str, states: tuple[str, ...], shard: int | None = None,
-         selection: str | None = None, job_ids: list[int] | None = None) -> list[Job]:
-    """Jobs of a version in ``states``; of one shard, of those holding a selection's
-    in-flight requests, or of the given ids."""
+         selection: str | None = None, job_ids: list[int] | None = None, purpose: str = "extract") -> list[Job]:
+    """Jobs of a version in ``states`` (extraction jobs, or the repair lane's); of one
+    shard, of those holding a selection's in-flight requests, or of the given ids."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             """SELECT j.job_id, j.extractor_version, j.shard, j.state, j.job_name, j.display_name, j.input_path,
                       j.input_file, j.output_file, j.request_count, j.estimated_cost_usd::float AS estimated_cost_usd
                FROM batch_jobs j
-               WHERE j.extractor_version = %(v)s AND j.state = ANY(%(states)s)
+               WHERE j.extractor_version = %(v)s AND j.state = ANY(%(states)s) AND j.purpose = %(purpose)s
                  AND (%(shard)s::int IS NULL OR j.shard = %(shard)s)
                  AND (%(ids)s::bigint[] IS NULL OR j.job_id = ANY(%(ids)s))
                  AND (%(sel)s::text IS NULL OR EXISTS (
                       SELECT 1 FROM passage_requests r WHERE r.job_id = j.job_id AND r.selection = %(sel)s
                         AND r.status = 'in_flight'))
                ORDER BY j.job_id""",
-            dict(v=version, states=list(states), shard=shard, sel=selection, ids=job_ids)).fetchall()
+            dict(v=version, states=list(states), shard=shard, sel=selection, ids=job_ids,
+                 purpose=purpose)).fetchall()
     return [Job(**row) for row in rows]
 
 
@@ -201,6 +202,8 @@ def forget_version(conn: psycopg.Connection, version: str, *, concepts: bool) ->
     if concepts:
         deleted["passage_concepts"] = conn.execute(
             "DELETE FROM passage_concepts WHERE extractor_version = %s", (version,)).rowcount
+    deleted["repair_requests"] = conn.execute(
+        "DELETE FROM repair_requests WHERE extractor_version = %s", (version,)).rowcount
     deleted["passage_requests"] = conn.execute(
         "DELETE FROM passage_requests WHERE extractor_version = %s", (version,)).rowcount
     deleted["batch_jobs"] = conn.execute(

@@ -22,7 +22,7 @@ def shard_states(conn: psycopg.Connection, version: str, max_attempts: int) -> l
                     count(*) FILTER (WHERE state = ANY(%(in_flight)s)) AS in_flight,
                     max(job_id) AS latest_job,
                     coalesce(array_agg(job_id ORDER BY job_id) FILTER (WHERE state = 'succeeded'), '{{}}') AS succeeded
-             FROM batch_jobs WHERE extractor_version = %(version)s AND shard IS NOT NULL
+             FROM batch_jobs WHERE extractor_version = %(version)s AND shard IS NOT NULL AND purpose = 'extract'
              GROUP BY shard),
            waiting AS (
              SELECT shard, count(*) AS n FROM passage_requests

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from polymath_assets.local.state import ServiceStatus, free_port, read_json, terminate, write_json
+from polymath_assets.local.state import ServiceStatus, free_port, locked, read_json, terminate, write_json
 
 START_TIMEOUT_S = 15.0
 
@@ -48,12 +48,8 @@ def start(home: Path, faults_json: str | None = None) -> str:
     """Start the emulator unless it runs; return its base URL once it answers. Processes
     starting at once (two backfills) serialise on a file lock: one emulator, not two that
     each know only half of the jobs."""
-    import fcntl
-
     directory = _dir(home)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "start.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(directory / "start.lock"):
         return _start_locked(home, directory, faults_json)
 
 

@@ -2,16 +2,22 @@
 
 ``POSTGRES_DSN`` / ``NEO4J_URI`` name external servers; when they are set nothing
 embedded starts for that component. Otherwise the embedded PostgreSQL and the embedded
-graph server (FalkorDB on a unix socket) are started (idempotently) under ``POLYMATH_HOME``.
+graph server (FalkorDB on a unix socket) are started (idempotently) under ``POLYMATH_HOME``,
+and with ``POLYMATH_OFFLINE`` the Gemini emulator too.
+
+A server that is still loading its data (the graph's snapshot, PostgreSQL's crash
+recovery after an unclean stop) is waited for, whatever the command: its progress goes
+to stderr, a line every few seconds, and nothing shuts it down.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 
 from polymath_assets.config import Config, redact_dsn
 from polymath_assets.local import embedded_graph, embedded_postgres
-from polymath_assets.local.state import ServiceStatus
+from polymath_assets.local.state import Report, ServiceStatus
 
 
 @dataclass(frozen=True)
@@ -20,21 +26,36 @@ class Endpoints:
     graph_uri: str
     graph_auth: tuple[str, str] | None  # Neo4j only; the embedded server's URI names its password file
     graph_database: str | None
+    emulator_url: str | None = None  # the offline Gemini emulator, when POLYMATH_OFFLINE
 
 
-def up(config: Config) -> Endpoints:
-    """Make sure both components answer; start the embedded ones that are needed."""
-    return endpoints(config, postgres_dsn(config), graph_uri(config))
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def postgres_dsn(config: Config) -> str:
+def up(config: Config, report: Report = to_stderr) -> Endpoints:
+    """Make sure PostgreSQL and the graph answer; start the embedded ones that are needed."""
+    return endpoints(config, postgres_dsn(config, report), graph_uri(config, report))
+
+
+def up_all(config: Config, report: Report = to_stderr) -> Endpoints:
+    """What ``polymath services up`` starts: ``up``, and offline the Gemini emulator."""
+    found = up(config, report)
+    if not config.offline:
+        return found
+    from polymath_assets.local import emulator_service
+
+    return replace(found, emulator_url=emulator_service.start(config.home))
+
+
+def postgres_dsn(config: Config, report: Report = to_stderr) -> str:
     """The DSN to use: POSTGRES_DSN, or the embedded server's (started if needed)."""
-    return config.postgres_dsn or embedded_postgres.start(config.home)
+    return config.postgres_dsn or embedded_postgres.start(config.home, report=report)
 
 
-def graph_uri(config: Config) -> str:
+def graph_uri(config: Config, report: Report = to_stderr) -> str:
     """The graph URI to use: NEO4J_URI, or the embedded server's (started if needed)."""
-    return config.neo4j_uri or embedded_graph.start(config.home)
+    return config.neo4j_uri or embedded_graph.start(config.home, report=report)
 
 
 def endpoints(config: Config, dsn: str, uri: str) -> Endpoints:
@@ -83,5 +104,6 @@ def batch_client(config: Config, offline: bool | None = None):
 
     if offline if offline is not None else config.offline:
         url = emulator_service.start(config.home)
-        return BatchClient("offline-emulator", base_url=url, provider="gemini-emulator")
-    return BatchClient(config.gemini_api_key, provider="gemini")
+        return BatchClient("offline-emulator", base_url=url, provider="gemini-emulator",
+                           timeout_s=config.gemini_timeout_s)
+    return BatchClient(config.gemini_api_key, provider="gemini", timeout_s=config.gemini_timeout_s)

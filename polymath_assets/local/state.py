@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+Report = Callable[[str], None]  # where progress lines of a long wait go (stderr for the CLI)
+
+
+def no_report(message: str) -> None:
+    """A Report that drops the lines (library use, tests)."""
 
 
 @dataclass(frozen=True)
@@ -42,18 +51,28 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM, then SIGKILL if the process is still there after ``timeout_s``."""
-    import os
-    import signal
-
+    """SIGTERM, then SIGKILL if the process is still there after ``timeout_s``. A zombie
+    counts as gone: a daemon's exit is reaped by whoever adopted it, maybe late."""
     import psutil
 
     try:
-        os.kill(pid, signal.SIGTERM)
-        psutil.Process(pid).wait(timeout=timeout_s)
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-    except (psutil.NoSuchProcess, ProcessLookupError):
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return
+        proc.terminate()
+    except psutil.NoSuchProcess:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.02)
+    try:
+        proc.kill()
+    except psutil.NoSuchProcess:
         pass
 
 
@@ -69,3 +88,75 @@ def write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block. Processes that
+    start the same server at once take turns, so one server starts, not two."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time used so far by a process and its children, or None if it is gone."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0.0
+    for one in procs:
+        try:
+            times = one.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+class Wait:
+    """The bookkeeping of waiting on a server that is starting: progress lines (at most one
+    every ``every_s``, none at all when it answers at once) and the timeout, which counts
+    only the time since the server last showed it is working — a load or a recovery takes
+    as long as the data needs, a server that does nothing is given ``timeout_s``."""
+
+    def __init__(self, report: Report, timeout_s: float, every_s: float = 2.0):
+        self.report = report
+        self.timeout_s = timeout_s
+        self.every_s = every_s
+        self.started = self.last_sign = time.monotonic()
+        self.last_report: float | None = None
+        self.reported = False
+        self._cpu: float | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def working(self) -> None:
+        """The server showed it is working (loading, recovering)."""
+        self.last_sign = time.monotonic()
+
+    def working_if_cpu(self, pid: int) -> None:
+        """Count CPU time the server (or its children) spent since the last look as work."""
+        cpu = cpu_seconds(pid)
+        if cpu is not None and self._cpu is not None and cpu > self._cpu:
+            self.working()
+        self._cpu = cpu
+
+    def progress(self, message: str) -> None:
+        now = time.monotonic()
+        if now - (self.started if self.last_report is None else self.last_report) >= self.every_s:
+            self.report(message)
+            self.last_report, self.reported = now, True
+
+    @property
+    def timed_out(self) -> bool:
+        return time.monotonic() - self.last_sign > self.timeout_s

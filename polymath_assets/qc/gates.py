@@ -84,3 +84,24 @@ def warnings(metrics: dict) -> list[str]:
     if metrics["estimated_usd"] and metrics["actual_usd"] > 1.5 * metrics["estimated_usd"]:
         found.append(f"actual cost ${metrics['actual_usd']:.4f} is over 1.5× the estimate ${metrics['estimated_usd']:.4f}")
     return found
+
+
+# What an operator does about a shard held back by each gate (asset-check metadata, the
+# failed partition's message, the QC report).
+GATE_ADVICE = {
+    "evidence present": "concepts whose quote or span could not be located in the passage: "
+                        "`polymath repair --shard {shard}` (or the repair job, shard {shard}) asks the model again for those "
+                        "alone, then carries the shard on",
+    "concepts per passage": "the mean is outside the band: read the QC report's chart and type table; a prompt or "
+                            "model problem is compared on a pilot (`polymath pilot --compare A,B`), then the shard "
+                            "re-extracted (`polymath rollback` of the version, or a new extractor version)",
+    "JSON parse failures": "answers that did not parse or were cut off: `polymath repair --shard {shard}` (or the "
+                           "repair job, shard {shard}) asks again for those passages alone",
+    "resume safety (ledger reconciles)": "stored rows disagree with the ledger: run `polymath run --shard {shard}` "
+                                         "again (it resumes); if it persists, keep the logs and report it",
+}
+
+
+def held_back_advice(shard: int, failed_gates: list[str]) -> str:
+    """What to do about a held-back shard, one clause per failed gate."""
+    return "; ".join(GATE_ADVICE[name].format(shard=shard) for name in failed_gates)

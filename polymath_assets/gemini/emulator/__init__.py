@@ -46,6 +46,11 @@ class GeminiEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.emulator = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
+        self._status_released = threading.Event()
+        self._status_released.set()
+        self._stopping = threading.Event()
+        self._held_lock = threading.Lock()
+        self.held_status_calls = 0  # status calls held so far (by either hold)
 
     # The job clock's settings live on the job table; tests change them between jobs.
     def _timing(name: str):  # noqa: N805 - a property factory, used in the class body only
@@ -71,7 +76,29 @@ class GeminiEmulator:
         self._thread.start()
         return self
 
+    def hold_status(self, held: bool = True) -> None:
+        """Hold every batch status call (GET of a batch) from now on until
+        ``hold_status(False)``; the calls held then answer normally, with the job's state
+        at that moment. Holds add to ``Faults.hold_status_s``."""
+        if held:
+            self._status_released.clear()
+        else:
+            self._status_released.set()
+
+    def before_status(self) -> None:
+        """Called by the HTTP handler before it answers a status call: waits out the holds."""
+        seconds = self.faults.hold_status_s
+        if self._status_released.is_set() and seconds <= 0:
+            return
+        with self._held_lock:
+            self.held_status_calls += 1
+        self._status_released.wait()
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
     def stop(self) -> None:
+        self._stopping.set()
+        self._status_released.set()  # held calls answer, so their threads end
         self._server.shutdown()
         self._server.server_close()
         if self._thread:

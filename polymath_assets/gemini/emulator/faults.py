@@ -27,12 +27,15 @@ class Faults:
     ``ambiguous_delay_s`` (``timeout``, for a client with a timeout). The caller cannot
     tell whether the job exists. ``quota_fail_jobs``: the job ends FAILED with the
     enqueued-token quota error. ``hold_pending_s``: every job stays PENDING at least this
-    long (the stuck-PENDING reports of python-genai #1482)."""
+    long (the stuck-PENDING reports of python-genai #1482). ``hold_status_s``: every batch
+    status call (GET of a batch) is held this long before it is answered — a provider that
+    stops answering polls (``GeminiEmulator.hold_status`` holds them until released)."""
 
     malformed_json_share: float = 0.0
     request_error_share: float = 0.0
     max_tokens_share: float = 0.0
     empty_share: float = 0.0
+    unlocatable_share: float = 0.0  # of concepts: span or quotes rewritten so they cannot be located
     fail_jobs: int = 0
     quota_fail_jobs: int = 0
     expire_jobs: int = 0
@@ -42,6 +45,7 @@ class Faults:
     ambiguous_create_mode: str = "drop"
     ambiguous_delay_s: float = 5.0
     hold_pending_s: float = 0.0
+    hold_status_s: float = 0.0
     shuffle_output: bool = False
     bad_output_keys: set[str] = field(default_factory=set)
     reject_mime_types: set[str] = field(default_factory=set)  # uploads of these fail: "Unsupported MIME type"
@@ -75,6 +79,13 @@ class Faults:
                 return fault
             draw -= share
         return None
+
+    def unlocatable(self, job_seq: int, key: str):
+        """Which concepts of one request's answer come back unlocatable: None, or a function
+        of the concept's index, fixed by (seed, job ordinal, key, index)."""
+        if self.unlocatable_share <= 0:
+            return None
+        return lambda index: unit(str(self.seed), str(job_seq), key, "unlocatable", str(index)) < self.unlocatable_share
 
     def take_job_outcome(self) -> tuple[str, dict | None] | None:
         """The forced end state (and error) for a job being created (consumes one count)."""

@@ -94,14 +94,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _reply(self, code: int, body: dict | None, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(code)
-        for name, value in {**self.upload_headers, **(headers or {})}.items():
-            self.send_header(name, value)
-        if body is not None:
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(code)
+            for name, value in {**self.upload_headers, **(headers or {})}.items():
+                self.send_header(name, value)
+            if body is not None:
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The caller stopped waiting (a held or delayed reply past its timeout): nobody to tell.
+            self.close_connection = True
 
     def upload(self, v: str) -> None:
         emulator = self.emulator
@@ -153,6 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.emulator.jobs.list(*self._paging())
 
     def get_job(self, v: str, id: str) -> dict:
+        self.emulator.before_status()  # the hold_status fault
         return self.emulator.jobs.operation(f"batches/{id}")
 
     def cancel_job(self, v: str, id: str) -> dict:

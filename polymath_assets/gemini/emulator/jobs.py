@@ -185,7 +185,7 @@ class JobTable:
         faults, stats = self.faults(), {"successful": 0, "failed": 0}
 
         def answer(key: str, request: dict) -> dict:
-            result = _answer(request, faults.request_fault(job.seq, key))
+            result = _answer(request, faults.request_fault(job.seq, key), faults.unlocatable(job.seq, key))
             stats["failed" if "error" in result else "successful"] += 1
             return result
 
@@ -216,12 +216,12 @@ def _inline_requests(input_config: dict) -> list[dict]:
     return ((input_config.get("requests") or {}).get("requests")) or []
 
 
-def _answer(request: dict, fault: str | None) -> dict:
+def _answer(request: dict, fault: str | None, corrupted=None) -> dict:
     """One response (or error) body, with the fault applied."""
     if fault in REQUEST_ERRORS:
         code, message = REQUEST_ERRORS[fault]
         return {"error": {"code": code, "message": message}}
-    text, usage = offline_extractor.answer(request)
+    text, usage = offline_extractor.answer(request, corrupted)
     finish = "STOP"
     if fault in ("malformed", "max_tokens"):
         text = text[: max(1, len(text) // 2)]  # half a JSON document does not parse

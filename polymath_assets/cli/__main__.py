@@ -1,0 +1,3 @@
+from polymath_assets.cli import main
+
+main()

@@ -1,0 +1,161 @@
+"""The repair lane's SQL: which passages need a repair, claiming them into a repair job,
+and merging the answers into the same extractor version's rows. Set-based throughout.
+
+Who may write what follows kb/control.py: a repair request moves pending → in_flight
+(claimed ``FOR UPDATE SKIP LOCKED`` into a job the claimer owns) → done / failed; a
+failed or dead passage_requests row moves into the repair job while it is out, so the
+extraction path never resubmits it meanwhile; the job's results are merged in the one
+transaction that holds the job row for ingestion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from polymath_assets.kb.quality import LOCATED_QUOTE
+
+# Requests that failed in a way asking again with the same prompt would likely repeat:
+# the answer did not parse, or was cut off (MAX_TOKENS, SAFETY). Dead ones, whatever the cause.
+REPAIRABLE_ERRORS = ("parse_error:%", "truncated:%")
+
+
+def register(conn: psycopg.Connection, *, version: str, shard: int | None, max_attempts: int) -> dict[str, int]:
+    """Register the scope's passages that need a repair and have repair rounds left; a
+    passage already pending or in flight is left alone. Returns how many of each kind."""
+    params = dict(version=version, shard=shard, max=max_attempts, errors=list(REPAIRABLE_ERRORS))
+    unlocated = conn.execute(sql.SQL("""
+        INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind, items)
+        SELECT r.extractor_version, r.passage_id, r.shard, 'unlocated',
+               jsonb_agg(jsonb_build_object('name', c.concept_name, 'type', c.concept_type,
+                                            'text', coalesce(c.evidence->'support'->0->>'quote', c.concept_name))
+                         ORDER BY c.concept_name)
+        FROM passage_requests r
+        JOIN passage_concepts c ON c.passage_id = r.passage_id AND c.extractor_version = r.extractor_version
+        WHERE r.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR r.shard = %(shard)s)
+          AND r.status = 'done' AND NOT ({located})
+        GROUP BY r.extractor_version, r.passage_id, r.shard
+        ON CONFLICT (extractor_version, passage_id) DO UPDATE
+            SET kind = 'unlocated', items = EXCLUDED.items, status = 'pending', job_id = NULL, updated_at = now()
+            WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""").format(located=sql.SQL(LOCATED_QUOTE)),
+        params).rowcount
+    failed = conn.execute("""
+        INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind)
+        SELECT r.extractor_version, r.passage_id, r.shard, 'failed'
+        FROM passage_requests r
+        WHERE r.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR r.shard = %(shard)s)
+          AND (r.status = 'dead' OR (r.status = 'failed' AND r.last_error LIKE ANY(%(errors)s)))
+        ON CONFLICT (extractor_version, passage_id) DO UPDATE
+            SET kind = 'failed', items = '[]'::jsonb, status = 'pending', job_id = NULL, updated_at = now()
+            WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""", params).rowcount
+    return {"unlocated": unlocated, "failed": failed}
+
+
+def claim(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int,
+          max_attempts: int) -> tuple[int, int]:
+    """Move the scope's pending repair requests with rounds left into ``job_id`` (counting
+    the round), with their failed/dead passage_requests; rows another transaction holds
+    are skipped. Returns (requests claimed, characters of their passages and items)."""
+    row = conn.execute("""
+        WITH locked AS (
+            SELECT q.passage_id FROM repair_requests q
+            WHERE q.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR q.shard = %(shard)s)
+              AND q.status = 'pending' AND q.attempts < %(max)s
+            ORDER BY q.passage_id FOR UPDATE SKIP LOCKED),
+        claimed AS (
+            UPDATE repair_requests q SET status = 'in_flight', job_id = %(job)s, attempts = q.attempts + 1,
+                                         updated_at = now()
+            FROM locked l WHERE q.extractor_version = %(version)s AND q.passage_id = l.passage_id
+            RETURNING q.passage_id, q.kind, length(q.items::text) AS item_chars),
+        moved AS (
+            UPDATE passage_requests r SET status = 'in_flight', job_id = %(job)s, updated_at = now()
+            FROM claimed c
+            WHERE c.kind = 'failed' AND r.extractor_version = %(version)s AND r.passage_id = c.passage_id
+              AND r.status IN ('failed', 'dead')
+            RETURNING r.passage_id)
+        SELECT count(*), coalesce(sum(length(p.passage_text) + c.item_chars), 0)::bigint, (SELECT count(*) FROM moved)
+        FROM claimed c JOIN passages p USING (passage_id)""",
+        dict(version=version, shard=shard, job=job_id, max=max_attempts)).fetchone()
+    return row[0], row[1]
+
+
+def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, tuple[str, list, str]]]:
+    """(key, (kind, items, passage text)) of a repair job's requests; the key is the passage id."""
+    for pid, kind, items, text in conn.execute(
+            """SELECT q.passage_id::text, q.kind, q.items, p.passage_text
+               FROM repair_requests q JOIN passages p USING (passage_id)
+               WHERE q.job_id = %s AND q.status = 'in_flight' ORDER BY q.passage_id""", (job_id,)):
+        yield pid, (kind, items, text)
+
+
+def job_targets(conn: psycopg.Connection, job_id: int) -> dict[str, tuple[str, list, str]]:
+    return dict(job_requests(conn, job_id))
+
+
+def merge_unlocated(conn: psycopg.Connection, *, version: str, job_id: int, answered: list[str]) -> int:
+    """For the repair requests of ``job_id`` that were answered: the unlocated rows they
+    listed give way (repaired rows were loaded beside them; an item the model dropped is
+    dropped). A row located meanwhile is never deleted. Returns rows deleted."""
+    return conn.execute(sql.SQL("""
+        DELETE FROM passage_concepts c
+        USING repair_requests q, jsonb_array_elements(q.items) item
+        WHERE q.job_id = %(job)s AND q.status = 'in_flight' AND q.kind = 'unlocated'
+          AND q.passage_id = ANY(%(answered)s::uuid[])
+          AND c.extractor_version = %(version)s AND c.passage_id = q.passage_id
+          AND c.concept_name = item->>'name' AND NOT ({located})""").format(located=sql.SQL(LOCATED_QUOTE)),
+        dict(job=job_id, answered=answered, version=version)).rowcount
+
+
+def finish(conn: psycopg.Connection, *, version: str, job_id: int, answered: list[str],
+           errors: dict[str, str]) -> dict[str, int]:
+    """Settle a repair job's requests: answered ones done (a repaired passage's ledger
+    count follows its rows), the others failed with their error. Returns counts by status."""
+    conn.execute("""
+        UPDATE passage_requests r SET concept_count = n.rows, updated_at = now()
+        FROM repair_requests q,
+             LATERAL (SELECT count(*)::int AS rows FROM passage_concepts c
+                      WHERE c.extractor_version = q.extractor_version AND c.passage_id = q.passage_id) n
+        WHERE q.job_id = %(job)s AND q.status = 'in_flight' AND q.kind = 'unlocated'
+          AND q.passage_id = ANY(%(answered)s::uuid[])
+          AND r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id AND r.status = 'done'""",
+                 dict(job=job_id, answered=answered))
+    rows = conn.execute("""
+        UPDATE repair_requests q
+        SET status = CASE WHEN q.passage_id = ANY(%(answered)s::uuid[]) THEN 'done' ELSE 'failed' END,
+            last_error = (%(errors)s::jsonb)->>(q.passage_id::text), updated_at = now()
+        WHERE q.job_id = %(job)s AND q.status = 'in_flight' AND q.extractor_version = %(version)s
+        RETURNING q.status""", dict(job=job_id, answered=answered, errors=Jsonb(errors), version=version)).fetchall()
+    counts: dict[str, int] = {}
+    for (status,) in rows:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def release(conn: psycopg.Connection, job_id: int, note: str, max_attempts: int) -> int:
+    """The repair job failed as a whole or was abandoned: its requests wait for the next
+    round (the round is not counted); failed and dead passages it held go back to failed
+    or dead (by their attempts), never to pending."""
+    conn.execute("""
+        UPDATE passage_requests r SET status = CASE WHEN r.attempts >= %s THEN 'dead' ELSE 'failed' END,
+                                      job_id = NULL, last_error = %s, updated_at = now()
+        WHERE r.job_id = %s AND r.status = 'in_flight'""", (max_attempts, note, job_id))
+    return conn.execute("""
+        UPDATE repair_requests SET status = 'pending', job_id = NULL, attempts = greatest(attempts - 1, 0),
+                                   last_error = %s, updated_at = now()
+        WHERE job_id = %s AND status = 'in_flight'""", (note, job_id)).rowcount
+
+
+def shards_of_job(conn: psycopg.Connection, job_id: int) -> list[int]:
+    return [s for (s,) in conn.execute(
+        "SELECT DISTINCT shard FROM repair_requests WHERE job_id = %s ORDER BY 1", (job_id,))]
+
+
+def remaining(conn: psycopg.Connection, *, version: str, shard: int | None) -> dict[str, int]:
+    """status -> repair requests of the scope."""
+    return dict(conn.execute(
+        """SELECT status, count(*) FROM repair_requests
+           WHERE extractor_version = %s AND (%s::int IS NULL OR shard = %s) GROUP BY 1""",
+        (version, shard, shard)).fetchall())
