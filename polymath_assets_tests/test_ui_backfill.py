@@ -103,7 +103,14 @@ def test_a_backfill_launched_from_the_ui_settles_every_shard_reports_and_shows_t
             r for r in [ui.runs(dev.client)] if all(x["status"] in ("SUCCESS", "FAILURE", "CANCELED") for x in r)],
             timeout_s=120)[0]
         tags = [{t["key"]: t["value"] for t in run["tags"]} for run in runs]
-        assert [r["status"] for r, t in zip(runs, tags) if t.get("dagster/backfill") == backfill_id] == ["SUCCESS"]
+        # The backfill's own run submitted every shard; each shard's run, once settled, is shown
+        # on the backfill's page beside it (the held one failed).
+        of_backfill = [(t.get("dagster/partition"), r["status"]) for r, t in zip(runs, tags)
+                       if t.get("dagster/backfill") == backfill_id]
+        assert sorted(of_backfill, key=str) == sorted(
+            [(None, "SUCCESS")] + [(shard_key(s), "FAILURE" if s == held else "SUCCESS") for s in range(SHARDS)],
+            key=str), of_backfill
+        assert ui.backfill(dev.client, backfill_id)["status"] == "COMPLETED_SUCCESS"
         assert {r["status"] for r in runs if r["jobName"] == "settle_shards"} == {"SUCCESS"}, runs
         shard_runs = {t.get("dagster/partition"): r["status"] for r, t in zip(runs, tags)
                       if t.get("polymath/shard_run") and t.get("dagster/partition")}
@@ -125,6 +132,11 @@ def test_a_backfill_launched_from_the_ui_settles_every_shard_reports_and_shows_t
         assert "Failed (1)" in dom and f"Materialized ({SHARDS - 1})" in dom, dom[-3000:]
         ui_support.screenshot(page, ui_support.artifacts_dir() / "held_back_partitions.png", tmp_path / "profile",
                               SCREEN)
+        # The backfill's page lists the shard runs beside the submission: the held one failed.
+        page = f"{dev.url}/runs/b/{backfill_id}?tab=runs"
+        dom = ui_support.dump_dom(page, tmp_path / "profile", SCREEN)
+        ui_support.screenshot(page, ui_support.artifacts_dir() / "backfill_runs.png", tmp_path / "profile", SCREEN)
+        assert f"partition: {shard_key(held)}" in dom and "Failure" in dom, dom[-3000:]
     finally:
         dev.stop()
         emulator_service.stop(home)

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
+from dagster._core.storage.tags import BACKFILL_ID_TAG
 
 from polymath_assets.config import Config
 from polymath_assets.kb import control
@@ -64,16 +66,31 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     return orphans
 
 
+def backfill_of(instance: dg.DagsterInstance, job_owner: str | None) -> dict[str, str]:
+    """The backfill tag of the run that submitted a shard's job (its owner names the run),
+    once that backfill has finished: the shard's run then shows on the backfill's page
+    beside the submission, held back or not. (While a backfill is in progress its daemon
+    reads the runs it tagged, so a run of other assets is not added to it then.)"""
+    run_id = (job_owner or "").partition(":dagster-")[2]
+    run = instance.get_run_by_id(run_id) if run_id else None
+    backfill_id = run.tags.get(BACKFILL_ID_TAG) if run else None
+    backfill = instance.get_backfill(backfill_id) if backfill_id else None
+    return {BACKFILL_ID_TAG: backfill_id} if backfill and backfill.status in BULK_ACTION_TERMINAL_STATUSES else {}
+
+
 class ShardRunner:
-    """``runner(shard) -> ShardRun``: materialize ``chain`` for one shard partition."""
+    """``runner(shard) -> ShardRun``: materialize ``chain`` for one shard partition.
+    ``shard_tags(shard)`` adds tags of the shard's own (its backfill's)."""
 
     def __init__(self, instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition], chain: Sequence[str],
-                 resources: Mapping[str, object], tags: Mapping[str, str]):
+                 resources: Mapping[str, object], tags: Mapping[str, str],
+                 shard_tags: Callable[[int], Mapping[str, str]] = lambda _: {}):
         by_name = {a.key.to_user_string(): a for a in assets}
         self.instance = instance
         self.chain = [by_name[name] for name in chain]
         self.resources = dict(resources)
         self.tags = {**tags, SHARD_RUN_TAG: "1", OWNER_TAG: control.process_owner()}
+        self.shard_tags = shard_tags
 
     def __call__(self, shard: int) -> ShardRun:
         with warnings.catch_warnings():
@@ -81,7 +98,8 @@ class ShardRunner:
             # policy (for ranges) has nothing to say about it.
             warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
             result = dg.materialize(self.chain, partition_key=shard_key(shard), instance=self.instance,
-                                    resources=self.resources, raise_on_error=False, run_config=QUIET, tags=self.tags)
+                                    resources=self.resources, raise_on_error=False, run_config=QUIET,
+                                    tags={**self.tags, **self.shard_tags(shard)})
         failed = tuple(e.check_name for e in result.get_asset_check_evaluations() if not e.passed and
                        e.severity == dg.AssetCheckSeverity.ERROR)
         errors = [step_error(e) for e in result.all_events if e.is_step_failure]

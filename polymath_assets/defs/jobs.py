@@ -10,6 +10,7 @@ from polymath_assets.defs.execution import (
     SETTLE_CHAIN,
     STARTED_BY_TAG,
     ShardRunner,
+    backfill_of,
     fail_orphaned_runs,
     materialize_report,
     repair_and_carry_on,
@@ -99,7 +100,8 @@ def settle_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
         client = context.resources.gemini.client()
         with context.resources.postgres.connect() as conn:
             outcomes = settle_ready(
-                conn, settings, ShardRunner(instance, assets, SETTLE_CHAIN, resources, tags),
+                conn, settings, ShardRunner(instance, assets, SETTLE_CHAIN, resources, tags, lambda shard: backfill_of(
+                    instance, ledger.latest_job_owner(conn, settings.version, shard))),
                 lambda: poll_jobs(conn, client, settings, ledger.jobs(conn, settings.version,
                                                                       ledger.ACTIVE_JOB_STATES)),
                 progress=context.log.info)

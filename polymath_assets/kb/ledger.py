@@ -178,6 +178,14 @@ def jobs(conn: psycopg.Connection, version: str, states: tuple[str, ...], shard:
     return [Job(**row) for row in rows]
 
 
+def latest_job_owner(conn: psycopg.Connection, version: str, shard: int) -> str | None:
+    """Who created the shard's newest extraction job (``host:pid:dagster-<run id>`` for a
+    Dagster run), or None."""
+    row = conn.execute("""SELECT owner FROM batch_jobs WHERE extractor_version = %s AND shard = %s
+                          AND purpose = 'extract' ORDER BY job_id DESC LIMIT 1""", (version, shard)).fetchone()
+    return row[0] if row else None
+
+
 def status_counts(conn: psycopg.Connection, version: str) -> dict[int, dict[str, int]]:
     """shard -> {status: count} for one extractor version."""
     counts: dict[int, dict[str, int]] = {}
