@@ -103,8 +103,7 @@ class ShardRunner:
         failed = tuple(e.check_name for e in result.get_asset_check_evaluations() if not e.passed and
                        e.severity == dg.AssetCheckSeverity.ERROR)
         errors = [step_error(e) for e in result.all_events if e.is_step_failure]
-        return ShardRun(shard, result.success, failed, None if result.success else (errors[0] if errors else
-                                                                                     "run failed"), result.run_id)
+        return ShardRun(shard, result.success, failed, None if result.success else (errors[0] if errors else "run failed"))
 
 
 def materialize_report(instance: dg.DagsterInstance, report_asset: dg.AssetsDefinition,

@@ -35,7 +35,6 @@ class ShardRun:
     success: bool
     failed_checks: tuple[str, ...] = ()
     error: str | None = None
-    run_id: str | None = None
 
 
 @dataclass
