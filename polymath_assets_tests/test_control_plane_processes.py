@@ -205,3 +205,81 @@ def test_four_concurrent_dagster_runs_over_eight_shards_submit_each_request_once
     submitted = submissions(provider_jobs(emulator.base_url, emulator.state_dir))
     assert set(submitted) == {k for (k,) in kb.execute("SELECT request_key FROM passage_requests")}
     assert set(submitted.values()) == {1}
+
+
+SETTLE_IN_A_PROCESS = """
+import dagster as dg
+from polymath_assets.definitions import build_definitions
+from polymath_assets.defs.execution import local_instance
+from polymath_assets.defs.settings import load_config
+config = load_config()
+result = build_definitions(config).resolve_job_def("settle_shards").execute_in_process(
+    instance=local_instance(config), raise_on_error=False)
+print("settle run", "SUCCESS" if result.success else "FAILURE")
+"""
+
+
+def test_two_settle_runs_at_once_ingest_each_job_once_and_every_shard_reconciles(new_database, graph, graph_server,
+                                                                                  tmp_path):
+    """Two settle runs (real processes, one Dagster home) over the same finished jobs: each
+    job is ingested once, nothing is submitted or paid again, every shard's passage_concepts
+    partition is accepted once the runs end, and the graph reconciles with PostgreSQL."""
+    import dagster as dg
+
+    from polymath_assets.config import Config
+    from polymath_assets.corpus.ingest import ingest_file
+    from polymath_assets.graph.connection import open_graph
+    from polymath_assets.graph.reconcile import reconcile
+    from polymath_assets.kb.quality import extraction_metrics_by_shard
+    from polymath_assets.local.services import batch_client
+    from polymath_assets.operations.extraction import submit_shards
+    from polymath_assets.qc.gates import Thresholds
+    from polymath_assets.qc.report import shard_verdicts
+    from polymath_assets_tests.real_text import write_scierc_corpus
+
+    dsn = new_database()
+    shards = 4
+    with psycopg.connect(dsn) as conn:
+        migrate(conn, embedding_dim=384, shard_count=shards, merge_preference=("gemini_batch_v1",),
+                confidence_floor=0.7)
+        ingest_file(conn, write_scierc_corpus(tmp_path / "scierc.jsonl", 40))
+        conn.commit()
+    home = tmp_path / "home"
+    env = {**os.environ, "POSTGRES_DSN": dsn, "NEO4J_URI": graph_server, "POLYMATH_HOME": str(home),
+           "DAGSTER_HOME": str(tmp_path / "dagster"), "POLYMATH_SHARD_COUNT": str(shards), "POLYMATH_OFFLINE": "1",
+           "POLYMATH_EMBEDDING_MODEL": "packaged-minilm", "POLYMATH_EMBEDDING_DIM": "384",
+           "POLYMATH_EMBEDDING_DEVICE": "cpu", "POLYMATH_RUNLOG_DIR": str(tmp_path / "runlogs")}
+    config = Config.from_env(env)
+    try:
+        s = runner.ExtractionSettings.from_config(config)
+        with psycopg.connect(dsn) as conn:
+            for shard in range(shards):
+                runner.select_shard(conn, s, shard)
+            submitted = submit_shards(conn, batch_client(config), s, list(range(shards)))
+            assert all(r.job_id is not None for r in submitted.results.values())
+            keys = all_keys(conn)
+        both = [subprocess.Popen([sys.executable, "-c", SETTLE_IN_A_PROCESS], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outputs = [p.communicate(timeout=300) for p in both]
+        assert all("settle run SUCCESS" in out for out, _ in outputs), outputs
+
+        instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster"))
+        accepted = instance.get_materialized_partitions(dg.AssetKey("passage_concepts"))
+        with psycopg.connect(dsn) as conn:
+            assert ledger_states(conn) == {"done": len(keys)}
+            ingested = conn.execute("SELECT count(*), count(*) FILTER (WHERE state = 'ingested') "
+                                    "FROM batch_jobs").fetchone()
+            assert ingested == (shards, shards)  # no job twice, none left behind
+            # accepted = every shard its gates pass (real text may hold one back), each once
+            held = {s for s, failed in shard_verdicts(extraction_metrics_by_shard(conn, "gemini_batch_v1"),
+                                                      Thresholds()).items() if failed}
+            assert accepted == {f"shard-{i:03d}" for i in range(shards) if i not in held}
+            with open_graph(graph_server) as g:
+                for shard in range(shards):
+                    check = reconcile(conn, g, shard=shard, shard_count=shards)
+                    assert check.ok or (shard in held and check.actual["passages"] == 0), (shard, check.differences)
+        sent = submissions(provider_jobs(emulator_service.base_url(emulator_service._running(home)[1]),
+                                         home / "emulator" / "state"))
+        assert set(sent) == keys and set(sent.values()) == {1}
+    finally:
+        emulator_service.stop(home)

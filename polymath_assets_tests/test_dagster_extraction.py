@@ -307,3 +307,29 @@ def test_a_tick_returns_by_its_deadline_while_the_provider_holds_every_status_ca
     kb.rollback()
     states = dict(kb.execute("SELECT state, count(*) FROM batch_jobs GROUP BY 1").fetchall())
     assert states.get("succeeded", 0) >= 1, states
+
+
+def test_a_slot_freed_before_the_waiting_step_queued_is_still_handed_to_it(tmp_path):
+    """The race PoolWatch mends (two processes, Dagster's non-atomic claim): a pool with a free
+    slot and a step queued without it. Left alone the step would wait forever; the watch
+    assigns it, as Dagster's own hand-over would have."""
+    from polymath_assets.defs.execution import PoolWatch
+
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("gpu", 1)
+    storage.add_pending_step(concurrency_key="gpu", run_id="run-a", step_key="passage_embeddings",
+                             should_assign=False)
+    assert not storage.check_concurrency_claim("gpu", "run-a", "passage_embeddings").is_assigned
+    with PoolWatch(instance, {"gpu"}, every_s=0.05):
+        deadline = time.monotonic() + 10
+        while not storage.check_concurrency_claim("gpu", "run-a", "passage_embeddings").is_assigned:
+            assert time.monotonic() < deadline, "the free slot never reached the waiting step"
+            time.sleep(0.05)
+    # a step that waits behind a held slot is left waiting
+    storage.claim_concurrency_slot("gpu", "run-a", "passage_embeddings")
+    storage.add_pending_step(concurrency_key="gpu", run_id="run-b", step_key="passage_embeddings",
+                             should_assign=False)
+    with PoolWatch(instance, {"gpu"}, every_s=0.05):
+        time.sleep(0.3)
+    assert not storage.check_concurrency_claim("gpu", "run-b", "passage_embeddings").is_assigned

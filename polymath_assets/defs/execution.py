@@ -78,6 +78,46 @@ def backfill_of(instance: dg.DagsterInstance, job_owner: str | None) -> dict[str
     return {BACKFILL_ID_TAG: backfill_id} if backfill and backfill.status in BULK_ACTION_TERMINAL_STATUSES else {}
 
 
+def _run_here(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags of a run this process executes (see fail_orphaned_runs)."""
+    return {**tags, SHARD_RUN_TAG: "1", OWNER_TAG: control.process_owner()}
+
+
+class PoolWatch:
+    """Hands a free pool slot to the step waiting for it, when Dagster's own hand-over was lost.
+
+    Dagster 1.13's op-concurrency claim is not atomic across processes: a step checks for a
+    free slot, then queues itself; if another process frees its slot between the two, the
+    hand-over (``assign_pending_steps``) runs before the step is queued, and the step then
+    waits for a free slot forever (seen with two settle runs at once). This thread, alive
+    while a process executes shard runs, assigns a waiting step whenever a pool has more
+    slots than assigned steps — what the hand-over would have done."""
+
+    def __init__(self, instance: dg.DagsterInstance, pools: set[str], every_s: float = 2.0):
+        self.storage, self.pools, self.every_s = instance.event_log_storage, sorted(pools), every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="polymath-pool-watch", daemon=True)
+
+    def __enter__(self) -> "PoolWatch":
+        if self.pools and self.storage.supports_global_concurrency_limits:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            for pool in self.pools:
+                try:
+                    info = self.storage.get_concurrency_info(pool)
+                    if info.pending_steps and any(not p.assigned_timestamp for p in info.pending_steps) \
+                            and self.storage.has_unassigned_slots(pool):
+                        self.storage.assign_pending_steps([pool])
+                except Exception:  # noqa: BLE001 - a watch that fails must not fail the run it watches
+                    pass
+
+
 class ShardRunner:
     """``runner(shard) -> ShardRun``: materialize ``chain`` for one shard partition.
     ``shard_tags(shard)`` adds tags of the shard's own (its backfill's)."""
@@ -89,7 +129,7 @@ class ShardRunner:
         self.instance = instance
         self.chain = [by_name[name] for name in chain]
         self.resources = dict(resources)
-        self.tags = {**tags, SHARD_RUN_TAG: "1", OWNER_TAG: control.process_owner()}
+        self.tags = _run_here(tags)
         self.shard_tags = shard_tags
 
     def __call__(self, shard: int) -> ShardRun:
@@ -97,21 +137,23 @@ class ShardRunner:
             # One partition per run on purpose: the submission assets' single-run backfill
             # policy (for ranges) has nothing to say about it.
             warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
-            result = dg.materialize(self.chain, partition_key=shard_key(shard), instance=self.instance,
-                                    resources=self.resources, raise_on_error=False, run_config=QUIET,
-                                    tags={**self.tags, **self.shard_tags(shard)})
+            with PoolWatch(self.instance, {a.op.pool for a in self.chain if a.op.pool}):
+                result = dg.materialize(self.chain, partition_key=shard_key(shard), instance=self.instance,
+                                        resources=self.resources, raise_on_error=False, run_config=QUIET,
+                                        tags={**self.tags, **self.shard_tags(shard)})
         failed = tuple(e.check_name for e in result.get_asset_check_evaluations() if not e.passed and
                        e.severity == dg.AssetCheckSeverity.ERROR)
         errors = [step_error(e) for e in result.all_events if e.is_step_failure]
         return ShardRun(shard, result.success, failed, None if result.success else (errors[0] if errors else "run failed"))
 
 
-def materialize_report(instance: dg.DagsterInstance, report_asset: dg.AssetsDefinition,
+def materialize_report(instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition],
                        resources: Mapping[str, object], tags: Mapping[str, str],
                        progress: Callable[[str], None]) -> str:
     """The corpus QC report as its own run; its verdict ("PASS"/"FAIL"), or "" if it failed."""
-    result = dg.materialize([report_asset], instance=instance, resources=dict(resources), raise_on_error=False,
-                            run_config=QUIET, tags={**tags, SHARD_RUN_TAG: "1", OWNER_TAG: control.process_owner()})
+    report = [a for a in assets if a.key.to_user_string() == "qc_report"]
+    result = dg.materialize(report, instance=instance, resources=dict(resources), raise_on_error=False,
+                            run_config=QUIET, tags=_run_here(tags))
     if not result.success:
         errors = [step_error(e) for e in result.all_events if e.is_step_failure]
         progress(f"QC report failed: {errors[0] if errors else 'run failed'}")
@@ -172,48 +214,47 @@ def local_instance(config: Config) -> dg.DagsterInstance:
     return instance
 
 
-def carry_on(instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition], resources: Mapping[str, object],
-             tags: Mapping[str, str], shards: list[int], progress: Callable[[str], None]) -> ShardOutcomes:
-    """The chain after submission for shards whose gates pass again (after a repair): each
-    shard's run, then the corpus QC report."""
+def run_chains(instance: dg.DagsterInstance, assets: Sequence[dg.AssetsDefinition], resources: Mapping[str, object],
+               tags: Mapping[str, str], shards: list[int], chain: Sequence[str], progress: Callable[[str], None],
+               outcomes: ShardOutcomes | None = None) -> ShardOutcomes:
+    """Each shard's ``chain`` as its own run, then the corpus QC report."""
     from polymath_assets.operations.shard_runs import run_shards
 
-    outcomes = run_shards(shards, ShardRunner(instance, assets, SETTLE_CHAIN, resources, tags), ShardOutcomes(),
+    outcomes = run_shards(shards, ShardRunner(instance, assets, chain, resources, tags), outcomes or ShardOutcomes(),
                           progress=progress)
-    report = next(a for a in assets if a.key.to_user_string() == "qc_report")
-    outcomes.qc_verdict = materialize_report(instance, report, resources, tags, progress)
+    outcomes.qc_verdict = materialize_report(instance, assets, resources, tags, progress)
     return outcomes
+
+
+def _terminal(config: Config, offline: bool | None):
+    """What a terminal command runs shard runs with: (its config, offline or not, its Dagster
+    instance, the assets and the resources of its definitions)."""
+    from dataclasses import replace
+
+    from polymath_assets.definitions import build_definitions
+
+    config = replace(config, offline=offline if offline is not None else config.offline)
+    defs = build_definitions(config)
+    return config, local_instance(config), list(defs.assets), dict(defs.resources)
 
 
 def run_pipeline(config: Config, *, shards: tuple[int, ...] | None, offline: bool | None,
                  progress: Callable[[str], None]) -> ShardOutcomes:
     """`polymath run`: every shard's whole chain (selection to graph) as its own run, then
     the corpus QC report — recorded in the Dagster instance at DAGSTER_HOME."""
-    from dataclasses import replace
-
-    from polymath_assets.definitions import build_definitions
     from polymath_assets.graph.reconcile import graph_counts
     from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect
     from polymath_assets.local.services import postgres_dsn
-    from polymath_assets.operations.shard_runs import run_shards
 
-    instance = local_instance(config)
-    offline = offline if offline is not None else config.offline
-    config = replace(config, offline=offline)
-    defs = build_definitions(config)
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    resources = dict(defs.resources)
-    tags = {STARTED_BY_TAG: "polymath run"}
+    config, instance, assets, resources = _terminal(config, offline)
     fail_orphaned_runs(instance)
     if not shards:
         with connect(postgres_dsn(config)) as conn:
             shards = tuple(ledger.shards_with_passages(conn, config.shard_count))
-    runner = ShardRunner(instance, assets, FULL_CHAIN, resources, tags)
-    outcomes = ShardOutcomes(offline=offline)
-    _off_the_main_thread(lambda: run_shards(list(shards), runner, outcomes, progress=progress))
-    report = next(a for a in assets if a.key.to_user_string() == "qc_report")
-    outcomes.qc_verdict = materialize_report(instance, report, resources, tags, progress)
+    outcomes = _off_the_main_thread(lambda: run_chains(
+        instance, assets, resources, {STARTED_BY_TAG: "polymath run"}, list(shards), FULL_CHAIN, progress,
+        ShardOutcomes(offline=config.offline)))
     with resources["graph"].open() as graph:
         outcomes.graph_counts = graph_counts(graph, None)
     progress("graph: " + ", ".join(f"{n} {kind}" for kind, n in outcomes.graph_counts.items()))
@@ -237,25 +278,19 @@ def repair_and_carry_on(conn, client, settings, config: Config, shard: int | Non
         progress(line)
     if not result.repaired_shards:
         return result, ShardOutcomes()
-    return result, carry_on(instance, assets, resources, tags, result.repaired_shards, progress)
+    return result, run_chains(instance, assets, resources, tags, result.repaired_shards, SETTLE_CHAIN, progress)
 
 
 def repair_from_the_terminal(config: Config, *, shard: int | None, offline: bool | None, poll_interval_s: float,
                              timeout_s: float | None, progress: Callable[[str], None]):
     """`polymath repair`: ``repair_and_carry_on`` in this process's Dagster instance."""
-    from dataclasses import replace
-
-    from polymath_assets.definitions import build_definitions
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb.db import connect
     from polymath_assets.local.services import batch_client, postgres_dsn
 
-    config = replace(config, offline=offline if offline is not None else config.offline)
-    defs = build_definitions(config)
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    config, instance, assets, resources = _terminal(config, offline)
     with connect(postgres_dsn(config)) as conn:
         return _off_the_main_thread(lambda: repair_and_carry_on(
-            conn, batch_client(config), ExtractionSettings.from_config(config), config, shard,
-            instance=local_instance(config), assets=assets, resources=dict(defs.resources),
-            tags={STARTED_BY_TAG: "polymath repair"}, poll_interval_s=poll_interval_s, timeout_s=timeout_s,
-            progress=progress))
+            conn, batch_client(config), ExtractionSettings.from_config(config), config, shard, instance=instance,
+            assets=assets, resources=resources, tags={STARTED_BY_TAG: "polymath repair"},
+            poll_interval_s=poll_interval_s, timeout_s=timeout_s, progress=progress))

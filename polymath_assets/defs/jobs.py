@@ -82,8 +82,6 @@ def pilot():
 
 
 def settle_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
-    report_asset = next(a for a in assets if a.key.to_user_string() == "qc_report")
-
     @dg.op(required_resource_keys=set(RESOURCE_KEYS))
     def settle_ready_shards(context: dg.OpExecutionContext) -> None:
         """Every shard whose batch job has finished: its chain of assets (concepts and gates,
@@ -107,7 +105,7 @@ def settle_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
                 progress=context.log.info)
             settled = corpus_settled(conn, settings)
         if settled:
-            outcomes.qc_verdict = materialize_report(instance, report_asset, resources, tags, context.log.info)
+            outcomes.qc_verdict = materialize_report(instance, assets, resources, tags, context.log.info)
         context.log.info(outcomes.summary())
         if outcomes.shards_failed:  # an error, not a gate: the sensor launches this work again
             raise dg.Failure(description=outcomes.summary(), allow_retries=False)

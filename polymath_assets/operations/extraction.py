@@ -154,7 +154,6 @@ def settle(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
 class ShardSubmissions:
     notes: list[str] = field(default_factory=list)  # recovered jobs
     results: dict[int, SubmitResult] = field(default_factory=dict)
-    estimate: Estimate | None = None
 
     @property
     def cap_full(self) -> list[int]:
@@ -170,14 +169,14 @@ def submit_shards(conn: psycopg.Connection, client: BatchClient, s: ExtractionSe
     out = ShardSubmissions(notes=runner.recover(conn, client, s))
     for note in out.notes:
         progress(note)
-    estimates = [Estimate.pending(conn, s, shard=shard) for shard in shards]
-    if any(e.requests for e in estimates):
+    waiting = set(control.waiting_shards(conn, version=s.version, selection=None, max_attempts=s.max_attempts,
+                                         retry_failed=True)) & set(shards)
+    conn.commit()
+    if waiting:
         s = calibrated(conn, client, s)
-        estimates = [Estimate.pending(conn, s, shard=shard) for shard in shards]
-    out.estimate = Estimate(*(sum(getattr(e, f) for e in estimates) for f in
-                              ("requests", "prompt_tokens", "output_tokens", "cost_usd")))
-    if out.estimate.requests:
-        check_budget(conn, s, out.estimate)
+        estimates = [Estimate.pending(conn, s, shard=shard) for shard in sorted(waiting)]
+        check_budget(conn, s, Estimate(*(sum(getattr(e, f) for e in estimates) for f in
+                                         ("requests", "prompt_tokens", "output_tokens", "cost_usd"))))
     for shard in shards:
         failpoint("round")
         result = out.results[shard] = runner.submit(conn, client, s, shard)
@@ -272,9 +271,7 @@ def finish(conn: psycopg.Connection, s: ExtractionSettings, config: Config, labe
 
 @dataclass
 class PilotOutcome:
-    selected: int | None  # None: an unfinished pilot was continued
     selection: str | None
-    estimate: Estimate
     summary: RunSummary
     report: Report
     states: dict[str, int]  # the sample's requests by ledger state
@@ -302,7 +299,7 @@ def run_pilot(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettin
     report = finish(conn, s, config, "pilot", summary)
     states = ledger.selection_states(conn, s.version, selection) if selection else {}
     conn.commit()
-    return PilotOutcome(selected, selection, estimate, summary, report, states)
+    return PilotOutcome(selection, summary, report, states)
 
 
 @dataclass
