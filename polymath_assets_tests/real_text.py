@@ -32,6 +32,11 @@ def load_scierc() -> list[dict]:
     return [dict(row) for row in _load()]
 
 
+def passage_id_of(row: dict) -> str:
+    """The stable passage id of an abstract (derived from its SciERC id)."""
+    return str(uuid.uuid5(uuid.UUID(row["doc_id"]), "abstract"))
+
+
 def write_scierc_corpus(path: Path, count: int | None = None) -> Path:
     """The first ``count`` abstracts (all by default) in the ingest format: one document
     (titled by its first words) and one passage each (apostrophes, backquotes and all). The
@@ -42,6 +47,6 @@ def write_scierc_corpus(path: Path, count: int | None = None) -> Path:
             title = " ".join(row["passage_text"].split()[:8])
             out.write(json.dumps({"kind": "document", "doc_id": row["doc_id"], "title": title}) + "\n")
             out.write(json.dumps({"kind": "passage", "doc_id": row["doc_id"], "section": "abstract",
-                                  "passage_id": str(uuid.uuid5(uuid.UUID(row["doc_id"]), "abstract")),
+                                  "passage_id": passage_id_of(row),
                                   "passage_text": row["passage_text"]}) + "\n")
     return path

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -25,7 +24,7 @@ from polymath_assets.shards import shard_key, shard_of
 from polymath_assets_tests import ui_backfill as ui
 from polymath_assets_tests import ui_support
 from polymath_assets_tests.emulator_reads import provider_jobs, submissions
-from polymath_assets_tests.real_text import load_scierc
+from polymath_assets_tests.real_text import load_scierc, passage_id_of
 
 SHARDS = 4
 ABSTRACTS = 36
@@ -36,7 +35,7 @@ def corpus(path) -> tuple[int, int]:
     """The abstracts in the ingest format, the first one's shard made sparse: (held shard, passages)."""
     rows = []
     for row in load_scierc()[:ABSTRACTS]:
-        passage_id = str(uuid.uuid5(uuid.UUID(row["doc_id"]), "abstract"))
+        passage_id = passage_id_of(row)
         rows.append((row, passage_id, shard_of(passage_id, SHARDS)))
     held = rows[0][2]
     with path.open("w", encoding="utf-8") as out:

@@ -25,9 +25,11 @@ def _client(cfg, offline: bool | None):
     return batch_client(cfg, offline)
 
 
-def _versions(compare: str, parse):
+def _versions(compare: str) -> tuple[str, str]:
+    from polymath_assets.operations.compare import parse_versions
+
     try:
-        return parse(compare)
+        return parse_versions(compare)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
 
@@ -60,12 +62,12 @@ def pilot(size: int, offline: bool | None, poll_interval: float, timeout: float 
     from polymath_assets.extraction.runner import ExtractionSettings
     from polymath_assets.kb import ledger
     from polymath_assets.kb.db import connect
-    from polymath_assets.operations.compare import compare_versions, parse_versions
+    from polymath_assets.operations.compare import compare_versions
     from polymath_assets.operations.extraction import run_pilot
 
     cfg = config()
     settings = ExtractionSettings.from_config(cfg)
-    versions = _versions(compare, parse_versions) if compare is not None else None
+    versions = _versions(compare) if compare is not None else None
     with connect(database(cfg)) as conn:
         if dry_run:
             eligible = ledger.unselected_count(conn, settings.version)
