@@ -24,10 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
 
-from polymath_assets.local import emulator_service  # noqa: E402
 from polymath_assets.local.state import free_port  # noqa: E402
 from polymath_assets_tests import ui_backfill as ui  # noqa: E402
-from polymath_assets_tests.emulator_reads import provider_jobs, submissions  # noqa: E402
+from polymath_assets_tests.emulator_reads import service_submissions  # noqa: E402
 from polymath_assets_tests.real_text import write_scierc_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,11 +61,7 @@ def prepare(root: Path, corpus: Path) -> dict[str, str]:
 
 def emulator_requests(home: Path) -> int:
     """Requests in every batch job the emulator received (a request sent twice counts twice)."""
-    running = emulator_service._running(home)
-    if running is None:
-        return 0
-    counts = submissions(provider_jobs(emulator_service.base_url(running[1]), home / "emulator" / "state"))
-    return sum(counts.values())
+    return sum(service_submissions(home).values())
 
 
 def ledger(env: dict[str, str]) -> dict:

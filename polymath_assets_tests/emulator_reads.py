@@ -48,3 +48,14 @@ def submissions(jobs: list[ProviderJob], *, include_failed: bool = True) -> Coun
         if include_failed or job.state not in ("FAILED", "EXPIRED", "CANCELLED"):
             counts.update(job.keys)
     return counts
+
+
+def service_submissions(home: Path, *, include_failed: bool = True) -> Counter:
+    """``submissions`` of the emulator running as a service under a POLYMATH_HOME (empty if none runs)."""
+    from polymath_assets.local import emulator_service
+
+    running = emulator_service._running(home)
+    if running is None:
+        return Counter()
+    return submissions(provider_jobs(emulator_service.base_url(running[1]), Path(home) / "emulator" / "state"),
+                       include_failed=include_failed)

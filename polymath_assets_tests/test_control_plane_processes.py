@@ -19,7 +19,7 @@ from polymath_assets.extraction import runner
 from polymath_assets.kb.migrate import migrate
 from polymath_assets.local import emulator_service
 from polymath_assets.operations.extraction import drive
-from polymath_assets_tests.emulator_reads import provider_jobs, submissions
+from polymath_assets_tests.emulator_reads import provider_jobs, service_submissions, submissions
 from polymath_assets_tests.extraction_helpers import concept_rows, ledger_states, load_sample, settings
 
 pytestmark = pytest.mark.slow
@@ -278,8 +278,7 @@ def test_two_settle_runs_at_once_ingest_each_job_once_and_every_shard_reconciles
                 for shard in range(shards):
                     check = reconcile(conn, g, shard=shard, shard_count=shards)
                     assert check.ok or (shard in held and check.actual["passages"] == 0), (shard, check.differences)
-        sent = submissions(provider_jobs(emulator_service.base_url(emulator_service._running(home)[1]),
-                                         home / "emulator" / "state"))
+        sent = service_submissions(home)
         assert set(sent) == keys and set(sent.values()) == {1}
     finally:
         emulator_service.stop(home)

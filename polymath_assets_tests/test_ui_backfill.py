@@ -23,7 +23,7 @@ from polymath_assets.local.state import free_port
 from polymath_assets.shards import shard_key, shard_of
 from polymath_assets_tests import ui_backfill as ui
 from polymath_assets_tests import ui_support
-from polymath_assets_tests.emulator_reads import provider_jobs, submissions
+from polymath_assets_tests.emulator_reads import service_submissions
 from polymath_assets_tests.real_text import load_scierc, passage_id_of
 
 SHARDS = 4
@@ -81,8 +81,7 @@ def test_a_backfill_launched_from_the_ui_settles_every_shard_reports_and_shows_t
             states = dict(conn.execute("SELECT status, count(*) FROM passage_requests GROUP BY 1").fetchall())
             keys = {k for (k,) in conn.execute("SELECT request_key FROM passage_requests")}
         assert states == {"done": passages}, states
-        sent = submissions(provider_jobs(emulator_service.base_url(emulator_service._running(home)[1]),
-                                         home / "emulator" / "state"))
+        sent = service_submissions(home)
         assert set(sent) == keys and set(sent.values()) == {1}, sent
 
         # The held shard: failed in the asset's partition status, named in the report.
