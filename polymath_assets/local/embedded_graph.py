@@ -52,7 +52,7 @@ from pathlib import Path
 import psutil
 
 from polymath_assets.graph.connection import falkordb_uri
-from polymath_assets.local.state import Report, ServiceStatus, Wait, locked, no_report, terminate
+from polymath_assets.local.state import Report, ServiceStatus, Wait, locked, log_tail, no_report, terminate
 
 START_TIMEOUT_S = 60.0     # a server that neither answers nor works on its data for this long is an error
 LAUNCH_TIMEOUT_S = 10.0    # from redis-server's exit (it daemonizes) to its pid file
@@ -61,6 +61,8 @@ STOP_TIMEOUT_S = 15.0
 COMPACT_TIMEOUT_S = 600.0  # the rewrite of a clean stop; SHUTDOWN follows anyway (nothing is lost)
 MAX_SOCKET_PATH = 100      # sun_path holds 108 bytes
 LOG_TAIL_BYTES = 1 << 20   # how much of redis.log is read to find this server's start-up
+WARNING_TAIL_BYTES = 1 << 16  # how much of it is read for the last warning of a failed start
+START_LINE = "Redis is starting"  # what redis-server logs first on every start
 
 
 def graph_dir(home: Path) -> Path:
@@ -318,15 +320,8 @@ def _persistence(home: Path) -> dict | None:
 
 def server_log(home: Path, pid: int) -> list[str]:
     """The lines the server with this pid logged since its start (from the log's tail)."""
-    try:
-        with open(log_path(home), "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return []
-    mine = [line for line in lines if line.startswith(f"{pid}:")]
-    starts = [i for i, line in enumerate(mine) if "Redis is starting" in line]
-    return mine[starts[-1]:] if starts else mine
+    return [line for line in log_tail(log_path(home), LOG_TAIL_BYTES, start_marker=START_LINE)
+            if line.startswith(f"{pid}:")]
 
 
 def _ready_in_log(home: Path, pid: int) -> bool:
@@ -336,10 +331,7 @@ def _ready_in_log(home: Path, pid: int) -> bool:
 def _last_warning(home: Path) -> str:
     """': <the last warning the server logged>', or '' (for an error message). The warning
     redis-server prints before it daemonizes on every start (memory overcommit) is not it."""
-    try:
-        lines = log_path(home).read_text(errors="replace").splitlines()[-200:]
-    except OSError:
-        return ""
+    lines = log_tail(log_path(home), WARNING_TAIL_BYTES, start_marker=START_LINE)
     warnings = [line.split(" # ", 1)[1].strip() for line in lines if ":M " in line and " # " in line]
     return f": {warnings[-1]}" if warnings else ""
 

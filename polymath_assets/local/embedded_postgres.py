@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from polymath_assets.local.state import Report, ServiceStatus, Wait, no_report
+from polymath_assets.local.state import Report, ServiceStatus, Wait, log_tail, no_report
 
 DATABASE = "polymath"
 START_TIMEOUT_S = 60.0  # a server that is starting yet does no work for this long is an error
@@ -152,14 +152,7 @@ def _await_startup(home: Path, wait: Wait) -> None:
 def _startup_detail(home: Path) -> str:
     """What the server log says about the start under way: crash recovery and its last
     progress line (PostgreSQL logs one every 10 s of redo), or plain start-up."""
-    try:
-        with open(_log(home), "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - LOG_TAIL_BYTES))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return "starting"
-    starts = [i for i, line in enumerate(lines) if "starting PostgreSQL" in line]
-    lines = lines[starts[-1]:] if starts else lines
+    lines = log_tail(_log(home), LOG_TAIL_BYTES, start_marker="starting PostgreSQL")
     if not any("automatic recovery in progress" in line or "was interrupted" in line for line in lines):
         return "starting"
     redo = [line.split("LOG:", 1)[-1].strip() for line in lines if "redo in progress" in line]
