@@ -197,7 +197,7 @@ def start(home: Path, report: Report | None = None) -> str:
             if pid is None:
                 pid, launched = _launch(home), True
         if _await_answer(home, pid, wait):
-            _repair_indexes(home, pid, wait)
+            _repair_indexes(home, wait)
             return uri_for(home)
 
 
@@ -247,34 +247,41 @@ def _await_answer(home: Path, pid: int, wait: Wait) -> bool:
     return True
 
 
-def _repair_indexes(home: Path, pid: int, wait: Wait) -> None:
+def _repair_indexes(home: Path, wait: Wait) -> None:
     """Rebuild the indexes a snapshot load leaves incomplete (cypher.ZERO_VALUED_INDEXES),
-    once per server: the first command to find it answering does it, under the start lock,
-    before any command uses the graph."""
+    once per server process: the first command to find it answering does it, under the
+    start lock, before any command uses the graph. The marker holds the server's run id
+    (``INFO server``, new in every process), not its pid: a server started after a reboot
+    can get the pid of the one the marker was written for."""
     from polymath_assets.graph import cypher
     from polymath_assets.graph.connection import open_graph
 
-    marker = graph_dir(home) / "indexes_rebuilt"  # the pid of the server they were rebuilt on
+    marker = graph_dir(home) / "indexes_rebuilt"
     with locked(graph_dir(home) / "start.lock"):
-        if marker.is_file() and marker.read_text().strip() == str(pid):
+        run_id = _run_id(home)
+        if run_id is None or (marker.is_file() and marker.read_text().strip() == run_id):
             return
-        if _snapshot_keys(home, pid):
-            labels = {label for label, _ in cypher.ZERO_VALUED_INDEXES}
-            started = time.monotonic()
-            with open_graph(uri_for(home)) as graph:
-                rebuilt = graph.rebuild_indexes(labels)
-            if rebuilt and (wait.reported or time.monotonic() - started >= wait.every_s):
-                wait.report(f"rebuilt the graph's {', '.join(sorted(labels))} index after the load "
-                            f"({time.monotonic() - started:.0f} s)")
-        marker.write_text(f"{pid}\n")
+        labels = {label for label, _ in cypher.ZERO_VALUED_INDEXES}
+        started = time.monotonic()
+        with open_graph(uri_for(home)) as graph:
+            rebuilt = graph.rebuild_indexes(labels)
+        if rebuilt and (wait.reported or time.monotonic() - started >= wait.every_s):
+            wait.report(f"rebuilt the graph's {', '.join(sorted(labels))} index after the load "
+                        f"({time.monotonic() - started:.0f} s)")
+        marker.write_text(f"{run_id}\n")
 
 
-def _snapshot_keys(home: Path, pid: int) -> int:
-    """How many keys the server loaded from its snapshot (0: none, or an empty one)."""
-    for line in server_log(home, pid):
-        if "Done loading RDB, keys loaded:" in line:
-            return int(line.split("keys loaded:", 1)[1].split(",", 1)[0])
-    return 0
+def _run_id(home: Path) -> str | None:
+    """The run id of the server answering on our socket, or None."""
+    import redis
+
+    client = redis_client(home, PROBE_TIMEOUT_S)
+    try:
+        return client.info("server")["run_id"]
+    except (redis.RedisError, OSError, KeyError):
+        return None
+    finally:
+        client.close()
 
 
 def condition(home: Path, pid: int) -> tuple[str, str]:
@@ -296,7 +303,7 @@ def condition(home: Path, pid: int) -> tuple[str, str]:
     return "silent", "does not answer"
 
 
-def _client(home: Path, timeout_s: float):
+def redis_client(home: Path, timeout_s: float):
     """A plain redis client without retries (redis-py retries 10 times by default: a
     SHUTDOWN, whose connection always drops, then took seconds)."""
     import redis
@@ -309,7 +316,7 @@ def _persistence(home: Path) -> dict | None:
     """INFO persistence (answered while the snapshot loads), or None when nothing answers."""
     import redis
 
-    client = _client(home, PROBE_TIMEOUT_S)
+    client = redis_client(home, PROBE_TIMEOUT_S)
     try:
         return client.info("persistence")
     except (redis.RedisError, OSError):
@@ -345,7 +352,7 @@ def stop(home: Path) -> bool:
     pid = running_pid(home)
     if pid is None:
         return False
-    client = _client(home, STOP_TIMEOUT_S)
+    client = redis_client(home, STOP_TIMEOUT_S)
     try:
         _compact(client)
         client.shutdown()
