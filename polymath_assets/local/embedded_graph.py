@@ -197,7 +197,9 @@ def start(home: Path, report: Report | None = None) -> str:
             if pid is None:
                 pid, launched = _launch(home), True
         if _await_answer(home, pid, wait):
-            _repair_indexes(home, wait)
+            rebuilt = _repair_indexes(home)
+            if rebuilt:
+                _await_indexes(home, pid, rebuilt, wait.report)
             return uri_for(home)
 
 
@@ -247,12 +249,13 @@ def _await_answer(home: Path, pid: int, wait: Wait) -> bool:
     return True
 
 
-def _repair_indexes(home: Path, wait: Wait) -> None:
-    """Rebuild the indexes a snapshot load leaves incomplete (cypher.ZERO_VALUED_INDEXES),
-    once per server process: the first command to find it answering does it, under the
-    start lock, before any command uses the graph. The marker holds the server's run id
-    (``INFO server``, new in every process), not its pid: a server started after a reboot
-    can get the pid of the one the marker was written for."""
+def _repair_indexes(home: Path) -> list[str]:
+    """Drop and create again the indexes a snapshot load leaves incomplete
+    (cypher.ZERO_VALUED_LABELS), once per server process: the first command to find it
+    answering does it, under the start lock (two at once would create an index twice);
+    return the labels rebuilt. The marker holds the server's run id (``INFO server``, new
+    in every process), not its pid: a server started after a reboot can get the pid of the
+    one the marker was written for."""
     from polymath_assets.graph import cypher
     from polymath_assets.graph.connection import open_graph
 
@@ -260,15 +263,32 @@ def _repair_indexes(home: Path, wait: Wait) -> None:
     with locked(graph_dir(home) / "start.lock"):
         run_id = _run_id(home)
         if run_id is None or (marker.is_file() and marker.read_text().strip() == run_id):
-            return
-        labels = {label for label, _ in cypher.ZERO_VALUED_INDEXES}
-        started = time.monotonic()
+            return []
         with open_graph(uri_for(home)) as graph:
-            rebuilt = graph.rebuild_indexes(labels)
-        if rebuilt and (wait.reported or time.monotonic() - started >= wait.every_s):
-            wait.report(f"rebuilt the graph's {', '.join(sorted(labels))} index after the load "
-                        f"({time.monotonic() - started:.0f} s)")
+            rebuilt = graph.rebuild_indexes(set(cypher.ZERO_VALUED_LABELS))
         marker.write_text(f"{run_id}\n")
+    return rebuilt
+
+
+def _await_indexes(home: Path, pid: int, labels: list[str], report: Report) -> None:
+    """Wait, with progress, until the rebuilt indexes are operational. Queries are right
+    meanwhile (they scan the label), so this only spares the command a slow start; an
+    index whose build shows no work for START_TIMEOUT_S is left building."""
+    from polymath_assets.graph.connection import open_graph
+
+    wait = Wait(report, START_TIMEOUT_S)
+    with open_graph(uri_for(home)) as graph:
+        while building := graph.indexes_building(set(labels)):
+            wait.working_if_cpu(pid)
+            if wait.timed_out:
+                wait.report(f"the graph's {', '.join(building)} index is still building; queries scan meanwhile")
+                return
+            wait.progress(f"waiting for the graph's rebuilt index: "
+                          f"{'; '.join(f'{label} {state}' for label, state in building.items())} "
+                          f"({wait.elapsed_s:.0f} s so far)")
+            time.sleep(0.05)
+    if wait.reported:
+        wait.report(f"rebuilt the graph's {', '.join(labels)} index after the load ({wait.elapsed_s:.0f} s)")
 
 
 def _run_id(home: Path) -> str | None:
