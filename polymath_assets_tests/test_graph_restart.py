@@ -182,6 +182,25 @@ def test_commands_starting_at_once_start_one_server_and_stop_is_quick(tmp_path):
         embedded_graph.stop(home)
 
 
+def _changes(home: Path) -> dict[Path, int]:
+    """Each file and folder of the graph home (its socket aside) with its ctime: a write or
+    a chmod, even to the same mode, moves it."""
+    return {p: p.stat().st_ctime_ns for p in embedded_graph.graph_dir(home).rglob("*") if not p.is_socket()}
+
+
+def test_commands_that_find_the_server_answering_write_nothing(tmp_path):
+    home = tmp_path / "home"
+    try:
+        embedded_graph.start(home)
+        before = _changes(home)
+        for _ in range(3):
+            embedded_graph.start(home)
+            assert embedded_graph.status(home).answering
+        assert _changes(home) == before
+    finally:
+        embedded_graph.stop(home)
+
+
 # --- indexes after a load from the snapshot ---------------------------------------------------
 
 def test_shard_zero_is_found_through_its_index_after_a_restart_from_the_snapshot(tmp_path):
