@@ -201,6 +201,49 @@ def test_commands_that_find_the_server_answering_write_nothing(tmp_path):
         embedded_graph.stop(home)
 
 
+# --- what a clean stop rewrites ------------------------------------------------------------
+
+def _snapshot(home: Path) -> tuple[str, bytes]:
+    [base] = [p for p in embedded_graph.data_dir(home).iterdir() if ".base." in p.name]
+    return base.name, base.read_bytes()
+
+
+def test_a_clean_stop_folds_the_tail_only_once_it_is_a_quarter_of_the_snapshot_or_when_asked(tmp_path):
+    home = tmp_path / "home"
+    probes = "MATCH (p:Probe) RETURN count(p) AS n"
+    try:
+        with open_graph(embedded_graph.start(home)) as graph:
+            graph.run("UNWIND range(1, 2000) AS i CREATE (:Probe {n: i, text: 'a probe of some length'})")
+        embedded_graph.stop(home)  # a tail far larger than the empty snapshot: folded
+        assert embedded_graph.aof_sizes(home)[1] == 0
+        snapshot = _snapshot(home)
+
+        with open_graph(embedded_graph.start(home)) as graph:
+            graph.run("CREATE (:Probe {n: 0})")
+        embedded_graph.stop(home)  # one small write: the snapshot is not written again
+        assert _snapshot(home) == snapshot
+        base, tail = embedded_graph.aof_sizes(home)
+        assert 0 < tail < embedded_graph.COMPACT_TAIL_SHARE * base
+
+        with open_graph(embedded_graph.start(home)) as graph:
+            assert graph.records(probes) == [{"n": 2001}]
+        env = {**os.environ, "POLYMATH_HOME": str(home)}
+        assert "graph     stopped" in polymath(env, "services", "down", "--compact").stdout
+        assert embedded_graph.aof_sizes(home)[1] == 0 and _snapshot(home) != snapshot
+        with open_graph(embedded_graph.start(home)) as graph:
+            assert graph.records(probes) == [{"n": 2001}]
+    finally:
+        embedded_graph.stop(home)
+
+
+def test_when_a_clean_stop_rewrites_the_snapshot():
+    share = embedded_graph.COMPACT_TAIL_SHARE
+    assert not embedded_graph.worth_folding(1000, 0) and not embedded_graph.worth_folding(1000, 0, forced=True)
+    assert not embedded_graph.worth_folding(1000, int(1000 * share) - 1)
+    assert embedded_graph.worth_folding(1000, int(1000 * share)) and embedded_graph.worth_folding(0, 1)
+    assert embedded_graph.worth_folding(1000, 1, forced=True)
+
+
 # --- indexes after a load from the snapshot ---------------------------------------------------
 
 def test_shard_zero_is_found_through_its_index_after_a_restart_from_the_snapshot(tmp_path):

@@ -20,9 +20,11 @@ re-running its history.
 - A background rewrite folds the tail into a new base whenever the tail outgrows the
   base (``auto-aof-rewrite-percentage 100``, from ``auto-aof-rewrite-min-size``), so a
   restart reads at most the snapshot and a tail of the same size: it grows with the
-  graph, not with its history. A clean stop (``stop``) rewrites first, leaving one
-  snapshot — which also outlives a FalkorDB upgrade, where a tail of effects in an older
-  encoding would not load.
+  graph, not with its history. A clean stop (``stop``) rewrites first once the tail is a
+  quarter of the snapshot (a rewrite writes the whole graph; a smaller tail loads in a
+  fraction of that time), and always with ``compact`` (``services down --compact``),
+  leaving one snapshot — which outlives a FalkorDB upgrade, where a tail of effects in an
+  older encoding would not load.
 
 Durability: ``appendfsync always``. The server writes and fsyncs the log before it
 answers a write, so every acknowledged write survives ``kill -9`` of the server and a
@@ -42,6 +44,7 @@ replays the tail it answers nothing, and its log does not yet say it is ready. E
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -59,6 +62,8 @@ LAUNCH_TIMEOUT_S = 10.0    # from redis-server's exit (it daemonizes) to its pid
 PROBE_TIMEOUT_S = 2.0      # one INFO; a server replaying its tail does not answer at all
 STOP_TIMEOUT_S = 15.0
 COMPACT_TIMEOUT_S = 600.0  # the rewrite of a clean stop; SHUTDOWN follows anyway (nothing is lost)
+COMPACT_TAIL_SHARE = 0.25  # a clean stop folds a tail of at least this share of the snapshot into it
+AOF_MANIFEST = "appendonly.aof.manifest"  # redis's list of the append-only files in use
 MAX_SOCKET_PATH = 100      # sun_path holds 108 bytes
 LOG_TAIL_BYTES = 1 << 20   # how much of redis.log is read to find this server's start-up
 WARNING_TAIL_BYTES = 1 << 16  # how much of it is read for the last warning of a failed start
@@ -387,32 +392,43 @@ def _last_warning(home: Path) -> str:
     return f": {warnings[-1]}" if warnings else ""
 
 
-def stop(home: Path) -> bool:
-    """Fold the append-only tail into a fresh snapshot, then SHUTDOWN (which flushes);
-    return whether a server ran. A server still loading is stopped as it is: its files
-    were only being read."""
+def stop(home: Path, compact: bool = False) -> bool:
+    """SHUTDOWN (which flushes), after folding the append-only tail into a fresh snapshot
+    if the tail has grown to COMPACT_TAIL_SHARE of the snapshot, or with ``compact``
+    whatever its size (before a FalkorDB upgrade); return whether a server ran. A rewrite
+    writes the whole graph, so a stop after a few writes leaves them in the tail, which
+    loads in a fraction of that time. A server still loading is stopped as it is: its
+    files were only being read."""
     import redis
 
     pid = running_pid(home)
     if pid is None:
         return False
-    client = redis_client(home, STOP_TIMEOUT_S)
+    client = None
     try:
-        _compact(client)
+        client = redis_client(home, STOP_TIMEOUT_S)
+        if worth_folding(*aof_sizes(home), forced=compact):
+            _compact(client)
         client.shutdown()
     except (redis.RedisError, OSError):
         pass  # SHUTDOWN closes the connection (an error on the client side), or nothing answers: the signal below
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     terminate(pid, timeout_s=STOP_TIMEOUT_S)  # returns at once when SHUTDOWN already ended it
     _pid_file(home).unlink(missing_ok=True)
     return True
 
 
+def worth_folding(snapshot_bytes: int, tail_bytes: int, forced: bool = False) -> bool:
+    """Pure: whether a clean stop rewrites the snapshot to fold this tail into it."""
+    return tail_bytes > 0 and (forced or tail_bytes >= COMPACT_TAIL_SHARE * snapshot_bytes)
+
+
 def _compact(client) -> None:
-    """BGREWRITEAOF and wait for it, if there is a tail to fold and no load under way."""
+    """BGREWRITEAOF and wait for it, unless a load is under way."""
     info = client.info("persistence")
-    if int(info.get("loading", 0)) or int(info.get("aof_current_size", 0)) <= int(info.get("aof_base_size", 0)):
+    if int(info.get("loading", 0)):
         return
     if not int(info.get("aof_rewrite_in_progress", 0)):
         client.bgrewriteaof()
@@ -422,6 +438,24 @@ def _compact(client) -> None:
         if not int(info.get("aof_rewrite_in_progress", 0)) and not int(info.get("aof_rewrite_scheduled", 0)):
             return
         time.sleep(0.05)
+
+
+def aof_sizes(home: Path) -> tuple[int, int]:
+    """(snapshot bytes, tail bytes): the base file and the incremental files the manifest
+    names as current (history files awaiting deletion after a rewrite do not count)."""
+    folder = data_dir(home)
+    try:
+        manifest = (folder / AOF_MANIFEST).read_text()
+    except FileNotFoundError:
+        return 0, 0
+    sizes = {"b": 0, "i": 0}
+    for line in manifest.splitlines():  # file <name> seq <n> type <b|h|i> [startoffset <n> ...]
+        fields = line.split()
+        entry = dict(zip(fields[::2], fields[1::2]))
+        if entry.get("type") in sizes:
+            with contextlib.suppress(FileNotFoundError):
+                sizes[entry["type"]] += (folder / entry["file"]).stat().st_size
+    return sizes["b"], sizes["i"]
 
 
 def disk_bytes(home: Path) -> int:
