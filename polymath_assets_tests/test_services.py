@@ -213,10 +213,16 @@ def test_services_up_waits_for_postgres_crash_recovery_and_says_so(cli, tmp_path
     up = subprocess.Popen([sys.executable, "-m", "polymath_assets.cli", "services", "up"], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(5)
-        assert up.poll() is None, up.communicate()  # still waiting: no error, no restart
+        seen = []
+        for line in up.stderr:  # until it says it waits (a progress line comes after 2 s of waiting)
+            seen.append(line)
+            if "waiting for PostgreSQL" in line:
+                break
+        assert up.poll() is None, "".join(seen)  # still waiting: no error, no restart
         os.kill(postmaster, signal.SIGCONT)
-        out, err = up.communicate(timeout=120)
+        err = "".join(seen) + up.stderr.read()  # the rest, from the same buffered reader
+        out = up.stdout.read()
+        up.wait(timeout=120)
     finally:
         os.kill(postmaster, signal.SIGCONT)
         up.kill()
