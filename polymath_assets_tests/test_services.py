@@ -213,10 +213,16 @@ def test_services_up_waits_for_postgres_crash_recovery_and_says_so(cli, tmp_path
     up = subprocess.Popen([sys.executable, "-m", "polymath_assets.cli", "services", "up"], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(5)
-        assert up.poll() is None, up.communicate()  # still waiting: no error, no restart
+        seen = []
+        for line in up.stderr:  # until it says it waits (a progress line comes after 2 s of waiting)
+            seen.append(line)
+            if "waiting for PostgreSQL" in line:
+                break
+        assert up.poll() is None, "".join(seen)  # still waiting: no error, no restart
         os.kill(postmaster, signal.SIGCONT)
-        out, err = up.communicate(timeout=120)
+        err = "".join(seen) + up.stderr.read()  # the rest, from the same buffered reader
+        out = up.stdout.read()
+        up.wait(timeout=120)
     finally:
         os.kill(postmaster, signal.SIGCONT)
         up.kill()
@@ -227,3 +233,21 @@ def test_services_up_waits_for_postgres_crash_recovery_and_says_so(cli, tmp_path
     assert pids(status(cli)[1])["postgres"] == postmaster  # the same server: waited for, never killed
     with psycopg.connect(status(cli)[1]["postgres_dsn"]) as conn:
         assert conn.execute("SELECT count(*) FROM probe").fetchone()[0] == ROWS
+
+
+def test_only_a_stale_postmaster_pid_is_removed_and_reported(tmp_path):
+    """A pid file another command's server is still writing is left alone (and `services up`
+    does not call it an unclean stop); one that names a dead process is removed."""
+    from polymath_assets.local import embedded_postgres
+
+    pgdata = embedded_postgres.pgdata_dir(tmp_path)
+    pgdata.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lines = [str(gone.pid), str(pgdata), "1700000000", "5432", str(pgdata), "", "0 0", "ready"]
+    pid_file = pgdata / "postmaster.pid"
+    pid_file.write_text("\n".join(lines[:5]) + "\n")  # half written: the status lines come last
+    assert embedded_postgres._postmaster(tmp_path) == (None, False) and pid_file.exists()
+    pid_file.write_text("\n".join(lines) + "\n")  # whole, naming a process that is gone
+    assert embedded_postgres._postmaster(tmp_path) == (None, True) and not pid_file.exists()
+    assert embedded_postgres._postmaster(tmp_path) == (None, False)

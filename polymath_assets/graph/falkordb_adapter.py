@@ -111,24 +111,24 @@ class FalkorDBGraph(GraphConnection):
         result = self._query(statement, params, read_only=False)
         return int(result.result_set[0][0]) if result.result_set else 0
 
-    def rebuild_indexes(self, labels: set[str], timeout_s: float = 600.0) -> list[tuple[str, str]]:
-        """Drop every index field of these labels, create them again and wait until they
-        are operational (see cypher.ZERO_VALUED_INDEXES); return the (label, property)
-        pairs rebuilt. A label's fields all go: dropping one of several fields rebuilds
-        nothing of the others, and the gap stays."""
-        import time
-
+    def rebuild_indexes(self, labels: set[str]) -> list[str]:
+        """Drop every index field of these labels and create them again (see
+        cypher.ZERO_VALUED_LABELS); return the labels rebuilt. The server builds them in the
+        background (``indexes_building``); meanwhile queries scan the label: right, only
+        slower. A label's fields all go: dropping one of several fields rebuilds nothing of
+        the others, and the gap stays."""
         redo = [(row["label"], prop) for row in self.records(cypher.FALKORDB_LIST_INDEXES)
                 if row["label"] in labels for prop in row["properties"]]
         for label, prop in redo:
             self.run_schema(cypher.falkordb_drop_index(label, prop))
         for label, prop in redo:
             self.run_schema(cypher.falkordb_index(label, prop))
-        deadline = time.monotonic() + timeout_s
-        while any(row["status"] != "OPERATIONAL" for row in self.records(cypher.FALKORDB_INDEX_STATUS)
-                  if row["label"] in labels) and time.monotonic() < deadline:
-            time.sleep(0.05)  # until then queries scan the label: right, only slower
-        return redo
+        return sorted({label for label, _ in redo})
+
+    def indexes_building(self, labels: set[str]) -> dict[str, str]:
+        """label -> the server's state of its index, for those of ``labels`` not operational yet."""
+        return {row["label"]: row["status"] for row in self.records(cypher.FALKORDB_LIST_INDEXES)
+                if row["label"] in labels and row["status"] != "OPERATIONAL"}
 
     def close(self) -> None:
         try:

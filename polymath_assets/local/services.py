@@ -64,13 +64,14 @@ def endpoints(config: Config, dsn: str, uri: str) -> Endpoints:
     return Endpoints(dsn, uri, auth, config.neo4j_database or None)
 
 
-def down(config: Config) -> dict[str, str]:
-    """Stop the embedded servers; external servers are never touched."""
+def down(config: Config, compact: bool = False) -> dict[str, str]:
+    """Stop the embedded servers; external servers are never touched. ``compact``: fold the
+    graph's whole append-only tail into its snapshot first (see embedded_graph.stop)."""
     result = {}
     result["postgres"] = "external (left running)" if config.postgres_dsn else (
         "stopped" if embedded_postgres.stop(config.home) else "was not running")
     result["graph"] = "external (left running)" if config.neo4j_uri else (
-        "stopped" if embedded_graph.stop(config.home) else "was not running")
+        "stopped" if embedded_graph.stop(config.home, compact=compact) else "was not running")
     from polymath_assets.local import emulator_service
 
     if emulator_service.stop(config.home):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -100,6 +101,25 @@ def locked(path: Path) -> Iterator[None]:
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def log_tail(path: Path, nbytes: int, start_marker: str | None = None) -> list[str]:
+    """The lines of the last ``nbytes`` of a log that is never rotated (the first one cut
+    by the window dropped), from the last line holding ``start_marker`` if one is given
+    and found there; [] when the file cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            start = max(0, f.seek(0, os.SEEK_END) - nbytes)
+            f.seek(start)
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    if start:
+        lines = lines[1:]
+    if start_marker is not None:
+        starts = [i for i, line in enumerate(lines) if start_marker in line]
+        lines = lines[starts[-1]:] if starts else lines
+    return lines
 
 
 def cpu_seconds(pid: int) -> float | None:
