@@ -47,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLYMATH_CONFIDENCE_FLOOR", "0.7", "Concepts below this confidence are left out of the merge-policy view."),
     Setting("GEMINI_API_KEY", "", "Gemini API key (GOOGLE_API_KEY is also accepted).", secret=True),
     Setting("POLYMATH_GEMINI_MODEL", "gemini-2.5-flash-lite", "Gemini model for batch extraction."),
-    Setting("POLYMATH_GEMINI_TIMEOUT_S", "120", "Deadline of one call to the Gemini API (or the emulator), the SDK's retries and back-off included: a call with no reply by then fails, saying what timed out. File transfers are bounded per chunk instead (no byte for one attempt's share of it)."),
+    Setting("POLYMATH_GEMINI_TIMEOUT_S", "120", "Deadline of one operation on the Gemini API (or the emulator), the SDK's retries and back-off included: a status call, a job lookup over all its pages, each attempt of a batch creation; one with no reply by then fails, saying what timed out. File transfers are bounded per chunk instead (no byte for one attempt's share of it)."),
     Setting("POLYMATH_TEMPERATURE", "0", "Sampling temperature of extraction requests."),
     Setting("POLYMATH_PROMPT_VERSION", "concepts-v2", "Answer format asked for: concepts-v2 (compact: spans as written, grouped by type; evidence built from the located span) or concepts-v1 (name, type, aliases, confidence and quotes per concept). Each has its own request keys."),
     Setting("POLYMATH_MAX_CONCEPTS", "20", "Response schema: most concepts per passage (maxItems)."),
