@@ -2,6 +2,8 @@
 pairs (text, list of names, corpus choice), type, head and embedding guards, the chaining
 guard, cluster metrics, the names file, the threshold of a model and its calibration."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -13,15 +15,18 @@ from polymath_assets.concepts.acronyms import (
     pairs_in_surface,
 )
 from polymath_assets.concepts.calibrate import GoldRejected, read_gold, stage_scores, threshold_for
+from polymath_assets.concepts.memory import MemoryStore
 from polymath_assets.concepts.normalize import normalize_key, variant_stages
 from polymath_assets.concepts.quality import Scores, b_cubed, pairwise
 from polymath_assets.concepts.resolver import (
+    MERGING_STAGES,
     ResolverSettings,
     Surface,
     acronym_choice,
     defined_locally,
     parse_head_nouns,
     preferred_name,
+    resolve,
 )
 from polymath_assets.concepts.rules import (
     TypeRules,
@@ -262,3 +267,30 @@ def test_a_gold_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
     assert [e.split(":")[0] for e in str(rejected.value).splitlines()[1:]] == ["line 2", "line 3", "line 4", "line 5"]
     path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\n{"surface": "RNN", "type": "method"}\n')
     assert [i.group for i in read_gold(path)] == ["g:g1", "alone:2"]
+
+
+class _NoSearch(MemoryStore):
+    """A store whose neighbour search must not run."""
+
+    def neighbours(self, vectors, k):
+        raise AssertionError("the embedding stage searched neighbours without merging anything")
+
+
+@pytest.mark.parametrize("similarity, stages", [(None, MERGING_STAGES), (0.9, frozenset({"acronym", "head"}))])
+def test_an_embedding_stage_that_merges_nothing_embeds_but_never_searches(similarity, stages):
+    """No threshold for the model (or the stage off): the names are embedded and stored
+    for a later calibrated run, but neither searched nor clustered."""
+    names = ["alpha net", "alfa net", "alpha nett"]
+
+    def same_direction(batch: list[str]) -> np.ndarray:  # every name as close as can be
+        return np.tile(np.array([[1.0, 0.0]], dtype=np.float32), (len(batch), 1))
+
+    settings = ResolverSettings(version="t", similarity=similarity, neighbours=4, type_rules=TypeRules(),
+                                acronym_dominance=0.8, chunk_size=2, stages=stages)
+    store = _NoSearch()
+    result = resolve(store, [Surface(n, "method") for n in names], same_direction, settings)
+    assert result.concepts_created == 3 and {d.stage for d in result.decisions} == {"new"}
+    assert all(vector is not None for _, _, vector in store.concepts)
+    merged = resolve(MemoryStore(), [Surface(n, "method") for n in names], same_direction,
+                     replace(settings, similarity=0.9, stages=MERGING_STAGES))
+    assert merged.concepts_created == 1  # the same names with the stage on: one concept

@@ -421,10 +421,10 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
     leaders of earlier chunks too); names with no neighbour close enough are clustered
     inside the chunk against leaders only, and each leader founds a concept."""
     rules = settings.type_rules
-    # No threshold for the model: names are embedded and indexed (for a later calibrated
-    # run to find), but nothing is merged by their vectors.
-    on = settings.similarity is not None and "embedding" in settings.stages
-    threshold = settings.similarity if on else float("inf")
+    # No threshold for the model (or the stage off): names are embedded and indexed, for
+    # a later calibrated run to find, but neither searched nor clustered — every name
+    # leads its own concept, so the stage costs only the vectors.
+    merging = settings.similarity is not None and "embedding" in settings.stages
     created = 0
     for start in range(0, len(fresh), settings.chunk_size):
         chunk = fresh[start:start + settings.chunk_size]
@@ -439,9 +439,10 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
             found = embed([names[n] for n in searchable])
             vectors = np.zeros((len(chunk), found.shape[1]), dtype=np.float32)
             vectors[searchable] = found
+        if searchable and merging:
             for n, candidates in zip(searchable, store.neighbours(found, settings.neighbours)):
                 for cid, ctype, cname, score in candidates:
-                    if score < threshold:
+                    if score < settings.similarity:
                         break
                     if rules.compatible(ctype, types[n]) and embedding_merge_allowed(names[n], cname):
                         joined[n], score_of[n] = cid, score
@@ -449,7 +450,7 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
             rest = [n for n in searchable if n not in joined]
             if rest:
                 local = leader_clusters(vectors[rest], [names[n] for n in rest], [types[n] for n in rest],
-                                        rules, threshold)
+                                        rules, settings.similarity)
                 for position, leader_position in enumerate(local):
                     n, leader = rest[position], rest[leader_position]
                     leader_of[n] = leader
@@ -457,7 +458,8 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
                         score_of[n] = float(vectors[n] @ vectors[leader])
         leaders = [n for n in range(len(chunk)) if n not in joined and leader_of[n] == n]
         leading = set(leaders)
-        ids = store.create_concepts([(names[n], types[n], vectors[n] if n in searchable else None)
+        embedded = set(searchable)
+        ids = store.create_concepts([(names[n], types[n], vectors[n] if n in embedded else None)
                                      for n in leaders])
         created += len(ids)
         concept_of = dict(zip(leaders, ids)) | joined
