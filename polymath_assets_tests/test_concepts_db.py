@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from polymath_assets.cli import main
 from polymath_assets.concepts import pipeline
+from polymath_assets.concepts.normalize import surface_key
 from polymath_assets.concepts.quality import b_cubed
 from polymath_assets.concepts.resolver import ResolverSettings, Surface
 from polymath_assets.concepts.rules import TypeRules
@@ -25,6 +26,7 @@ from .concept_gold import (
     scierc_surfaces,
     scierc_texts,
 )
+from .concept_helpers import resolve_all
 
 DIM = 384
 SETTINGS = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
@@ -414,3 +416,29 @@ def test_a_name_and_its_generic_head_are_one_concept_either_way_round(dsn384, mi
             != concept_of(conn, "WSD models", "task")
         stages = dict(conn.execute("SELECT surface, stage FROM concept_aliases").fetchall())
         assert stages["ELMo"] == "head" and "head" in (stages["CRF model"], stages["CRF"])
+
+
+def test_a_pinned_alias_takes_todays_key_in_a_full_run_and_in_an_undo(dsn384):
+    """An operator merged under an older resolver's key (``normalisation layers`` keyed
+    without the spelling and plural rules); a new surface only today's key joins to it
+    (``normalization layer``) meets the operator's concept after a full run, and an undo
+    of the merge writes today's key, not the saved one."""
+    old_key = "normalisationlayers"
+    with psycopg.connect(dsn384) as conn:
+        load_documents(conn, [("n1", "Normalisation layers and norm layers.",
+                               [("normalisation layers", "method"), ("norm layer", "method")])])
+        resolve_all(conn)
+        conn.execute("UPDATE concept_aliases SET norm_key = %s WHERE surface = 'normalisation layers'", (old_key,))
+        target = concept_of(conn, "normalisation layers", "method")
+        merge_id = concept_ops.merge(conn, concept_of(conn, "norm layer", "method"), target, actor="test", rules=RULES)
+        conn.commit()
+        load_documents(conn, [("n2", "A normalization layer.", [("normalization layer", "method")])])
+        summary = resolve_all(conn, full=True)
+        assert summary.full_reason == "requested"
+        assert concept_of(conn, "normalization layer", "method") == target
+        key = conn.execute("SELECT norm_key FROM concept_aliases WHERE surface = 'normalisation layers'").fetchone()[0]
+        assert key == surface_key("normalisation layers") == surface_key("normalization layer") != old_key
+        concept_ops.undo(conn, merge_id, actor="test")
+        conn.commit()
+        assert conn.execute("SELECT norm_key FROM concept_aliases WHERE surface = 'normalisation layers'"
+                            ).fetchone()[0] == key  # the saved before-state held the old key

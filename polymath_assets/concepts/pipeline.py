@@ -120,6 +120,7 @@ def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool
     run_id = canonical.start_run(conn, settings.version, reason is not None, settings.similarity, source)
     if reason:
         canonical.forget_unpinned(conn)
+        canonical.rekey_pinned(conn)
         canonical.forget_acronyms(conn)
     canonical.snapshot_surfaces(conn)  # before the acronym scan: its passages cover these rows
     scanned, changed = scan_acronyms(conn, settings.acronym_dominance)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import psycopg
 
+from polymath_assets.concepts.normalize import surface_key
 from polymath_assets.concepts.resolver import Decision, Expansion, Surface
 from polymath_assets.kb.embeddings import _ensure_vector_adapter
 
@@ -262,6 +263,27 @@ def forget_unpinned(conn: psycopg.Connection) -> tuple[int, int]:
     conn.execute("UPDATE concepts c SET merged_into = NULL WHERE merged_into IS NOT NULL AND NOT EXISTS "
                  "(SELECT 1 FROM concept_merges m WHERE c.concept_id IN (m.from_concept, m.to_concept))")
     return aliases, _delete_orphans(conn, "true", ())
+
+
+def rekey_pinned(conn: psycopg.Connection) -> int:
+    """For a full re-resolution: the key of every pinned alias built again by the current
+    rules (a resolver version may change them: spelling, plurals, token rules), so an
+    operator's decision meets new surfaces by today's key, not the one it was made under.
+    The changed keys are copied into a temporary table and applied by one UPDATE.
+    Returns the aliases whose key changed."""
+    changed = [(surface, ctype, key) for surface, ctype, old in conn.execute(
+                   "SELECT surface, concept_type, norm_key FROM concept_aliases WHERE pinned")
+               if (key := surface_key(surface)) != old]
+    if not changed:
+        return 0
+    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS stage_alias_keys (surface text, concept_type text, norm_key text)
+                    ON COMMIT DELETE ROWS""")
+    conn.execute("TRUNCATE stage_alias_keys")
+    with conn.cursor() as cur, cur.copy("COPY stage_alias_keys (surface, concept_type, norm_key) FROM STDIN") as copy:
+        for row in changed:
+            copy.write_row(row)
+    return conn.execute("""UPDATE concept_aliases a SET norm_key = k.norm_key FROM stage_alias_keys k
+                           WHERE a.surface = k.surface AND a.concept_type = k.concept_type""").rowcount
 
 
 def forget_concepts_of_keys(conn: psycopg.Connection, keys: Sequence[str]) -> tuple[int, int]:
