@@ -3,6 +3,7 @@ reversible merges, pinned splits, the resolve and calibrate commands, acronyms l
 the corpus (and kept apart where it gives two meanings), and quality on both gold sets."""
 
 import json
+import re
 import uuid
 
 import psycopg
@@ -354,6 +355,10 @@ def test_calibrate_records_a_threshold_for_the_model_and_the_resolver_uses_it(ds
     env = {"POSTGRES_DSN": dsn384, "POLYMATH_EMBEDDING_MODEL": "packaged-minilm", "POLYMATH_EMBEDDING_DIM": "384",
            "POLYMATH_EMBEDDING_DEVICE": "cpu"}
     runner = CliRunner(env=env)
+    with psycopg.connect(dsn384) as conn:
+        load_passages(conn)
+    before = runner.invoke(main, ["concepts", "run"])  # with the packaged model's built-in threshold
+    assert before.exit_code == 0 and "embedding threshold 0.985 (built-in" in before.output, before.output
     dry = runner.invoke(main, ["concepts", "calibrate", "--gold", str(path), "--min-precision", "0.9", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "5 gold surfaces" in dry.output and "not recorded (--dry-run)" in dry.output
@@ -361,20 +366,23 @@ def test_calibrate_records_a_threshold_for_the_model_and_the_resolver_uses_it(ds
         assert conn.execute("SELECT count(*) FROM concept_resolver_config").fetchone()[0] == 0
     result = runner.invoke(main, ["concepts", "calibrate", "--gold", str(path), "--min-precision", "0.9"])
     assert result.exit_code == 0, result.output
-    chosen = float(result.output.split("threshold ")[-1].split(" ")[0])
+    chosen = float(re.search(r"^threshold ([\d.]+) for packaged-minilm: recorded", result.output, re.M).group(1))
     assert 0.88 < chosen < 0.95  # joins the misspelling, not speech with speaker recognition
     with psycopg.connect(dsn384) as conn:
         row = conn.execute("SELECT similarity, gold_file, gold_surfaces, jsonb_array_length(sweep) "
                            "FROM concept_resolver_config WHERE embedding_model = 'packaged-minilm'").fetchone()
         assert row == (pytest.approx(chosen), "gold.jsonl", 5, 40)
-        load_passages(conn)
-        conn.commit()
-    ran = runner.invoke(main, ["concepts", "run"])
+    assert "its next run re-resolves every unpinned surface" in result.output
+    ran = runner.invoke(main, ["concepts", "run"])  # the names resolved before meet the new threshold too
     assert ran.exit_code == 0, ran.output
+    assert f"full re-resolution: the embedding threshold for packaged-minilm changed (0.985 -> {chosen:g})" \
+        in ran.output and "resolved 12 surfaces" in ran.output
     assert f"embedding threshold {chosen:g} (calibrated on gold.jsonl" in ran.output
+    again = runner.invoke(main, ["concepts", "run"])
+    assert again.exit_code == 0 and "full re-resolution" not in again.output and "resolved 0 surfaces" in again.output
     with psycopg.connect(dsn384) as conn:
-        assert conn.execute("SELECT similarity, similarity_source FROM concept_resolution_runs").fetchone()[0] == \
-            pytest.approx(chosen)
+        assert [r[0] for r in conn.execute("SELECT similarity FROM concept_resolution_runs ORDER BY run_id")] == \
+            [pytest.approx(0.985), pytest.approx(chosen), pytest.approx(chosen)]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"surface": "x"}\n')
     refused = runner.invoke(main, ["concepts", "calibrate", "--gold", str(bad)])

@@ -16,6 +16,7 @@ from polymath_assets.concepts.acronyms import (
 )
 from polymath_assets.concepts.calibrate import GoldRejected, read_gold, stage_scores, threshold_for
 from polymath_assets.concepts.memory import MemoryStore
+from polymath_assets.concepts.pipeline import full_reason
 from polymath_assets.concepts.normalize import normalize_key, variant_stages
 from polymath_assets.concepts.quality import Scores, b_cubed, pairwise
 from polymath_assets.concepts.resolver import (
@@ -294,3 +295,18 @@ def test_an_embedding_stage_that_merges_nothing_embeds_but_never_searches(simila
     merged = resolve(MemoryStore(), [Surface(n, "method") for n in names], same_direction,
                      replace(settings, similarity=0.9, stages=MERGING_STAGES))
     assert merged.concepts_created == 1  # the same names with the stage on: one concept
+
+
+def test_a_new_threshold_for_the_model_makes_a_full_run_like_a_new_version():
+    settings = ResolverSettings(version="v3", similarity=0.9, neighbours=4, type_rules=TypeRules(),
+                                acronym_dominance=0.8, chunk_size=8, model="m")
+    recorded = float(np.float32(0.9))  # the run log keeps single precision
+    assert full_reason(False, None, settings) is None
+    assert full_reason(False, ("v3", recorded), settings) is None
+    assert full_reason(True, ("v3", recorded), settings) == "requested"
+    assert full_reason(False, ("v2", recorded), settings) == "the resolver version changed (v2 -> v3)"
+    assert full_reason(False, ("v3", None), settings) == "the embedding threshold for m changed (none -> 0.9)"
+    assert full_reason(False, ("v3", float(np.float32(0.985))), settings) == \
+        "the embedding threshold for m changed (0.985 -> 0.9)"
+    assert full_reason(False, ("v3", recorded), replace(settings, similarity=None)) == \
+        "the embedding threshold for m changed (0.9 -> none)"

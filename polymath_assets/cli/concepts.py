@@ -193,7 +193,9 @@ def concepts_calibrate(gold_path: Path, min_precision: float, dry_run: bool) -> 
         click.echo(line)
     if result.chosen is None:
         raise click.ClickException(f"no threshold reaches precision {min_precision} on this gold set; nothing recorded")
-    recorded = "not recorded (--dry-run)" if dry_run else "recorded for this model; the resolver uses it from its next run"
+    recorded = ("not recorded (--dry-run)" if dry_run else
+                "recorded for this model; its next run re-resolves every unpinned surface with it (a threshold "
+                "other than the last run's makes a full run, as a new resolver version does)")
     click.echo(f"threshold {result.chosen.threshold:.3f} for {cfg.embedding_model}: {recorded}")
     if cfg.concept_similarity is not None:
         click.echo(f"note: POLYMATH_CONCEPT_SIMILARITY={cfg.concept_similarity} is set and takes precedence", err=True)

@@ -99,24 +99,42 @@ def with_threshold(conn, settings: ResolverSettings) -> tuple[ResolverSettings, 
     return replace(settings, similarity=similarity), source
 
 
-def full_reason(requested: bool, previous_version: str | None, version: str) -> str | None:
-    """Why a run must forget every unpinned decision and resolve everything again, or None."""
+def full_reason(requested: bool, previous: tuple[str, float | None] | None, settings: ResolverSettings) -> str | None:
+    """Why a run must forget every unpinned decision and resolve everything again, or None:
+    asked for, or another resolver version or embedding threshold than the last run's
+    (``previous``; ``settings`` with the threshold filled in). A new threshold — a
+    calibration recorded for the model — must reach the names resolved before it too."""
     if requested:
         return "requested"
-    if previous_version is not None and previous_version != version:
-        return f"the resolver version changed ({previous_version} -> {version})"
+    if previous is None:
+        return None
+    version, similarity = previous
+    if version != settings.version:
+        return f"the resolver version changed ({version} -> {settings.version})"
+    if not _same_threshold(similarity, settings.similarity):
+        return (f"the embedding threshold for {settings.model} changed "
+                f"({_threshold_text(similarity)} -> {_threshold_text(settings.similarity)})")
     return None
+
+
+def _same_threshold(a: float | None, b: float | None) -> bool:
+    """The run log keeps a threshold in single precision: equal to within that."""
+    return a == b if a is None or b is None else abs(a - b) < 1e-6
+
+
+def _threshold_text(similarity: float | None) -> str:
+    return "none" if similarity is None else f"{similarity:.6g}"
 
 
 def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool = False,
                    progress: Callable[[int], None] | None = None) -> RunSummary:
     """Resolve what passage_concepts holds that has no alias yet. ``full`` — or a resolver
-    version other than the last run's — forgets every unpinned decision first and
-    resolves everything again (the graph follows through the alias change log). Does not
-    commit."""
+    version or embedding threshold other than the last run's (``full_reason``) — forgets
+    every unpinned decision first and resolves everything again (the graph follows
+    through the alias change log). Does not commit."""
     canonical.lock_resolver(conn)
-    reason = full_reason(full, canonical.last_version(conn), settings.version)
     settings, source = with_threshold(conn, settings)
+    reason = full_reason(full, canonical.last_run(conn), settings)
     run_id = canonical.start_run(conn, settings.version, reason is not None, settings.similarity, source)
     if reason:
         canonical.forget_unpinned(conn)

@@ -358,11 +358,11 @@ def cluster_sizes(conn: psycopg.Connection, limit: int = 10) -> tuple[list[tuple
     return largest, concepts, aliases
 
 
-def last_version(conn: psycopg.Connection) -> str | None:
-    """The resolver version of the last finished run (None before the first)."""
-    row = conn.execute("SELECT resolver_version FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
+def last_run(conn: psycopg.Connection) -> tuple[str, float | None] | None:
+    """(resolver version, embedding threshold) of the last finished run (None before the first)."""
+    row = conn.execute("SELECT resolver_version, similarity FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
                        "ORDER BY run_id DESC LIMIT 1").fetchone()
-    return row[0] if row else None
+    return None if row is None else (row[0], None if row[1] is None else float(row[1]))
 
 
 def lookup_aliases(conn: psycopg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
