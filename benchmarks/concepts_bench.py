@@ -3,7 +3,8 @@
 1. Quality on the SciERC NER set (``polymath_assets_tests/data/scierc_concept_gold.jsonl``,
    the set the embedding threshold and the rules were tuned on): every distinct (surface,
    type) of the 500 abstracts' mentions resolved as a list of names (``concepts resolve``)
-   with the acronym pairs of the abstracts recorded first.
+   in a knowledge base of the abstracts whose acronym definitions were read first, as the
+   asset reads them.
 2. Quality on the definitions set (``scierc_definitions_gold.jsonl``, built from the
    abstracts' own acronym definitions and clusters labelled by hand, never tuned on): a
    knowledge base of the abstracts with every gold surface as a concept row of the
@@ -72,9 +73,13 @@ def fresh_database(admin_dsn: str, config: Config) -> str:
     return dsn
 
 
-def resolve_list(dsn: str, surfaces: list[Surface], texts: list[str], embed, settings) -> list[tuple[int, str]]:
+def resolve_list(dsn: str, surfaces: list[Surface], load, embed, settings) -> list[tuple[int, str]]:
+    """``surfaces`` resolved as a list of names, after ``load`` (None: nothing) put passages
+    in the knowledge base and their acronym definitions were read as the asset reads them."""
     with psycopg.connect(dsn) as conn:
-        canonical.record_acronyms(conn, pipeline.pairs_of_texts(texts))
+        if load is not None:
+            load(conn)
+            pipeline.scan_acronyms(conn, settings.acronym_dominance)
         found = pipeline.resolve_names(conn, surfaces, embed, settings)
         conn.commit()
     return found
@@ -113,7 +118,7 @@ def baselines(prefix: str, gold: dict, pairs: list) -> None:
 
 
 def quality_ner(admin_dsn: str, config: Config, embed, settings) -> None:
-    from polymath_assets_tests.concept_gold import gold_clusters, scierc_surfaces, scierc_texts
+    from polymath_assets_tests.concept_gold import gold_clusters, load_scierc_kb, scierc_surfaces
 
     gold = gold_clusters()
     pairs = gold_acronym_pairs(gold)
@@ -123,7 +128,7 @@ def quality_ner(admin_dsn: str, config: Config, embed, settings) -> None:
     baselines("concepts_ner", gold, pairs)
     for step, stages in STEPS:
         started = time.perf_counter()
-        found = resolve_list(fresh_database(admin_dsn, config), surfaces, scierc_texts(), embed,
+        found = resolve_list(fresh_database(admin_dsn, config), surfaces, load_scierc_kb, embed,
                              replace(settings, stages=stages))
         predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
         print(f"  +{step}: {len(set(predicted.values()))} concepts, {time.perf_counter() - started:.1f}s", flush=True)
@@ -151,7 +156,7 @@ def quality_definitions(admin_dsn: str, config: Config, embed, settings) -> None
               f"{time.perf_counter() - started:.1f}s", flush=True)
         report_quality(f"concepts_defs_{step}", predicted, gold, pairs)
     surfaces = [Surface(name, type_) for name, type_ in sorted(gold)]
-    found = resolve_list(fresh_database(admin_dsn, config), surfaces, [], embed, settings)
+    found = resolve_list(fresh_database(admin_dsn, config), surfaces, None, embed, settings)
     report_quality("concepts_defs_names_only", {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)},
                    gold, pairs)
 
@@ -171,11 +176,18 @@ def cached(embed):
 
 
 def scale(admin_dsn: str, config: Config, embed, settings, size: int) -> float:
+    from polymath_assets_tests.concept_helpers import load_documents
+
     rows, passages = surfaces_for(size)
     surfaces = [Surface(name, type_, 1) for name, type_, _ in rows]
+    written: list[list[tuple[str, str]]] = [[] for _ in passages]  # a family's passage writes its surfaces
+    for name, type_, family in rows:
+        written[family].append((name, type_))
     dsn = fresh_database(admin_dsn, config)
     started = time.perf_counter()
-    found = resolve_list(dsn, surfaces, passages, embed, settings)
+    found = resolve_list(dsn, surfaces, lambda conn: load_documents(
+        conn, [(f"family {i}", text, names) for i, (text, names) in enumerate(zip(passages, written))]),
+        embed, settings)
     seconds = time.perf_counter() - started
     predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
     gold = {(name, type_): family for name, type_, family in rows}

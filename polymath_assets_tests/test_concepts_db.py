@@ -4,7 +4,6 @@ the corpus (and kept apart where it gives two meanings), and quality on both gol
 
 import json
 import re
-import uuid
 
 import psycopg
 import pytest
@@ -24,10 +23,10 @@ from .concept_gold import (
     definitions_clusters,
     gold_clusters,
     load_definitions_kb,
+    load_scierc_kb,
     scierc_surfaces,
-    scierc_texts,
 )
-from .concept_helpers import resolve_all
+from .concept_helpers import load_documents, resolve_all
 
 DIM = 384
 SETTINGS = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
@@ -46,14 +45,7 @@ PASSAGES = [
 
 
 def load_passages(conn):
-    doc = uuid.uuid4()
-    conn.execute("INSERT INTO documents (doc_id, title) VALUES (%s, 'test')", (doc,))
-    for text, concepts in PASSAGES:
-        pid = uuid.uuid4()
-        conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
-        for name, type_ in concepts:
-            conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
-                            extractor_version) VALUES (%s, %s, %s, 0.9, 'gemini_batch_v1')""", (pid, name, type_))
+    load_documents(conn, [("test", text, concepts) for text, concepts in PASSAGES])
 
 
 def canonical_view(conn):
@@ -177,7 +169,8 @@ def test_quality_on_the_scierc_gold_set(dsn384, minilm_names):
     gold = gold_clusters()
     surfaces = [Surface(name, type_, n) for (name, type_), n in sorted(scierc_surfaces().items())]
     with psycopg.connect(dsn384) as conn:
-        canonical.record_acronyms(conn, pipeline.pairs_of_texts(scierc_texts()))
+        load_scierc_kb(conn)  # the abstracts' acronym definitions read as the asset reads them
+        pipeline.scan_acronyms(conn, SETTINGS.acronym_dominance)
         found = pipeline.resolve_names(conn, surfaces, minilm_names.encode, SETTINGS)
     predicted = {(s.name, s.type): cid for s, (cid, _) in zip(surfaces, found)}
     scores = b_cubed(predicted, gold)
@@ -251,22 +244,6 @@ def test_rows_committed_during_a_run_are_the_next_runs_and_do_not_fail_its_cover
         following = pipeline.resolve_corpus(conn, minilm_names.encode, SETTINGS)
         conn.commit()
         assert following.surfaces == 1 and following.resolved == following.total == summary.total + 1
-
-
-def load_documents(conn, documents):
-    """[(document label, passage text, [(surface, type)])]: passages of one label share a document."""
-    docs = {}
-    for label, text, concepts in documents:
-        doc = docs.get(label)
-        if doc is None:
-            doc = docs[label] = uuid.uuid4()
-            conn.execute("INSERT INTO documents (doc_id, title) VALUES (%s, %s)", (doc, label))
-        pid = uuid.uuid4()
-        conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
-        for name, type_ in concepts:
-            conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
-                            extractor_version) VALUES (%s, %s, %s, 0.9, 'gemini_batch_v1')""", (pid, name, type_))
-    conn.commit()
 
 
 GAN_FORMS = [("GANs", "method"), ("GAN", "model"), ("generative adversarial networks", "method"),

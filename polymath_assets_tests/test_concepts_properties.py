@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from polymath_assets.cli import concepts as concepts_cli
 from polymath_assets.cli import main
-from polymath_assets.concepts import pipeline
 from polymath_assets.concepts.acronyms import find_pairs, initials_match, input_set_pairs, pair_keys, pairs_in_surface
 from polymath_assets.concepts.memory import MemoryStore
 from polymath_assets.concepts.normalize import (
@@ -195,7 +194,7 @@ def test_resolve_decides_every_surface_once_and_one_key_is_one_concept(first, se
         result = resolve(store, surfaces, embed, SETTINGS, input_pairs=input_set_pairs(s.name for s in surfaces))
         check_resolution(surfaces, result.decisions, store)
         assert result.concepts_created == len(store.concepts) - before
-        store.add_pairs(pipeline.pairs_of_texts(s.name for s in surfaces))
+        store.add_documents(s.name for s in surfaces)
         store.save(result.decisions)
     # across both runs: one key and one type name one concept
     by_key_type = defaultdict(set)

@@ -7,10 +7,11 @@ document defines an acronym locally."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from polymath_assets.concepts.acronyms import passage_definitions
 from polymath_assets.concepts.resolver import Decision, Expansion
 
 
@@ -75,11 +76,12 @@ class MemoryStore:
                 self._vector_concepts.append(cid)
         return list(range(start, start + len(rows)))
 
-    def add_pairs(self, pairs: Sequence[tuple[str, str, str, str, int, int]]) -> None:
-        """Acronym pairs as (acronym key, expansion key, acronym, expansion, passages, documents)."""
-        for a, e, _, written, _, documents in pairs:
-            row = self.acronyms.setdefault((a, e), [0, written])
-            row[0] += documents
+    def add_documents(self, texts: Iterable[str]) -> None:
+        """The acronym definitions of texts that are each a document of their own, counted
+        as the corpus scan counts them (one vote per document)."""
+        for text in texts:
+            for pair, (_, written) in passage_definitions(text).items():
+                self.acronyms.setdefault(pair, [0, written])[0] += 1
 
     def save(self, decisions: Sequence[Decision]) -> None:
         """What the pipeline writes after a resolution: the aliases (an existing one stays)."""

@@ -9,10 +9,10 @@ to commit. Both use the embedding threshold of the configured model (``with_thre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from polymath_assets.concepts.acronyms import find_pairs, input_set_pairs, pair_keys
+from polymath_assets.concepts.acronyms import input_set_pairs, passage_definitions
 from polymath_assets.concepts.calibrate import threshold_for
 from polymath_assets.concepts.resolver import (
     MERGING_STAGES,
@@ -47,27 +47,6 @@ class RunSummary:
     def merged(self) -> int:
         """Surfaces joined to another name's concept by evidence beyond their own key."""
         return sum(self.by_stage.get(stage, 0) for stage in MERGING_STAGES)
-
-
-def passage_definitions(text: str) -> dict[tuple[str, str], tuple[str, str]]:
-    """(acronym key, expansion key) → (acronym, expansion) as first written in one passage."""
-    seen: dict[tuple[str, str], tuple[str, str]] = {}
-    for short, long in find_pairs(text):
-        for a, e in pair_keys([(short, long)]):
-            seen.setdefault((a, e), (short, long))
-    return seen
-
-
-def pairs_of_texts(texts: Iterable[str]) -> list[tuple[str, str, str, str, int, int]]:
-    """(acronym key, expansion key, acronym, expansion, passages, documents) of texts that
-    are each a document of their own (a list of abstracts)."""
-    merged: dict[tuple[str, str], list] = {}
-    for text in texts:
-        for (a, e), (short, long) in passage_definitions(text).items():
-            row = merged.setdefault((a, e), [a, e, short, long, 0, 0])
-            row[4] += 1
-            row[5] += 1
-    return [tuple(r) for r in merged.values()]
 
 
 def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE) -> tuple[int, list[str]]:

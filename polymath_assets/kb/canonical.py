@@ -178,25 +178,13 @@ def unscanned_passages(conn: psycopg.Connection, limit: int) -> list[tuple[str, 
            ORDER BY p.passage_id LIMIT %s""", (int(limit),)).fetchall()
 
 
-def record_acronyms(conn: psycopg.Connection, pairs: Iterable[tuple[str, str, str, str, int, int]]) -> None:
-    """Add (acronym key, expansion key, acronym, expansion, passages, documents) counts."""
-    rows = list(pairs)  # unique by (acronym key, expansion key): one statement may upsert them all
-    if rows:
-        columns = [list(column) for column in zip(*rows)]
-        conn.execute(
-            """INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages, documents)
-               SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[])
-               ON CONFLICT (acronym_key, expansion_key)
-               DO UPDATE SET passages = concept_acronyms.passages + excluded.passages,
-                             documents = concept_acronyms.documents + excluded.documents""", columns)
-
-
 def record_definitions(conn: psycopg.Connection, definitions: Iterable[tuple[str, str, str, str, str, str]],
                        scanned: Iterable[str]) -> list[str]:
     """Record the definitions found in a page of passages, as (passage id, document id,
     acronym key, expansion key, acronym, expansion), and mark the passages scanned. A pair's
-    ``documents`` grows by the documents that had not defined it before. Returns the
-    acronym keys whose counts changed."""
+    ``documents`` grows by the documents that had not defined it before: only definitions in
+    passages count (a surface written ``expansion (ACR)`` is no vote, whatever the comment
+    of migration 036 says). Returns the acronym keys whose counts changed."""
     conn.execute("""CREATE TEMP TABLE IF NOT EXISTS stage_definitions
                     (passage_id uuid, doc_id uuid, acronym_key text, expansion_key text, acronym text, expansion text)
                     ON COMMIT DELETE ROWS""")
