@@ -34,13 +34,12 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from polymath_assets.concepts import pipeline  # noqa: E402
-from polymath_assets.concepts.names import name_encoder  # noqa: E402
+from polymath_assets.concepts.names import cached_vectors, name_encoder  # noqa: E402
 from polymath_assets.concepts.normalize import is_acronym_like  # noqa: E402
 from polymath_assets.concepts.quality import b_cubed  # noqa: E402
 from polymath_assets.concepts.resolver import MERGING_STAGES, ResolverSettings, Surface  # noqa: E402
@@ -161,20 +160,6 @@ def quality_definitions(admin_dsn: str, config: Config, embed, settings) -> None
                    gold, pairs)
 
 
-def cached(embed):
-    """Each name embedded once across the runs of the benchmark (the stage-by-stage runs
-    embed the same names)."""
-    vectors: dict[str, np.ndarray] = {}
-
-    def encode(names: list[str]) -> np.ndarray:
-        todo = [n for n in dict.fromkeys(names) if n not in vectors]
-        if todo:
-            vectors.update(zip(todo, embed(todo)))
-        return np.vstack([vectors[n] for n in names])
-
-    return encode
-
-
 def scale(admin_dsn: str, config: Config, embed, settings, size: int) -> float:
     from polymath_assets_tests.concept_helpers import load_documents
 
@@ -214,7 +199,7 @@ def main() -> None:
     try:
         admin = embedded_postgres.start(home)
         admin = with_database(admin, "postgres")
-        names = cached(encoder.encode)
+        names = cached_vectors(encoder.encode)  # the stage-by-stage runs embed the same names
         quality_ner(admin, config, names, settings)
         quality_definitions(admin, config, names, settings)
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

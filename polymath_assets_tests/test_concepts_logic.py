@@ -14,11 +14,11 @@ from polymath_assets.concepts.acronyms import (
     long_form_matches,
     pairs_in_surface,
 )
-from polymath_assets.concepts.calibrate import GoldRejected, read_gold, stage_scores, threshold_for
+from polymath_assets.concepts.calibrate import read_gold, threshold_for
 from polymath_assets.concepts.memory import MemoryStore
 from polymath_assets.concepts.pipeline import full_reason
 from polymath_assets.concepts.normalize import normalize_key, variant_stages
-from polymath_assets.concepts.quality import Scores, b_cubed, pairwise
+from polymath_assets.concepts.quality import Scores, b_cubed, pairwise, stage_scores
 from polymath_assets.concepts.resolver import (
     MERGING_STAGES,
     ResolverSettings,
@@ -38,7 +38,7 @@ from polymath_assets.concepts.rules import (
     names_a_process,
 )
 from polymath_assets.concepts.spelling import american
-from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+from polymath_assets.concepts.surfaces_file import FileRejected, read_surfaces
 from polymath_assets.config import Config
 
 
@@ -156,14 +156,32 @@ def test_b_cubed_and_pairwise_on_a_small_example():
         b_cubed({"a": 1}, gold)
 
 
-def test_a_names_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
-    path = tmp_path / "names.jsonl"
-    path.write_text('{"name": "CNN", "type": "method"}\nnot json\n\n{"name": "", "type": "method"}\n'
-                    '["CNN"]\n{"name": "BERT"}\n')
-    with pytest.raises(SurfacesRejected) as rejected:
-        read_surfaces(path)
-    assert [e.split(":")[0] for e in rejected.value.errors] == ["line 2", "line 4", "line 5", "line 6"]
-    assert "nothing resolved" in str(rejected.value)
+@pytest.mark.parametrize("read, text, bad, nothing", [
+    (read_surfaces, '{"name": "CNN", "type": "method"}\nnot json\n\n{"name": "", "type": "method"}\n'
+                    '["CNN"]\n{"name": "BERT"}\n', [2, 4, 5, 6], "nothing resolved"),
+    (read_gold, '{"surface": "CNN", "type": "method", "group": "g1"}\nnot json\n{"surface": "", "type": "x"}\n'
+                '{"surface": "CNN", "type": "method"}\n{"surface": "LSTM", "type": "method", "group": [1]}\n'
+                '{"surface": "RNN", "type": "method", "group": true}\n{"surface": "GRU", "type": "m", "group": 1.5}\n',
+     [2, 3, 4, 5, 6, 7], "nothing calibrated"),
+])
+def test_a_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path, read, text, bad, nothing):
+    path = tmp_path / "items.jsonl"
+    path.write_text(text)
+    with pytest.raises(FileRejected) as rejected:
+        read(path)
+    assert [e.split(":")[0] for e in rejected.value.errors] == [f"line {n}" for n in bad]
+    assert nothing in str(rejected.value)
+
+
+def test_a_gold_group_is_a_string_or_an_integer_and_never_both(tmp_path):
+    """``"group": 1`` and ``"group": "1"`` are two groups; a surface without one stands alone."""
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"surface": "CNN", "type": "method", "group": "1"}\n{"surface": "RNN", "type": "method"}\n'
+                    '{"surface": "GRU", "type": "method", "group": 1}\n{"surface": "LSTM", "type": "method", "group": 1}\n')
+    assert [i.group for i in read_gold(path)] == ["str:1", "alone:2", "int:1", "int:1"]
+    path.write_text("\n\n")
+    with pytest.raises(FileRejected, match="no surfaces"):
+        read_gold(path)
 
 
 @pytest.mark.parametrize("name, anchor, stage", [
@@ -184,7 +202,7 @@ def test_a_names_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
 def test_each_variant_rule_is_the_stage_of_the_surfaces_it_joins(name, anchor, stage):
     assert normalize_key(name) == normalize_key(anchor)
     assert variant_stages([name], [anchor]) == [stage]
-    assert variant_stages([anchor, name]) == ["key" if stage == "key" else stage] * 2
+    assert variant_stages([anchor, name]) == [stage] * 2
 
 
 @pytest.mark.parametrize("a, b", [
@@ -259,17 +277,6 @@ def test_the_embedding_stage_is_scored_on_the_pairs_it_joins():
     assert stage_scores(before, before, gold) == (Scores(1.0, 0.0), 0)
 
 
-def test_a_gold_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
-    path = tmp_path / "gold.jsonl"
-    path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\nnot json\n{"surface": "", "type": "x"}\n'
-                    '{"surface": "CNN", "type": "method"}\n{"surface": "LSTM", "type": "method", "group": [1]}\n')
-    with pytest.raises(GoldRejected) as rejected:
-        read_gold(path)
-    assert [e.split(":")[0] for e in str(rejected.value).splitlines()[1:]] == ["line 2", "line 3", "line 4", "line 5"]
-    path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\n{"surface": "RNN", "type": "method"}\n')
-    assert [i.group for i in read_gold(path)] == ["g:g1", "alone:2"]
-
-
 class _NoSearch(MemoryStore):
     """A store whose neighbour search must not run."""
 
@@ -310,3 +317,4 @@ def test_a_new_threshold_for_the_model_makes_a_full_run_like_a_new_version():
         "the embedding threshold for m changed (0.985 -> 0.9)"
     assert full_reason(False, ("v3", recorded), replace(settings, similarity=None)) == \
         "the embedding threshold for m changed (0.9 -> none)"
+

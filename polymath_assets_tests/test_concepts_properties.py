@@ -36,7 +36,7 @@ from polymath_assets.concepts.normalize import (
 from polymath_assets.concepts.resolver import Decision, ResolverSettings, Surface, acronym_choice, resolve
 from polymath_assets.concepts.rules import TypeRules, head_stem, is_name, names_a_process
 from polymath_assets.concepts.spelling import american
-from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+from polymath_assets.concepts.surfaces_file import FileRejected, read_surfaces
 from polymath_assets.kb import canonical
 
 # --- hostile text -------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_names_postgres_cannot_store_are_rejected_with_their_lines(tmp_path):
                      b'{"name": "lone \\ud800 surrogate", "type": "method"}\n'
                      b'{"name": "ok", "type": "me\\u0000thod"}\n'
                      b'{"name": "bad \xff byte", "type": "method"}\n')
-    with pytest.raises(SurfacesRejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         read_surfaces(path)
     assert [e.split(":")[0] for e in rejected.value.errors] == ["line 2", "line 3", "line 4", "line 5"]
     assert "NUL" in rejected.value.errors[0] and "UTF-8" in rejected.value.errors[3]
