@@ -318,3 +318,25 @@ def test_a_new_threshold_for_the_model_makes_a_full_run_like_a_new_version():
     assert full_reason(False, ("v3", recorded), replace(settings, similarity=None)) == \
         "the embedding threshold for m changed (0.9 -> none)"
 
+
+
+def test_the_head_stage_reads_an_acronym_as_the_acronym_stage_chose_it():
+    """MT is machine translation in twelve papers (six narrower expansions of two each) and
+    mean time in three: the acronym stage chooses machine translation, a process, so ``MT
+    architecture`` (a thing made for it) keeps its head — though no single expansion is
+    defined in as many papers as mean time."""
+    store = MemoryStore()
+    for written in ("machine translation", "statistical machine translation", "neural machine translation",
+                    "phrase-based machine translation", "hierarchical machine translation",
+                    "syntax-based machine translation"):
+        store.acronyms[("mt", normalize_key(written))] = [2, written]
+    store.acronyms[("mt", "meantime")] = [3, "mean time"]
+    assert acronym_choice([(e, n, w) for (_, e), (n, w) in store.acronyms.items()], 0.8) == \
+        ("machinetranslation", False)
+    settings = ResolverSettings(version="t", similarity=None, neighbours=4, type_rules=TypeRules(),
+                                acronym_dominance=0.8, chunk_size=8, head_nouns=parse_head_nouns("architecture,model"))
+    unit = lambda names: np.eye(len(names), 8, dtype=np.float32)  # noqa: E731 - distinct directions
+    result = resolve(store, [Surface("MT", "task"), Surface("MT architecture", "task")], unit, settings)
+    assert len({d.concept_id for d in result.decisions}) == 2
+    crf = resolve(MemoryStore(), [Surface("CRF", "method"), Surface("CRF model", "method")], unit, settings)
+    assert len({d.concept_id for d in crf.decisions}) == 1  # no process: the head joins its name

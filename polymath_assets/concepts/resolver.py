@@ -152,6 +152,12 @@ def acronym_choice(expansions: Iterable[Expansion], dominance: float) -> tuple[s
     return None, True
 
 
+def chosen_expansion(expansions: Sequence[Expansion], dominance: float) -> str | None:
+    """The expansion ``acronym_choice`` chooses, as the corpus writes it; None when ambiguous or unknown."""
+    key, _ = acronym_choice(expansions, dominance)
+    return next((written for k, _, written in expansions if k == key), None) if key else None
+
+
 def defined_locally(expansions: Iterable[Expansion]) -> str | None:
     """The expansion the documents writing an ambiguous acronym define, when they agree."""
     counts = _by_meaning(expansions)
@@ -372,9 +378,11 @@ def _head_stage(store: Store, groups: list[_Group], uf: _UnionFind, index_by_key
     names = {i: preferred_name(g.surfaces) for i, g in enumerate(groups)
              if g.concept_id is None and not g.manual and uf.find(i) == i and i not in stems}
     names = {i: n for i, n in names.items() if is_name(n)}
-    # An acronym for a task or process keeps its head (``WSD models``, ``MT architecture``).
+    # An acronym for a task or process keeps its head (``WSD models``, ``MT architecture``):
+    # the expansion the acronym stage chooses for it says which.
     expansions = store.expansions_for(sorted(set(stems.values()) | {groups[i].key for i in names}))
-    processes = {k for k, found in expansions.items() if names_a_process(max(found, key=lambda x: (x[1], x[0]))[2])}
+    processes = {k for k, found in expansions.items()
+                 if (written := chosen_expansion(found, settings.acronym_dominance)) and names_a_process(written)}
     stems = {i: stem for i, stem in stems.items() if stem not in processes}
     names = {i: n for i, n in names.items() if groups[i].key not in processes}
     outside = store.concepts_for_keys(sorted(set(stems.values()) - set(index_by_key)))
