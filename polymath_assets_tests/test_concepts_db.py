@@ -427,3 +427,21 @@ def test_a_pinned_alias_takes_todays_key_in_a_full_run_and_in_an_undo(dsn384):
         conn.commit()
         assert conn.execute("SELECT norm_key FROM concept_aliases WHERE surface = 'normalisation layers'"
                             ).fetchone()[0] == key  # the saved before-state held the old key
+
+
+def test_the_head_stage_finds_a_name_with_a_head_in_one_statement(dsn384):
+    """``concepts_with_heads``: each key with each head noun, looked up by the database (no
+    list of every combination sent), in the order of the heads; a split-off concept is closed."""
+    with psycopg.connect(dsn384) as conn:
+        load_documents(conn, [("h1", "ELMo embeddings, ELMo models and BERT.",
+                               [("ELMo embeddings", "method"), ("ELMo models", "method"), ("ELMo model", "method"),
+                                ("BERT", "method")])])
+        resolve_all(conn)
+        store = canonical.CanonicalStore(conn)
+        embeddings, models = concept_of(conn, "ELMo embeddings", "method"), concept_of(conn, "ELMo model", "method")
+        assert store.concepts_with_heads(["elmo", "bert", "gpt"], ["embedding", "model"]) == \
+            {"elmo": [(embeddings, "method", False), (models, "method", False)]}
+        assert list(store.concepts_with_heads(["elmo"], ["model", "embedding"])["elmo"]) == \
+            [(models, "method", False), (embeddings, "method", False)]
+        concept_ops.split(conn, "ELMo models", "method", actor="test", version=SETTINGS.version)
+        assert store.concepts_with_heads(["elmo"], ["model"]) == {"elmo": [(models, "method", False)]}

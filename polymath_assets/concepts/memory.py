@@ -34,6 +34,14 @@ class MemoryStore:
                     found[key].append(row)
         return found
 
+    def concepts_with_heads(self, keys: Sequence[str], heads: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
+        found: dict[str, list[tuple[int, str, bool]]] = {}
+        for key in set(keys):
+            rows = [row for head in heads for row in self.concepts_for_keys([key + head]).get(key + head, ())]
+            if rows:
+                found[key] = rows
+        return found
+
     def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
         return {k: [d.name for d in self._by_key[k]] for k in set(keys) if k in self._by_key}
 

@@ -110,6 +110,8 @@ Expansion = tuple[str, int, str]
 
 class Store(Protocol):
     def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]: ...
+    def concepts_with_heads(self, keys: Sequence[str],
+                            heads: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]: ...
     def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]: ...
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]: ...
     def local_expansions(self, items: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str], list[Expansion]]: ...
@@ -399,15 +401,12 @@ def _head_stage(store: Store, groups: list[_Group], uf: _UnionFind, index_by_key
     names = {i: n for i, n in names.items() if groups[i].concept_id is None}
     if not names:
         return
-    longer = {i: [groups[i].key + h for h in sorted(settings.head_nouns)] for i in names}
-    found_keys = store.concepts_for_keys(sorted({k for keys in longer.values() for k in keys}))
-    for i, keys in longer.items():
+    longer = store.concepts_with_heads(sorted({groups[i].key for i in names}), sorted(settings.head_nouns))
+    for i in names:
         g = groups[i]
-        for k in keys:
-            found = _first_compatible(found_keys.get(k, ()), g.type, rules, manual=False)
-            if found is not None:
-                g.concept_id, g.stage = found[0], "head"
-                break
+        found = _first_compatible(longer.get(g.key, ()), g.type, rules, manual=False)
+        if found is not None:
+            g.concept_id, g.stage = found[0], "head"
 
 
 def _join(groups: list[_Group], uf: _UnionFind, joining: int, anchor: int, stage: str) -> None:

@@ -15,6 +15,18 @@ from polymath_assets.concepts.resolver import Decision, Expansion, Surface
 from polymath_assets.kb.embeddings import _ensure_vector_adapter
 
 
+# A concept an operator split off (and did not undo) takes no alias by any match.
+_OPEN = "concept_id NOT IN (SELECT to_concept FROM concept_merges WHERE kind = 'split' AND undone_by IS NULL)"
+
+
+def _by_key(rows: Iterable[tuple]) -> dict[str, list[tuple[int, str, bool]]]:
+    """(key, concept id, type, manual, ...) rows → key → [(concept id, type, manual)], in row order."""
+    found: dict[str, list[tuple[int, str, bool]]] = {}
+    for key, cid, ctype, manual, *_ in rows:
+        found.setdefault(key, []).append((cid, ctype, manual))
+    return found
+
+
 class CanonicalStore:
     """The resolver's view of the database, on one connection (the caller commits)."""
 
@@ -29,18 +41,26 @@ class CanonicalStore:
         A concept an operator split off (and did not undo) is closed: it holds exactly
         the surfaces put there, so no key or acronym match joins anything to it — else a
         full re-resolution would pull ``CNN`` into the concept ``CNNs`` was split into."""
-        found: dict[str, list[tuple[int, str, bool]]] = {}
         if not keys:
-            return found
-        rows = self.conn.execute(
-            """SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
-               FROM concept_aliases WHERE norm_key = ANY(%s)
-                 AND concept_id NOT IN (SELECT to_concept FROM concept_merges
-                                        WHERE kind = 'split' AND undone_by IS NULL)
-               GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)).fetchall()
-        for key, cid, ctype, manual, _ in rows:
-            found.setdefault(key, []).append((cid, ctype, manual))
-        return found
+            return {}
+        return _by_key(self.conn.execute(
+            f"""SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
+                FROM concept_aliases WHERE norm_key = ANY(%s) AND {_OPEN}
+                GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)))
+
+    def concepts_with_heads(self, keys: Sequence[str], heads: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
+        """key → the concepts of the aliases keyed ``key + head`` for any of ``heads``, as
+        ``concepts_for_keys`` gives them, in the order of ``heads`` (``ELMo`` finds ``ELMo
+        embeddings``). One statement: each key with each head probed in the key index, so
+        the query grows with keys × heads, never with a list of every combination sent."""
+        if not keys or not heads:
+            return {}
+        return _by_key(self.conn.execute(
+            f"""SELECT k.key, a.concept_id, a.concept_type, bool_or(a.stage = 'manual'), bool_or(a.pinned), h.n
+                FROM unnest(%s::text[]) AS k (key) CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS h (head, n)
+                JOIN concept_aliases a ON a.norm_key = k.key || h.head
+                WHERE {_OPEN}
+                GROUP BY 1, 2, 3, 6 ORDER BY 1, 6, 5 DESC, 2""", (list(keys), list(heads))))
 
     def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
         """key → surfaces of existing aliases with that key (a few per key suffice to tell
