@@ -445,3 +445,18 @@ def test_the_head_stage_finds_a_name_with_a_head_in_one_statement(dsn384):
             [(models, "method", False), (embeddings, "method", False)]
         concept_ops.split(conn, "ELMo models", "method", actor="test", version=SETTINGS.version)
         assert store.concepts_with_heads(["elmo"], ["model"]) == {"elmo": [(models, "method", False)]}
+
+
+def test_a_full_run_reads_definitions_without_weighing_what_they_change(dsn384, monkeypatch):
+    """An incremental scan compares each touched acronym's choice before and after; a full
+    run decides every acronym again, so its scan records the definitions and reads nothing back."""
+    reads = []
+    expansions_for = canonical.CanonicalStore.expansions_for
+    monkeypatch.setattr(canonical.CanonicalStore, "expansions_for",
+                        lambda self, keys: reads.append(list(keys)) or expansions_for(self, keys))
+    with psycopg.connect(dsn384) as conn:
+        load_documents(conn, [("g1", "We train generative adversarial networks (GANs).", [("GANs", "method")])])
+        assert pipeline.scan_acronyms(conn, SETTINGS.acronym_dominance, changes=False) == (1, []) and reads == []
+        load_documents(conn, [("g2", "A generative adversarial network (GAN) again.", [("GAN", "method")])])
+        assert pipeline.scan_acronyms(conn, SETTINGS.acronym_dominance) == (1, []) and reads  # same choice
+        assert conn.execute("SELECT acronym_key, documents FROM concept_acronyms").fetchall() == [("gan", 2)]

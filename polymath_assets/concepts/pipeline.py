@@ -49,9 +49,11 @@ class RunSummary:
         return sum(self.by_stage.get(stage, 0) for stage in MERGING_STAGES)
 
 
-def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE) -> tuple[int, list[str]]:
+def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE, *, changes: bool = True) -> tuple[int, list[str]]:
     """Record the acronym definitions of every passage not scanned yet. Returns (passages
-    scanned, the acronym keys whose corpus-wide choice of expansion changed)."""
+    scanned, the acronym keys whose corpus-wide choice of expansion changed). A full run
+    decides every acronym again anyway: it passes ``changes=False``, and the counts are
+    neither read before nor compared after (the list is then empty)."""
     store = canonical.CanonicalStore(conn)
     scanned, touched = 0, set()
     before: dict[str, list] = {}
@@ -61,10 +63,13 @@ def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE) -> tuple[int, l
             break
         found = [(pid, doc, a, e, short, long) for pid, doc, text in rows
                  for (a, e), (short, long) in passage_definitions(text).items()]
-        new_keys = sorted({row[2] for row in found} - set(before))
-        before.update({k: [] for k in new_keys} | store.expansions_for(new_keys))
+        if changes:
+            new_keys = sorted({row[2] for row in found} - set(before))
+            before.update({k: [] for k in new_keys} | store.expansions_for(new_keys))
         touched.update(canonical.record_definitions(conn, found, [pid for pid, _, _ in rows]))
         scanned += len(rows)
+    if not changes:
+        return scanned, []
     after = store.expansions_for(sorted(touched))
     changed = [a for a in sorted(touched)
                if acronym_choice(before.get(a, ()), dominance) != acronym_choice(after.get(a, ()), dominance)]
@@ -120,10 +125,10 @@ def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool
         canonical.rekey_pinned(conn)
         canonical.forget_acronyms(conn)
     canonical.snapshot_surfaces(conn)  # before the acronym scan: its passages cover these rows
-    scanned, changed = scan_acronyms(conn, settings.acronym_dominance)
+    scanned, changed = scan_acronyms(conn, settings.acronym_dominance, changes=reason is None)
     # A definition learned now (or a second meaning) changes what an acronym already
     # resolved stands for: its concepts are decided again in this run.
-    redecided = canonical.forget_concepts_of_keys(conn, changed)[0] if changed and not reason else 0
+    redecided = canonical.forget_concepts_of_keys(conn, changed)[0] if changed else 0
     surfaces = canonical.unresolved_surfaces(conn)
     resolution = _resolve_and_write(conn, surfaces, embed, settings, progress)
     canonical.finish_run(conn, run_id, surfaces=len(surfaces), created=resolution.concepts_created,
