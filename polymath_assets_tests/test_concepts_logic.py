@@ -2,7 +2,7 @@
 pairs (text, list of names, corpus choice), type, head and embedding guards, the chaining
 guard, cluster metrics, the names file, the threshold of a model and its calibration."""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -222,6 +222,13 @@ def test_spelling_changes_only_listed_words(a, b):
 def test_the_head_rule_takes_a_name_and_a_generic_head_only(surface, stem):
     assert head_stem(surface, parse_head_nouns(Config.from_env({}).concept_head_nouns)) == stem
     assert parse_head_nouns("none") == frozenset()
+
+
+def test_the_head_nouns_have_one_default_without_system():
+    """The configuration's field and its setting agree (an ``IR system`` is built for IR)."""
+    field_default = next(f.default for f in fields(Config) if f.name == "concept_head_nouns")
+    assert field_default == Config.from_env({}).concept_head_nouns
+    assert "system" not in parse_head_nouns(field_default) and "model" in parse_head_nouns(field_default)
 
 
 def test_a_task_keeps_its_head():
