@@ -6,7 +6,8 @@
    in a knowledge base of the abstracts whose acronym definitions were read first, as the
    asset reads them.
 2. Quality on the definitions set (``scierc_definitions_gold.jsonl``, built from the
-   abstracts' own acronym definitions and clusters labelled by hand, never tuned on): a
+   abstracts' own acronym definitions and clusters labelled by hand; no threshold tuned on
+   it, but its head-noun rule copies the resolver's): a
    knowledge base of the abstracts with every gold surface as a concept row of the
    passages that write it, resolved the way the asset does (``resolve_corpus``); and the
    same surfaces as a bare list of names (no passages: the list is the only evidence).
@@ -139,7 +140,7 @@ def quality_definitions(admin_dsn: str, config: Config, embed, settings) -> None
 
     gold = definitions_clusters()
     pairs = definition_pairs()
-    print(f"definitions set (not tuned on): {len(gold)} surfaces, {len(set(gold.values()))} gold clusters, "
+    print(f"definitions set (no threshold tuned on it): {len(gold)} surfaces, {len(set(gold.values()))} gold clusters, "
           f"{len(pairs)} defined acronym pairs", flush=True)
     baselines("concepts_defs", gold, pairs)
     for step, stages in STEPS:

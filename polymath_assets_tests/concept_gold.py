@@ -6,7 +6,8 @@
   on this set.
 * the definitions set: surfaces the abstracts write around their own acronym definitions
   and clusters labelled by hand (``data/scierc_definitions_gold.jsonl``, every surface
-  listed, one type), never used to tune a threshold."""
+  listed, one type), never used to tune a threshold; its rule for a name with a generic
+  head noun copies the resolver's head rule."""
 
 from __future__ import annotations
 
