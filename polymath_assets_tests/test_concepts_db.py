@@ -460,3 +460,18 @@ def test_a_full_run_reads_definitions_without_weighing_what_they_change(dsn384, 
         load_documents(conn, [("g2", "A generative adversarial network (GAN) again.", [("GAN", "method")])])
         assert pipeline.scan_acronyms(conn, SETTINGS.acronym_dominance) == (1, []) and reads  # same choice
         assert conn.execute("SELECT acronym_key, documents FROM concept_acronyms").fetchall() == [("gan", 2)]
+
+
+def test_a_key_join_is_traced_to_the_aliases_of_the_concept_it_joined(dsn384):
+    """``BiLSTM`` as a method meets the method ``Bi-LSTM`` by the punctuation rule; that a
+    dataset is written ``BiLSTM`` exactly (another concept, a type it may not join) does
+    not make its stage ``key``."""
+    with psycopg.connect(dsn384) as conn:
+        load_documents(conn, [("b1", "A Bi-LSTM on the BiLSTM corpus.", [("Bi-LSTM", "method"), ("BiLSTM", "dataset")])])
+        resolve_all(conn)
+        load_documents(conn, [("b2", "A BiLSTM tagger.", [("BiLSTM", "method")])])
+        resolve_all(conn)
+        assert concept_of(conn, "BiLSTM", "method") == concept_of(conn, "Bi-LSTM", "method") \
+            != concept_of(conn, "BiLSTM", "dataset")
+        assert conn.execute("SELECT stage FROM concept_aliases WHERE surface = 'BiLSTM' AND concept_type = 'method'"
+                            ).fetchone()[0] == "punctuation"

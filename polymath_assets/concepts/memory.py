@@ -42,8 +42,8 @@ class MemoryStore:
                 found[key] = rows
         return found
 
-    def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
-        return {k: [d.name for d in self._by_key[k]] for k in set(keys) if k in self._by_key}
+    def alias_surfaces(self, joined: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+        return {(k, c): [d.name for d in self._by_key.get(k, ()) if d.concept_id == c] for k, c in set(joined)}
 
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]:
         wanted, found = set(acronym_keys), defaultdict(list)

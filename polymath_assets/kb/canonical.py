@@ -62,16 +62,18 @@ class CanonicalStore:
                 WHERE {_OPEN}
                 GROUP BY 1, 2, 3, 6 ORDER BY 1, 6, 5 DESC, 2""", (list(keys), list(heads))))
 
-    def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
-        """key → surfaces of existing aliases with that key (a few per key suffice to tell
-        which variant rule a new surface needed to meet them)."""
-        found: dict[str, list[str]] = {}
-        if keys:
-            for key, surfaces in self.conn.execute(
-                    """SELECT norm_key, (array_agg(surface ORDER BY surface))[1:20] FROM concept_aliases
-                       WHERE norm_key = ANY(%s) GROUP BY 1""", (list(keys),)):
-                found[key] = surfaces
-        return found
+    def alias_surfaces(self, joined: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+        """(key, concept id) → surfaces of that concept's aliases with that key: the ones a
+        new surface met by its key (a few suffice to tell which variant rule it needed; an
+        alias of another concept, of a type it may not join, is none of them)."""
+        if not joined:
+            return {}
+        rows = self.conn.execute(
+            """SELECT q.norm_key, q.concept_id, (array_agg(a.surface ORDER BY a.surface))[1:20]
+               FROM unnest(%s::text[], %s::bigint[]) AS q (norm_key, concept_id)
+               JOIN concept_aliases a ON a.norm_key = q.norm_key AND a.concept_id = q.concept_id
+               GROUP BY 1, 2""", ([k for k, _ in joined], [c for _, c in joined]))
+        return {(key, cid): surfaces for key, cid, surfaces in rows}
 
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]:
         """acronym key → [(expansion key, documents, the expansion as written)]."""
