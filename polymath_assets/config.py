@@ -123,10 +123,13 @@ def _env_map(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return {**file_values, **os.environ}
 
 
+def _default(name: str) -> str:
+    return next(s.default for s in SETTINGS if s.env == name)
+
+
 def _get(environ: Mapping[str, str], name: str) -> str:
-    default = next(s.default for s in SETTINGS if s.env == name)
     value = environ.get(name, "")
-    return value if value != "" else default
+    return value if value != "" else _default(name)
 
 
 class ConfigError(ValueError):
@@ -245,8 +248,7 @@ class Config:
     concept_neighbours: int = 8
     concept_type_pairs: str = "method=model"
     concept_acronym_dominance: float = 0.8
-    concept_head_nouns: str = ("model,method,approach,algorithm,architecture,framework,technique,system,network,"
-                               "classifier,embedding,representation,score,metric,measure,dataset,corpus,database,toolkit")
+    concept_head_nouns: str = _default("POLYMATH_CONCEPT_HEAD_NOUNS")  # the setting is the one default
     concept_chunk_size: int = 2048
     concept_max_cluster: int = 50
     concept_min_resolved: float = 0.99

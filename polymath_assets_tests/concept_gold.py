@@ -6,16 +6,17 @@
   on this set.
 * the definitions set: surfaces the abstracts write around their own acronym definitions
   and clusters labelled by hand (``data/scierc_definitions_gold.jsonl``, every surface
-  listed, one type), never used to tune a threshold."""
+  listed, one type), never used to tune a threshold; its rule for a name with a generic
+  head noun copies the resolver's head rule."""
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections import Counter
 from pathlib import Path
 
+from polymath_assets_tests.concept_helpers import load_documents
 from polymath_assets_tests.real_text import load_scierc
 
 GOLD_PATH = Path(__file__).resolve().parent / "data" / "scierc_concept_gold.jsonl"
@@ -76,26 +77,30 @@ def occurrences(surfaces, texts: list[str]) -> dict[str, list[int]]:
 def load_definitions_kb(conn) -> int:
     """A knowledge base built from the abstracts: one document and one passage per abstract,
     and every surface of the definitions set as a concept row of each passage that writes
-    it (what an extractor would have written). Returns the concept rows loaded."""
+    it (what an extractor would have written). Returns the concept rows loaded; does not commit."""
     texts = scierc_texts()
-    ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"scierc-abstract-{i}") for i in range(len(texts))]
-    with conn.cursor() as cur:
-        with cur.copy("COPY documents (doc_id, title) FROM STDIN") as copy:
-            for i, pid in enumerate(ids):
-                copy.write_row((pid, f"SciERC abstract {i}"))
-        with cur.copy("COPY passages (passage_id, doc_id, passage_text) FROM STDIN") as copy:
-            for pid, text in zip(ids, texts):
-                copy.write_row((pid, pid, text))
-        rows = 0
-        gold = definitions_clusters()
-        with cur.copy("COPY passage_concepts (passage_id, concept_name, concept_type, confidence, extractor_version) "
-                      "FROM STDIN") as copy:
-            for surface, found in occurrences(sorted({s for s, _ in gold}), texts).items():
-                for type_ in sorted(t for s, t in gold if s == surface):
-                    for i in found:
-                        copy.write_row((ids[i], surface, type_, 0.9, "gemini_batch_v1"))
-                        rows += 1
-    return rows
+    gold = definitions_clusters()
+    written: list[list[tuple[str, str]]] = [[] for _ in texts]
+    for surface, found in occurrences(sorted({s for s, _ in gold}), texts).items():
+        for type_ in sorted(t for s, t in gold if s == surface):
+            for i in found:
+                written[i].append((surface, type_))
+    load_documents(conn, [(f"SciERC abstract {i}", text, rows) for i, (text, rows) in enumerate(zip(texts, written))])
+    return sum(map(len, written))
+
+
+def load_scierc_kb(conn) -> int:
+    """A knowledge base of the abstracts with their annotated mentions as concept rows, for
+    the NER set: one row per surface of a passage (as an extractor writes them), typed as
+    its first mention. Returns the concept rows loaded; does not commit."""
+    documents = []
+    for i, row in enumerate(load_scierc()):
+        first: dict[str, str] = {}
+        for m in row["mentions"]:
+            first.setdefault(m["text"], m["type"])
+        documents.append((f"SciERC abstract {i}", row["passage_text"], list(first.items())))
+    load_documents(conn, documents)
+    return sum(len(concepts) for _, _, concepts in documents)
 
 
 def calibration_lines(which: str) -> list[str]:

@@ -8,6 +8,8 @@ model in test_concepts_db."""
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Iterable
 
 import numpy as np
 import psycopg
@@ -42,3 +44,26 @@ def resolve_all(conn: psycopg.Connection, *, full: bool = False) -> pipeline.Run
     summary = pipeline.resolve_corpus(conn, distinct_name_vectors(name_vector_dim(conn)), SETTINGS, full=full)
     conn.commit()
     return summary
+
+
+def load_documents(conn: psycopg.Connection, passages: Iterable[tuple[str, str, list[tuple[str, str]]]], *,
+                   year: int | None = None) -> list[str]:
+    """Passages as [(document title, passage text, [(surface, type)])] with the concept rows
+    an extractor would have written for them, by COPY: passages with one title in one call
+    share a document (a new one per call). Returns the passage ids in order; does not commit."""
+    documents: dict[str, uuid.UUID] = {}
+    rows = [(documents.setdefault(title, uuid.uuid4()), uuid.uuid4(), text, concepts)
+            for title, text, concepts in passages]
+    with conn.cursor() as cur:
+        with cur.copy("COPY documents (doc_id, title, year) FROM STDIN") as copy:
+            for title, doc in documents.items():
+                copy.write_row((doc, title, year))
+        with cur.copy("COPY passages (passage_id, doc_id, passage_text) FROM STDIN") as copy:
+            for doc, pid, text, _ in rows:
+                copy.write_row((pid, doc, text))
+        with cur.copy("COPY passage_concepts (passage_id, concept_name, concept_type, confidence, extractor_model, "
+                      "extractor_version) FROM STDIN") as copy:
+            for _, pid, _, concepts in rows:
+                for name, type_ in concepts:
+                    copy.write_row((pid, name, type_, 0.9, "test-extractor", "gemini_batch_v1"))
+    return [str(pid) for _, pid, _, _ in rows]

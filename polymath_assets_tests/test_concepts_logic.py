@@ -2,6 +2,8 @@
 pairs (text, list of names, corpus choice), type, head and embedding guards, the chaining
 guard, cluster metrics, the names file, the threshold of a model and its calibration."""
 
+from dataclasses import fields, replace
+
 import numpy as np
 import pytest
 
@@ -12,16 +14,20 @@ from polymath_assets.concepts.acronyms import (
     long_form_matches,
     pairs_in_surface,
 )
-from polymath_assets.concepts.calibrate import GoldRejected, read_gold, stage_scores, threshold_for
+from polymath_assets.concepts.calibrate import read_gold, threshold_for
+from polymath_assets.concepts.memory import MemoryStore
+from polymath_assets.concepts.pipeline import full_reason
 from polymath_assets.concepts.normalize import normalize_key, variant_stages
-from polymath_assets.concepts.quality import Scores, b_cubed, pairwise
+from polymath_assets.concepts.quality import Scores, b_cubed, pairwise, stage_scores
 from polymath_assets.concepts.resolver import (
+    MERGING_STAGES,
     ResolverSettings,
     Surface,
     acronym_choice,
     defined_locally,
     parse_head_nouns,
     preferred_name,
+    resolve,
 )
 from polymath_assets.concepts.rules import (
     TypeRules,
@@ -32,7 +38,7 @@ from polymath_assets.concepts.rules import (
     names_a_process,
 )
 from polymath_assets.concepts.spelling import american
-from polymath_assets.concepts.surfaces_file import SurfacesRejected, read_surfaces
+from polymath_assets.concepts.surfaces_file import FileRejected, read_surfaces
 from polymath_assets.config import Config
 
 
@@ -150,14 +156,32 @@ def test_b_cubed_and_pairwise_on_a_small_example():
         b_cubed({"a": 1}, gold)
 
 
-def test_a_names_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
-    path = tmp_path / "names.jsonl"
-    path.write_text('{"name": "CNN", "type": "method"}\nnot json\n\n{"name": "", "type": "method"}\n'
-                    '["CNN"]\n{"name": "BERT"}\n')
-    with pytest.raises(SurfacesRejected) as rejected:
-        read_surfaces(path)
-    assert [e.split(":")[0] for e in rejected.value.errors] == ["line 2", "line 4", "line 5", "line 6"]
-    assert "nothing resolved" in str(rejected.value)
+@pytest.mark.parametrize("read, text, bad, nothing", [
+    (read_surfaces, '{"name": "CNN", "type": "method"}\nnot json\n\n{"name": "", "type": "method"}\n'
+                    '["CNN"]\n{"name": "BERT"}\n', [2, 4, 5, 6], "nothing resolved"),
+    (read_gold, '{"surface": "CNN", "type": "method", "group": "g1"}\nnot json\n{"surface": "", "type": "x"}\n'
+                '{"surface": "CNN", "type": "method"}\n{"surface": "LSTM", "type": "method", "group": [1]}\n'
+                '{"surface": "RNN", "type": "method", "group": true}\n{"surface": "GRU", "type": "m", "group": 1.5}\n',
+     [2, 3, 4, 5, 6, 7], "nothing calibrated"),
+])
+def test_a_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path, read, text, bad, nothing):
+    path = tmp_path / "items.jsonl"
+    path.write_text(text)
+    with pytest.raises(FileRejected) as rejected:
+        read(path)
+    assert [e.split(":")[0] for e in rejected.value.errors] == [f"line {n}" for n in bad]
+    assert nothing in str(rejected.value)
+
+
+def test_a_gold_group_is_a_string_or_an_integer_and_never_both(tmp_path):
+    """``"group": 1`` and ``"group": "1"`` are two groups; a surface without one stands alone."""
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"surface": "CNN", "type": "method", "group": "1"}\n{"surface": "RNN", "type": "method"}\n'
+                    '{"surface": "GRU", "type": "method", "group": 1}\n{"surface": "LSTM", "type": "method", "group": 1}\n')
+    assert [i.group for i in read_gold(path)] == ["str:1", "alone:2", "int:1", "int:1"]
+    path.write_text("\n\n")
+    with pytest.raises(FileRejected, match="no surfaces"):
+        read_gold(path)
 
 
 @pytest.mark.parametrize("name, anchor, stage", [
@@ -178,7 +202,7 @@ def test_a_names_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
 def test_each_variant_rule_is_the_stage_of_the_surfaces_it_joins(name, anchor, stage):
     assert normalize_key(name) == normalize_key(anchor)
     assert variant_stages([name], [anchor]) == [stage]
-    assert variant_stages([anchor, name]) == ["key" if stage == "key" else stage] * 2
+    assert variant_stages([anchor, name]) == [stage] * 2
 
 
 @pytest.mark.parametrize("a, b", [
@@ -198,6 +222,13 @@ def test_spelling_changes_only_listed_words(a, b):
 def test_the_head_rule_takes_a_name_and_a_generic_head_only(surface, stem):
     assert head_stem(surface, parse_head_nouns(Config.from_env({}).concept_head_nouns)) == stem
     assert parse_head_nouns("none") == frozenset()
+
+
+def test_the_head_nouns_have_one_default_without_system():
+    """The configuration's field and its setting agree (an ``IR system`` is built for IR)."""
+    field_default = next(f.default for f in fields(Config) if f.name == "concept_head_nouns")
+    assert field_default == Config.from_env({}).concept_head_nouns
+    assert "system" not in parse_head_nouns(field_default) and "model" in parse_head_nouns(field_default)
 
 
 def test_a_task_keeps_its_head():
@@ -253,12 +284,66 @@ def test_the_embedding_stage_is_scored_on_the_pairs_it_joins():
     assert stage_scores(before, before, gold) == (Scores(1.0, 0.0), 0)
 
 
-def test_a_gold_file_with_bad_lines_is_rejected_with_their_numbers(tmp_path):
-    path = tmp_path / "gold.jsonl"
-    path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\nnot json\n{"surface": "", "type": "x"}\n'
-                    '{"surface": "CNN", "type": "method"}\n{"surface": "LSTM", "type": "method", "group": [1]}\n')
-    with pytest.raises(GoldRejected) as rejected:
-        read_gold(path)
-    assert [e.split(":")[0] for e in str(rejected.value).splitlines()[1:]] == ["line 2", "line 3", "line 4", "line 5"]
-    path.write_text('{"surface": "CNN", "type": "method", "group": "g1"}\n{"surface": "RNN", "type": "method"}\n')
-    assert [i.group for i in read_gold(path)] == ["g:g1", "alone:2"]
+class _NoSearch(MemoryStore):
+    """A store whose neighbour search must not run."""
+
+    def neighbours(self, vectors, k):
+        raise AssertionError("the embedding stage searched neighbours without merging anything")
+
+
+@pytest.mark.parametrize("similarity, stages", [(None, MERGING_STAGES), (0.9, frozenset({"acronym", "head"}))])
+def test_an_embedding_stage_that_merges_nothing_embeds_but_never_searches(similarity, stages):
+    """No threshold for the model (or the stage off): the names are embedded and stored
+    for a later calibrated run, but neither searched nor clustered."""
+    names = ["alpha net", "alfa net", "alpha nett"]
+
+    def same_direction(batch: list[str]) -> np.ndarray:  # every name as close as can be
+        return np.tile(np.array([[1.0, 0.0]], dtype=np.float32), (len(batch), 1))
+
+    settings = ResolverSettings(version="t", similarity=similarity, neighbours=4, type_rules=TypeRules(),
+                                acronym_dominance=0.8, chunk_size=2, stages=stages)
+    store = _NoSearch()
+    result = resolve(store, [Surface(n, "method") for n in names], same_direction, settings)
+    assert result.concepts_created == 3 and {d.stage for d in result.decisions} == {"new"}
+    assert all(vector is not None for _, _, vector in store.concepts)
+    merged = resolve(MemoryStore(), [Surface(n, "method") for n in names], same_direction,
+                     replace(settings, similarity=0.9, stages=MERGING_STAGES))
+    assert merged.concepts_created == 1  # the same names with the stage on: one concept
+
+
+def test_a_new_threshold_for_the_model_makes_a_full_run_like_a_new_version():
+    settings = ResolverSettings(version="v3", similarity=0.9, neighbours=4, type_rules=TypeRules(),
+                                acronym_dominance=0.8, chunk_size=8, model="m")
+    recorded = float(np.float32(0.9))  # the run log keeps single precision
+    assert full_reason(False, None, settings) is None
+    assert full_reason(False, ("v3", recorded), settings) is None
+    assert full_reason(True, ("v3", recorded), settings) == "requested"
+    assert full_reason(False, ("v2", recorded), settings) == "the resolver version changed (v2 -> v3)"
+    assert full_reason(False, ("v3", None), settings) == "the embedding threshold for m changed (none -> 0.9)"
+    assert full_reason(False, ("v3", float(np.float32(0.985))), settings) == \
+        "the embedding threshold for m changed (0.985 -> 0.9)"
+    assert full_reason(False, ("v3", recorded), replace(settings, similarity=None)) == \
+        "the embedding threshold for m changed (0.9 -> none)"
+
+
+
+def test_the_head_stage_reads_an_acronym_as_the_acronym_stage_chose_it():
+    """MT is machine translation in twelve papers (six narrower expansions of two each) and
+    mean time in three: the acronym stage chooses machine translation, a process, so ``MT
+    architecture`` (a thing made for it) keeps its head — though no single expansion is
+    defined in as many papers as mean time."""
+    store = MemoryStore()
+    for written in ("machine translation", "statistical machine translation", "neural machine translation",
+                    "phrase-based machine translation", "hierarchical machine translation",
+                    "syntax-based machine translation"):
+        store.acronyms[("mt", normalize_key(written))] = [2, written]
+    store.acronyms[("mt", "meantime")] = [3, "mean time"]
+    assert acronym_choice([(e, n, w) for (_, e), (n, w) in store.acronyms.items()], 0.8) == \
+        ("machinetranslation", False)
+    settings = ResolverSettings(version="t", similarity=None, neighbours=4, type_rules=TypeRules(),
+                                acronym_dominance=0.8, chunk_size=8, head_nouns=parse_head_nouns("architecture,model"))
+    unit = lambda names: np.eye(len(names), 8, dtype=np.float32)  # noqa: E731 - distinct directions
+    result = resolve(store, [Surface("MT", "task"), Surface("MT architecture", "task")], unit, settings)
+    assert len({d.concept_id for d in result.decisions}) == 2
+    crf = resolve(MemoryStore(), [Surface("CRF", "method"), Surface("CRF model", "method")], unit, settings)
+    assert len({d.concept_id for d in crf.decisions}) == 1  # no process: the head joins its name

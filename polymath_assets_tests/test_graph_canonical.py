@@ -5,7 +5,6 @@ content reconciliation. Real PostgreSQL, the packaged small model, the embedded 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 import psycopg
@@ -18,6 +17,8 @@ from polymath_assets.config import Config
 from polymath_assets.graph import reconcile, sync_shard
 from polymath_assets.graph.reconcile import graph_content
 from polymath_assets.kb import concept_ops
+
+from .concept_helpers import load_documents
 
 SHARDS = Config.from_env().shard_count  # what conftest migrates dsn384 with
 SETTINGS = ResolverSettings.from_config(Config.from_env({"POLYMATH_EMBEDDING_MODEL": "packaged-minilm"}))
@@ -43,22 +44,10 @@ def kb384(dsn384):
 
 
 def _load(conn) -> list[str]:
-    doc = uuid.uuid4()
-    conn.execute("INSERT INTO documents (doc_id, title, year) VALUES (%s, 'Alzheimer''s \"networks\" \\ study', 2020)",
-                 (doc,))
-    ids = [_insert_passage(conn, doc, text, concepts) for text, concepts in PASSAGES]
+    ids = load_documents(conn, [("Alzheimer's \"networks\" \\ study", text, concepts) for text, concepts in PASSAGES],
+                         year=2020)
     conn.commit()
     return ids
-
-
-def _insert_passage(conn, doc: uuid.UUID, text: str, concepts: list[tuple[str, str]]) -> str:
-    pid = uuid.uuid4()
-    conn.execute("INSERT INTO passages (passage_id, doc_id, passage_text) VALUES (%s, %s, %s)", (pid, doc, text))
-    for name, type_ in concepts:
-        conn.execute("""INSERT INTO passage_concepts (passage_id, concept_name, concept_type, confidence,
-                        extractor_model, extractor_version) VALUES (%s, %s, %s, 0.9, 't', 'gemini_batch_v1')""",
-                     (pid, name, type_))
-    return str(pid)
 
 
 def _sync(conn, graph, full=False):
@@ -247,9 +236,7 @@ def test_operator_merges_syncs_the_graph_and_undoes_from_the_cli(dsn384, graph, 
 
 def _add(conn, text: str, concepts: list[tuple[str, str]]) -> None:
     """One passage of a paper of its own."""
-    doc = uuid.uuid4()
-    conn.execute("INSERT INTO documents (doc_id, title) VALUES (%s, 'another paper')", (doc,))
-    _insert_passage(conn, doc, text, concepts)
+    load_documents(conn, [("another paper", text, concepts)])
     conn.commit()
 
 

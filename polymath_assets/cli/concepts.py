@@ -174,8 +174,9 @@ def concepts_run(full: bool) -> None:
 def concepts_calibrate(gold_path: Path, min_precision: float, dry_run: bool) -> None:
     """Measure the embedding stage across thresholds for the configured embedding model on
     a gold set, and record the chosen threshold for that model (the resolver uses it)."""
-    from polymath_assets.concepts.calibrate import GoldRejected, calibrate_gold_file
+    from polymath_assets.concepts.calibrate import calibrate_gold_file
     from polymath_assets.concepts.resolver import ResolverSettings
+    from polymath_assets.concepts.surfaces_file import FileRejected
     from polymath_assets.kb.db import connect
 
     cfg, dsn = _concepts_db()
@@ -184,7 +185,7 @@ def concepts_calibrate(gold_path: Path, min_precision: float, dry_run: bool) -> 
         try:
             result = calibrate_gold_file(conn, gold_path, encoder.encode, ResolverSettings.from_config(cfg),
                                          min_precision=min_precision, actor=_actor(), save=not dry_run)
-        except GoldRejected as rejected:
+        except FileRejected as rejected:
             raise click.ClickException(str(rejected)) from None
         conn.commit()
     click.echo(f"{result.surfaces} gold surfaces, model {cfg.embedding_model}; without the embedding stage "
@@ -193,7 +194,9 @@ def concepts_calibrate(gold_path: Path, min_precision: float, dry_run: bool) -> 
         click.echo(line)
     if result.chosen is None:
         raise click.ClickException(f"no threshold reaches precision {min_precision} on this gold set; nothing recorded")
-    recorded = "not recorded (--dry-run)" if dry_run else "recorded for this model; the resolver uses it from its next run"
+    recorded = ("not recorded (--dry-run)" if dry_run else
+                "recorded for this model; its next run re-resolves every unpinned surface with it (a threshold "
+                "other than the last run's makes a full run, as a new resolver version does)")
     click.echo(f"threshold {result.chosen.threshold:.3f} for {cfg.embedding_model}: {recorded}")
     if cfg.concept_similarity is not None:
         click.echo(f"note: POLYMATH_CONCEPT_SIMILARITY={cfg.concept_similarity} is set and takes precedence", err=True)
@@ -210,12 +213,12 @@ def concepts_resolve(input_path: Path, output_path: Path, save: bool) -> None:
     existing concepts. A bad line rejects the whole file (with line numbers)."""
     from polymath_assets.concepts.pipeline import resolve_names
     from polymath_assets.concepts.resolver import ResolverSettings
-    from polymath_assets.concepts.surfaces_file import SurfacesRejected, json_line, read_surfaces
+    from polymath_assets.concepts.surfaces_file import FileRejected, json_line, read_surfaces
     from polymath_assets.kb.db import connect
 
     try:
         surfaces = read_surfaces(input_path)
-    except SurfacesRejected as rejected:
+    except FileRejected as rejected:
         raise click.ClickException(str(rejected)) from None
     cfg, dsn = _concepts_db()
     encoder = _name_encoder(cfg)

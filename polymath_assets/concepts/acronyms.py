@@ -108,6 +108,15 @@ def pair_keys(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def passage_definitions(text: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(acronym key, expansion key) → (acronym, expansion) as first written in one passage."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    for short, long in find_pairs(text):
+        for a, e in pair_keys([(short, long)]):
+            seen.setdefault((a, e), (short, long))
+    return seen
+
+
 # Words an acronym may skip or spell (``BERT`` skips "from", ``IoU`` spells "over").
 _MINOR = frozenset({"of", "and", "for", "in", "on", "with", "to", "by", "from", "over", "the", "a", "an", "via", "at"})
 _NAME_WORD = re.compile(r"[^\W_]+")

@@ -17,9 +17,7 @@ best F1 of the embedding stage among those whose precision reaches ``min_precisi
 from __future__ import annotations
 
 import hashlib
-import json
-from collections import Counter
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,9 +25,10 @@ import numpy as np
 
 from polymath_assets.concepts.acronyms import input_set_pairs
 from polymath_assets.concepts.memory import MemoryStore
-from polymath_assets.concepts.quality import Scores, b_cubed
+from polymath_assets.concepts.names import cached_vectors
+from polymath_assets.concepts.quality import Scores, b_cubed, stage_scores
 from polymath_assets.concepts.resolver import ResolverSettings, Surface, resolve
-from polymath_assets.concepts.surfaces_file import MAX_REPORTED
+from polymath_assets.concepts.surfaces_file import FileRejected, read_jsonl
 from polymath_assets.kb import canonical
 
 # Thresholds of models measured in this repository, used when nothing is recorded.
@@ -58,46 +57,31 @@ class GoldItem:
     group: str
 
 
-class GoldRejected(ValueError):
-    def __init__(self, path: Path, errors: list[str]):
-        shown = "\n".join(errors[:MAX_REPORTED])
-        super().__init__(f"{path}: {len(errors)} bad line(s), nothing calibrated:\n{shown}")
-
-
 def read_gold(path: Path) -> list[GoldItem]:
-    """The gold file's items; every bad line reported with its number, or nothing read."""
-    items, errors, seen = [], [], set()
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise GoldRejected(path, [f"not UTF-8 (byte {err.start + 1})"]) from None
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            errors.append(f"line {number}: not JSON ({err.msg})")
-            continue
-        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row.get(k).strip()
+    """The gold file's items; every bad line reported with its number, or nothing read
+    (``FileRejected``). A group is a string or an integer, and ``1`` and ``"1"`` are two."""
+    seen: set[tuple[str, str]] = set()
+
+    def parse(row: object, number: int) -> tuple[GoldItem | None, str | None]:
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
                                                 for k in ("surface", "type")):
-            errors.append(f"line {number}: expected an object with a non-empty surface and type")
-            continue
+            return None, "expected an object with a non-empty surface and type"
         group = row.get("group")
-        if group is not None and not isinstance(group, (str, int)):
-            errors.append(f"line {number}: group must be a string, a number or absent")
-            continue
+        if group is not None and (isinstance(group, bool) or not isinstance(group, (str, int))):
+            return None, "group must be a string, an integer or absent"
         key = (row["surface"], row["type"])
         if key in seen:
-            errors.append(f"line {number}: {key} is listed twice")
-            continue
+            return None, f"{key} is listed twice"
         seen.add(key)
-        items.append(GoldItem(row["surface"], row["type"], f"g:{group}" if group is not None else f"alone:{number}"))
-    if errors:
-        raise GoldRejected(path, errors)
+        return GoldItem(*key, f"alone:{number}" if group is None else f"{type(group).__name__}:{group}"), None
+
+    items = read_jsonl(path, parse, NOTHING)
     if not items:
-        raise GoldRejected(path, ["no surfaces"])
+        raise FileRejected(path, ["no surfaces"], NOTHING)
     return items
+
+
+NOTHING = "nothing calibrated"
 
 
 @dataclass(frozen=True)
@@ -126,37 +110,10 @@ class Calibration:
         return lines
 
 
-def _pairs(labels: Counter) -> int:
-    return sum(n * (n - 1) // 2 for n in labels.values())
-
-
-def stage_scores(before: Mapping[Hashable, Hashable], after: Mapping[Hashable, Hashable],
-                 gold: Mapping[Hashable, Hashable]) -> tuple[Scores, int]:
-    """(precision, recall, pairs) of the pairs one stage joined: together in ``after`` but
-    not in ``before``, against the gold pairs ``before`` left apart. From cluster
-    intersection counts, never all pairs."""
-    items = list(gold)
-
-    def together(*clusterings) -> int:
-        return _pairs(Counter(tuple(c[i] for c in clusterings) for i in items))
-
-    joined = together(after) - together(after, before)
-    right = together(after, gold) - together(after, gold, before)
-    missed = together(gold) - together(gold, before)
-    return Scores(right / joined if joined else 1.0, right / missed if missed else 1.0), joined
-
-
 def calibrate(items: list[GoldItem], embed: Callable[[list[str]], np.ndarray], settings: ResolverSettings, *,
               min_precision: float, grid: tuple[float, ...] = GRID) -> Calibration:
     """Resolve the gold items at every threshold of ``grid`` and choose one."""
-    cache: dict[str, np.ndarray] = {}
-
-    def cached(names: list[str]) -> np.ndarray:
-        todo = [n for n in dict.fromkeys(names) if n not in cache]
-        if todo:
-            cache.update(zip(todo, embed(todo)))
-        return np.vstack([cache[n] for n in names]) if names else np.zeros((0, 1), dtype=np.float32)
-
+    cached = cached_vectors(embed)
     surfaces = [Surface(i.surface, i.type) for i in items]
     pairs = input_set_pairs(i.surface for i in items)
     gold = {(i.surface, i.type): i.group for i in items}

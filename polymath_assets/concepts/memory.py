@@ -7,10 +7,11 @@ document defines an acronym locally."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from polymath_assets.concepts.acronyms import passage_definitions
 from polymath_assets.concepts.resolver import Decision, Expansion
 
 
@@ -33,8 +34,16 @@ class MemoryStore:
                     found[key].append(row)
         return found
 
-    def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
-        return {k: [d.name for d in self._by_key[k]] for k in set(keys) if k in self._by_key}
+    def concepts_with_heads(self, keys: Sequence[str], heads: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
+        found: dict[str, list[tuple[int, str, bool]]] = {}
+        for key in set(keys):
+            rows = [row for head in heads for row in self.concepts_for_keys([key + head]).get(key + head, ())]
+            if rows:
+                found[key] = rows
+        return found
+
+    def alias_surfaces(self, joined: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+        return {(k, c): [d.name for d in self._by_key.get(k, ()) if d.concept_id == c] for k, c in set(joined)}
 
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]:
         wanted, found = set(acronym_keys), defaultdict(list)
@@ -75,11 +84,12 @@ class MemoryStore:
                 self._vector_concepts.append(cid)
         return list(range(start, start + len(rows)))
 
-    def add_pairs(self, pairs: Sequence[tuple[str, str, str, str, int, int]]) -> None:
-        """Acronym pairs as (acronym key, expansion key, acronym, expansion, passages, documents)."""
-        for a, e, _, written, _, documents in pairs:
-            row = self.acronyms.setdefault((a, e), [0, written])
-            row[0] += documents
+    def add_documents(self, texts: Iterable[str]) -> None:
+        """The acronym definitions of texts that are each a document of their own, counted
+        as the corpus scan counts them (one vote per document)."""
+        for text in texts:
+            for pair, (_, written) in passage_definitions(text).items():
+                self.acronyms.setdefault(pair, [0, written])[0] += 1
 
     def save(self, decisions: Sequence[Decision]) -> None:
         """What the pipeline writes after a resolution: the aliases (an existing one stays)."""

@@ -9,10 +9,10 @@ to commit. Both use the embedding threshold of the configured model (``with_thre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from polymath_assets.concepts.acronyms import find_pairs, input_set_pairs, pair_keys
+from polymath_assets.concepts.acronyms import input_set_pairs, passage_definitions
 from polymath_assets.concepts.calibrate import threshold_for
 from polymath_assets.concepts.resolver import (
     MERGING_STAGES,
@@ -49,30 +49,11 @@ class RunSummary:
         return sum(self.by_stage.get(stage, 0) for stage in MERGING_STAGES)
 
 
-def passage_definitions(text: str) -> dict[tuple[str, str], tuple[str, str]]:
-    """(acronym key, expansion key) → (acronym, expansion) as first written in one passage."""
-    seen: dict[tuple[str, str], tuple[str, str]] = {}
-    for short, long in find_pairs(text):
-        for a, e in pair_keys([(short, long)]):
-            seen.setdefault((a, e), (short, long))
-    return seen
-
-
-def pairs_of_texts(texts: Iterable[str]) -> list[tuple[str, str, str, str, int, int]]:
-    """(acronym key, expansion key, acronym, expansion, passages, documents) of texts that
-    are each a document of their own (a list of abstracts)."""
-    merged: dict[tuple[str, str], list] = {}
-    for text in texts:
-        for (a, e), (short, long) in passage_definitions(text).items():
-            row = merged.setdefault((a, e), [a, e, short, long, 0, 0])
-            row[4] += 1
-            row[5] += 1
-    return [tuple(r) for r in merged.values()]
-
-
-def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE) -> tuple[int, list[str]]:
+def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE, *, changes: bool = True) -> tuple[int, list[str]]:
     """Record the acronym definitions of every passage not scanned yet. Returns (passages
-    scanned, the acronym keys whose corpus-wide choice of expansion changed)."""
+    scanned, the acronym keys whose corpus-wide choice of expansion changed). A full run
+    decides every acronym again anyway: it passes ``changes=False``, and the counts are
+    neither read before nor compared after (the list is then empty)."""
     store = canonical.CanonicalStore(conn)
     scanned, touched = 0, set()
     before: dict[str, list] = {}
@@ -82,10 +63,13 @@ def scan_acronyms(conn, dominance: float, page: int = SCAN_PAGE) -> tuple[int, l
             break
         found = [(pid, doc, a, e, short, long) for pid, doc, text in rows
                  for (a, e), (short, long) in passage_definitions(text).items()]
-        new_keys = sorted({row[2] for row in found} - set(before))
-        before.update({k: [] for k in new_keys} | store.expansions_for(new_keys))
+        if changes:
+            new_keys = sorted({row[2] for row in found} - set(before))
+            before.update({k: [] for k in new_keys} | store.expansions_for(new_keys))
         touched.update(canonical.record_definitions(conn, found, [pid for pid, _, _ in rows]))
         scanned += len(rows)
+    if not changes:
+        return scanned, []
     after = store.expansions_for(sorted(touched))
     changed = [a for a in sorted(touched)
                if acronym_choice(before.get(a, ()), dominance) != acronym_choice(after.get(a, ()), dominance)]
@@ -99,33 +83,52 @@ def with_threshold(conn, settings: ResolverSettings) -> tuple[ResolverSettings, 
     return replace(settings, similarity=similarity), source
 
 
-def full_reason(requested: bool, previous_version: str | None, version: str) -> str | None:
-    """Why a run must forget every unpinned decision and resolve everything again, or None."""
+def full_reason(requested: bool, previous: tuple[str, float | None] | None, settings: ResolverSettings) -> str | None:
+    """Why a run must forget every unpinned decision and resolve everything again, or None:
+    asked for, or another resolver version or embedding threshold than the last run's
+    (``previous``; ``settings`` with the threshold filled in). A new threshold — a
+    calibration recorded for the model — must reach the names resolved before it too."""
     if requested:
         return "requested"
-    if previous_version is not None and previous_version != version:
-        return f"the resolver version changed ({previous_version} -> {version})"
+    if previous is None:
+        return None
+    version, similarity = previous
+    if version != settings.version:
+        return f"the resolver version changed ({version} -> {settings.version})"
+    if not _same_threshold(similarity, settings.similarity):
+        return (f"the embedding threshold for {settings.model} changed "
+                f"({_threshold_text(similarity)} -> {_threshold_text(settings.similarity)})")
     return None
+
+
+def _same_threshold(a: float | None, b: float | None) -> bool:
+    """The run log keeps a threshold in single precision: equal to within that."""
+    return a == b if a is None or b is None else abs(a - b) < 1e-6
+
+
+def _threshold_text(similarity: float | None) -> str:
+    return "none" if similarity is None else f"{similarity:.6g}"
 
 
 def resolve_corpus(conn, embed: Embed, settings: ResolverSettings, *, full: bool = False,
                    progress: Callable[[int], None] | None = None) -> RunSummary:
     """Resolve what passage_concepts holds that has no alias yet. ``full`` — or a resolver
-    version other than the last run's — forgets every unpinned decision first and
-    resolves everything again (the graph follows through the alias change log). Does not
-    commit."""
+    version or embedding threshold other than the last run's (``full_reason``) — forgets
+    every unpinned decision first and resolves everything again (the graph follows
+    through the alias change log). Does not commit."""
     canonical.lock_resolver(conn)
-    reason = full_reason(full, canonical.last_version(conn), settings.version)
     settings, source = with_threshold(conn, settings)
+    reason = full_reason(full, canonical.last_run(conn), settings)
     run_id = canonical.start_run(conn, settings.version, reason is not None, settings.similarity, source)
     if reason:
         canonical.forget_unpinned(conn)
+        canonical.rekey_pinned(conn)
         canonical.forget_acronyms(conn)
     canonical.snapshot_surfaces(conn)  # before the acronym scan: its passages cover these rows
-    scanned, changed = scan_acronyms(conn, settings.acronym_dominance)
+    scanned, changed = scan_acronyms(conn, settings.acronym_dominance, changes=reason is None)
     # A definition learned now (or a second meaning) changes what an acronym already
     # resolved stands for: its concepts are decided again in this run.
-    redecided = canonical.forget_concepts_of_keys(conn, changed)[0] if changed and not reason else 0
+    redecided = canonical.forget_concepts_of_keys(conn, changed)[0] if changed else 0
     surfaces = canonical.unresolved_surfaces(conn)
     resolution = _resolve_and_write(conn, surfaces, embed, settings, progress)
     canonical.finish_run(conn, run_id, surfaces=len(surfaces), created=resolution.concepts_created,

@@ -2,13 +2,14 @@
 
 Both take two mappings item → cluster label over the same items. B³ (Bagga & Baldwin
 1998) averages, per item, the overlap of its predicted and gold clusters; pairwise counts
-item pairs placed together. Computed from cluster-intersection counts, never all pairs.
+item pairs placed together; ``stage_scores`` counts the pairs one stage of the resolver
+joined. Computed from cluster-intersection counts, never all pairs.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -41,14 +42,26 @@ def b_cubed(predicted: Mapping[Hashable, Hashable], gold: Mapping[Hashable, Hash
     return Scores(precision, recall)
 
 
+def pairs_together(items: Iterable[Hashable], *clusterings: Mapping[Hashable, Hashable]) -> int:
+    """Pairs of ``items`` that share a cluster in every one of ``clusterings``, from the
+    sizes of their intersections (never all pairs)."""
+    sizes = Counter(tuple(c[i] for c in clusterings) for i in items)
+    return sum(n * (n - 1) // 2 for n in sizes.values())
+
+
 def pairwise(predicted: Mapping[Hashable, Hashable], gold: Mapping[Hashable, Hashable]) -> Scores:
     _check(predicted, gold)
-
-    def pairs(n: int) -> int:
-        return n * (n - 1) // 2
-
-    together = sum(pairs(n) for n in Counter((predicted[i], gold[i]) for i in gold).values())
-    predicted_pairs = sum(pairs(n) for n in Counter(predicted.values()).values())
-    gold_pairs = sum(pairs(n) for n in Counter(gold.values()).values())
+    together = pairs_together(gold, predicted, gold)
+    predicted_pairs, gold_pairs = pairs_together(gold, predicted), pairs_together(gold, gold)
     return Scores(together / predicted_pairs if predicted_pairs else 1.0,
                   together / gold_pairs if gold_pairs else 1.0)
+
+
+def stage_scores(before: Mapping[Hashable, Hashable], after: Mapping[Hashable, Hashable],
+                 gold: Mapping[Hashable, Hashable]) -> tuple[Scores, int]:
+    """(precision and recall, pairs) of the pairs one stage joined: together in ``after``
+    but not in ``before``, against the gold pairs ``before`` left apart."""
+    joined = pairs_together(gold, after) - pairs_together(gold, after, before)
+    right = pairs_together(gold, after, gold) - pairs_together(gold, after, gold, before)
+    missed = pairs_together(gold, gold) - pairs_together(gold, gold, before)
+    return Scores(right / joined if joined else 1.0, right / missed if missed else 1.0), joined

@@ -110,7 +110,9 @@ Expansion = tuple[str, int, str]
 
 class Store(Protocol):
     def concepts_for_keys(self, keys: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]: ...
-    def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]: ...
+    def concepts_with_heads(self, keys: Sequence[str],
+                            heads: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]: ...
+    def alias_surfaces(self, joined: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]: ...
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]: ...
     def local_expansions(self, items: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str], list[Expansion]]: ...
     def acronyms_for(self, expansion_keys: Sequence[str]) -> dict[str, list[str]]: ...
@@ -150,6 +152,12 @@ def acronym_choice(expansions: Iterable[Expansion], dominance: float) -> tuple[s
     if top / (top + rivals) >= dominance:
         return top_key, False
     return None, True
+
+
+def chosen_expansion(expansions: Sequence[Expansion], dominance: float) -> str | None:
+    """The expansion ``acronym_choice`` chooses, as the corpus writes it; None when ambiguous or unknown."""
+    key, _ = acronym_choice(expansions, dominance)
+    return next((written for k, _, written in expansions if k == key), None) if key else None
 
 
 def defined_locally(expansions: Iterable[Expansion]) -> str | None:
@@ -267,11 +275,11 @@ def resolve(store: Store, surfaces: Iterable[Surface], embed: Embed, settings: R
     # Stage embedding for clusters still without a concept; the rest found concepts.
     fresh = [members for members in clusters.values() if groups[members[0]].concept_id is None]
     result.concepts_created = _embed_and_found(store, groups, fresh, embed, settings, progress)
-    anchors = store.alias_surfaces(sorted({g.key for g in groups if g.stage == "key"}))
+    anchors = store.alias_surfaces(sorted({(g.key, g.concept_id) for g in groups if g.stage == "key"}))
     for g in groups:
         names = [s.name for s in g.surfaces]
         if g.stage == "key":  # joined an existing concept by key: which rule met its aliases
-            stages = variant_stages(names, anchors.get(g.key, ()))
+            stages = variant_stages(names, anchors.get((g.key, g.concept_id), ()))
         elif g.stage == "new" and g.founder:
             founder = preferred_name(g.surfaces)
             stages = ["new" if n == founder else st for n, st in zip(names, variant_stages(names))]
@@ -372,9 +380,11 @@ def _head_stage(store: Store, groups: list[_Group], uf: _UnionFind, index_by_key
     names = {i: preferred_name(g.surfaces) for i, g in enumerate(groups)
              if g.concept_id is None and not g.manual and uf.find(i) == i and i not in stems}
     names = {i: n for i, n in names.items() if is_name(n)}
-    # An acronym for a task or process keeps its head (``WSD models``, ``MT architecture``).
+    # An acronym for a task or process keeps its head (``WSD models``, ``MT architecture``):
+    # the expansion the acronym stage chooses for it says which.
     expansions = store.expansions_for(sorted(set(stems.values()) | {groups[i].key for i in names}))
-    processes = {k for k, found in expansions.items() if names_a_process(max(found, key=lambda x: (x[1], x[0]))[2])}
+    processes = {k for k, found in expansions.items()
+                 if (written := chosen_expansion(found, settings.acronym_dominance)) and names_a_process(written)}
     stems = {i: stem for i, stem in stems.items() if stem not in processes}
     names = {i: n for i, n in names.items() if groups[i].key not in processes}
     outside = store.concepts_for_keys(sorted(set(stems.values()) - set(index_by_key)))
@@ -391,15 +401,12 @@ def _head_stage(store: Store, groups: list[_Group], uf: _UnionFind, index_by_key
     names = {i: n for i, n in names.items() if groups[i].concept_id is None}
     if not names:
         return
-    longer = {i: [groups[i].key + h for h in sorted(settings.head_nouns)] for i in names}
-    found_keys = store.concepts_for_keys(sorted({k for keys in longer.values() for k in keys}))
-    for i, keys in longer.items():
+    longer = store.concepts_with_heads(sorted({groups[i].key for i in names}), sorted(settings.head_nouns))
+    for i in names:
         g = groups[i]
-        for k in keys:
-            found = _first_compatible(found_keys.get(k, ()), g.type, rules, manual=False)
-            if found is not None:
-                g.concept_id, g.stage = found[0], "head"
-                break
+        found = _first_compatible(longer.get(g.key, ()), g.type, rules, manual=False)
+        if found is not None:
+            g.concept_id, g.stage = found[0], "head"
 
 
 def _join(groups: list[_Group], uf: _UnionFind, joining: int, anchor: int, stage: str) -> None:
@@ -421,10 +428,10 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
     leaders of earlier chunks too); names with no neighbour close enough are clustered
     inside the chunk against leaders only, and each leader founds a concept."""
     rules = settings.type_rules
-    # No threshold for the model: names are embedded and indexed (for a later calibrated
-    # run to find), but nothing is merged by their vectors.
-    on = settings.similarity is not None and "embedding" in settings.stages
-    threshold = settings.similarity if on else float("inf")
+    # No threshold for the model (or the stage off): names are embedded and indexed, for
+    # a later calibrated run to find, but neither searched nor clustered — every name
+    # leads its own concept, so the stage costs only the vectors.
+    merging = settings.similarity is not None and "embedding" in settings.stages
     created = 0
     for start in range(0, len(fresh), settings.chunk_size):
         chunk = fresh[start:start + settings.chunk_size]
@@ -439,9 +446,10 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
             found = embed([names[n] for n in searchable])
             vectors = np.zeros((len(chunk), found.shape[1]), dtype=np.float32)
             vectors[searchable] = found
+        if searchable and merging:
             for n, candidates in zip(searchable, store.neighbours(found, settings.neighbours)):
                 for cid, ctype, cname, score in candidates:
-                    if score < threshold:
+                    if score < settings.similarity:
                         break
                     if rules.compatible(ctype, types[n]) and embedding_merge_allowed(names[n], cname):
                         joined[n], score_of[n] = cid, score
@@ -449,7 +457,7 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
             rest = [n for n in searchable if n not in joined]
             if rest:
                 local = leader_clusters(vectors[rest], [names[n] for n in rest], [types[n] for n in rest],
-                                        rules, threshold)
+                                        rules, settings.similarity)
                 for position, leader_position in enumerate(local):
                     n, leader = rest[position], rest[leader_position]
                     leader_of[n] = leader
@@ -457,7 +465,8 @@ def _embed_and_found(store: Store, groups: list[_Group], fresh: list[list[int]],
                         score_of[n] = float(vectors[n] @ vectors[leader])
         leaders = [n for n in range(len(chunk)) if n not in joined and leader_of[n] == n]
         leading = set(leaders)
-        ids = store.create_concepts([(names[n], types[n], vectors[n] if n in searchable else None)
+        embedded = set(searchable)
+        ids = store.create_concepts([(names[n], types[n], vectors[n] if n in embedded else None)
                                      for n in leaders])
         created += len(ids)
         concept_of = dict(zip(leaders, ids)) | joined

@@ -1,11 +1,13 @@
-"""Reading a JSONL list of ``{"name": ..., "type": ...}`` for ``polymath concepts resolve``:
-all lines valid or nothing (every bad line reported with its number); writing its answer
-one JSON object per line."""
+"""Reading JSONL lists — the names of ``polymath concepts resolve``, the gold set of
+``polymath concepts calibrate`` — all lines valid or nothing (every bad line reported with
+its number); writing ``resolve``'s answer one JSON object per line."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from polymath_assets.concepts.resolver import Surface
 
@@ -14,20 +16,51 @@ MAX_REPORTED = 20
 # line breaks: escaped, so one name is always one line whatever reads the file.
 _LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
+Item = TypeVar("Item")
 
-class SurfacesRejected(ValueError):
-    def __init__(self, path: Path, errors: list[str]):
+
+class FileRejected(ValueError):
+    """A file with bad lines (``errors``, each naming its line): nothing was done with it."""
+
+    def __init__(self, path: Path, errors: list[str], nothing: str = "nothing resolved"):
         self.errors = errors
         shown = "\n".join(errors[:MAX_REPORTED])
         more = f"\n... and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
-        super().__init__(f"{path}: {len(errors)} bad line(s), nothing resolved; fix them and run again:\n{shown}{more}")
+        super().__init__(f"{path}: {len(errors)} bad line(s), {nothing}; fix them and run again:\n{shown}{more}")
 
 
-def parse_line(line: str) -> tuple[Surface | None, str | None]:
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError as err:
-        return None, f"not JSON ({err.msg})"
+def read_jsonl(path: Path, parse_row: Callable[[object, int], tuple[Item | None, str | None]],
+               nothing: str = "nothing resolved") -> list[Item]:
+    """Every non-blank line's JSON value through ``parse_row(value, line number)`` → (item,
+    None) or (None, why it is bad); read line by line as bytes, so a line that is not UTF-8
+    is reported, not a traceback. Raises ``FileRejected`` (saying ``nothing``) when any line is bad."""
+    items, errors = [], []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                # utf-8-sig: a byte order mark (editors on Windows write one) is not part of line 1
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                errors.append(f"line {number}: not UTF-8 (byte {err.start + 1}: {raw[err.start:err.start + 1]!r})")
+                continue
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                errors.append(f"line {number}: not JSON ({err.msg})")
+                continue
+            item, error = parse_row(value, number)
+            if error:
+                errors.append(f"line {number}: {error}")
+            else:
+                items.append(item)
+    if errors:
+        raise FileRejected(path, errors, nothing)
+    return items
+
+
+def parse_name(item: object, number: int = 0) -> tuple[Surface | None, str | None]:
     if not isinstance(item, dict):
         return None, "expected an object with name and type"
     name, type_ = item.get("name"), item.get("type")
@@ -54,25 +87,7 @@ def _unstorable(text: str) -> str | None:
 
 
 def read_surfaces(path: Path) -> list[Surface]:
-    surfaces, errors = [], []
-    with path.open("rb") as handle:  # bytes: a line that is not UTF-8 is reported, not a traceback
-        for number, raw in enumerate(handle, start=1):
-            try:
-                # utf-8-sig: a byte order mark (editors on Windows write one) is not part of line 1
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                errors.append(f"line {number}: not UTF-8 (byte {err.start + 1}: {raw[err.start:err.start + 1]!r})")
-                continue
-            if not line.strip():
-                continue
-            surface, error = parse_line(line)
-            if error:
-                errors.append(f"line {number}: {error}")
-            else:
-                surfaces.append(surface)
-    if errors:
-        raise SurfacesRejected(path, errors)
-    return surfaces
+    return read_jsonl(path, parse_name)
 
 
 def json_line(item: dict) -> str:

@@ -40,8 +40,8 @@ def canonical_concepts_asset() -> dg.AssetsDefinition:
         concepts at once would race. It is incremental instead: a run resolves only the
         surfaces that have no alias yet (against the concepts that exist, through the HNSW
         index of their name vectors), so materializing it after each shard costs what is new.
-        A resolver version other than the last run's (POLYMATH_CONCEPT_RESOLVER_VERSION)
-        makes the run a full re-resolution, and the graph follows through the alias change
+        A resolver version (POLYMATH_CONCEPT_RESOLVER_VERSION) or embedding threshold other
+        than the last run's makes the run a full re-resolution, and the graph follows through the alias change
         log. Operators' merges and splits are pinned and never changed here."""
         from polymath_assets.concepts.names import name_vectors
         from polymath_assets.operations.concepts import resolve_concepts

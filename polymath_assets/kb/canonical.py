@@ -10,8 +10,21 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import psycopg
 
+from polymath_assets.concepts.normalize import surface_key
 from polymath_assets.concepts.resolver import Decision, Expansion, Surface
 from polymath_assets.kb.embeddings import _ensure_vector_adapter
+
+
+# A concept an operator split off (and did not undo) takes no alias by any match.
+_OPEN = "concept_id NOT IN (SELECT to_concept FROM concept_merges WHERE kind = 'split' AND undone_by IS NULL)"
+
+
+def _by_key(rows: Iterable[tuple]) -> dict[str, list[tuple[int, str, bool]]]:
+    """(key, concept id, type, manual, ...) rows → key → [(concept id, type, manual)], in row order."""
+    found: dict[str, list[tuple[int, str, bool]]] = {}
+    for key, cid, ctype, manual, *_ in rows:
+        found.setdefault(key, []).append((cid, ctype, manual))
+    return found
 
 
 class CanonicalStore:
@@ -28,29 +41,39 @@ class CanonicalStore:
         A concept an operator split off (and did not undo) is closed: it holds exactly
         the surfaces put there, so no key or acronym match joins anything to it — else a
         full re-resolution would pull ``CNN`` into the concept ``CNNs`` was split into."""
-        found: dict[str, list[tuple[int, str, bool]]] = {}
         if not keys:
-            return found
-        rows = self.conn.execute(
-            """SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
-               FROM concept_aliases WHERE norm_key = ANY(%s)
-                 AND concept_id NOT IN (SELECT to_concept FROM concept_merges
-                                        WHERE kind = 'split' AND undone_by IS NULL)
-               GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)).fetchall()
-        for key, cid, ctype, manual, _ in rows:
-            found.setdefault(key, []).append((cid, ctype, manual))
-        return found
+            return {}
+        return _by_key(self.conn.execute(
+            f"""SELECT norm_key, concept_id, concept_type, bool_or(stage = 'manual'), bool_or(pinned)
+                FROM concept_aliases WHERE norm_key = ANY(%s) AND {_OPEN}
+                GROUP BY 1, 2, 3 ORDER BY 1, 5 DESC, 2""", (list(keys),)))
 
-    def alias_surfaces(self, keys: Sequence[str]) -> dict[str, list[str]]:
-        """key → surfaces of existing aliases with that key (a few per key suffice to tell
-        which variant rule a new surface needed to meet them)."""
-        found: dict[str, list[str]] = {}
-        if keys:
-            for key, surfaces in self.conn.execute(
-                    """SELECT norm_key, (array_agg(surface ORDER BY surface))[1:20] FROM concept_aliases
-                       WHERE norm_key = ANY(%s) GROUP BY 1""", (list(keys),)):
-                found[key] = surfaces
-        return found
+    def concepts_with_heads(self, keys: Sequence[str], heads: Sequence[str]) -> dict[str, list[tuple[int, str, bool]]]:
+        """key → the concepts of the aliases keyed ``key + head`` for any of ``heads``, as
+        ``concepts_for_keys`` gives them, in the order of ``heads`` (``ELMo`` finds ``ELMo
+        embeddings``). One statement: each key with each head probed in the key index, so
+        the query grows with keys × heads, never with a list of every combination sent."""
+        if not keys or not heads:
+            return {}
+        return _by_key(self.conn.execute(
+            f"""SELECT k.key, a.concept_id, a.concept_type, bool_or(a.stage = 'manual'), bool_or(a.pinned), h.n
+                FROM unnest(%s::text[]) AS k (key) CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS h (head, n)
+                JOIN concept_aliases a ON a.norm_key = k.key || h.head
+                WHERE {_OPEN}
+                GROUP BY 1, 2, 3, 6 ORDER BY 1, 6, 5 DESC, 2""", (list(keys), list(heads))))
+
+    def alias_surfaces(self, joined: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+        """(key, concept id) → surfaces of that concept's aliases with that key: the ones a
+        new surface met by its key (a few suffice to tell which variant rule it needed; an
+        alias of another concept, of a type it may not join, is none of them)."""
+        if not joined:
+            return {}
+        rows = self.conn.execute(
+            """SELECT q.norm_key, q.concept_id, (array_agg(a.surface ORDER BY a.surface))[1:20]
+               FROM unnest(%s::text[], %s::bigint[]) AS q (norm_key, concept_id)
+               JOIN concept_aliases a ON a.norm_key = q.norm_key AND a.concept_id = q.concept_id
+               GROUP BY 1, 2""", ([k for k, _ in joined], [c for _, c in joined]))
+        return {(key, cid): surfaces for key, cid, surfaces in rows}
 
     def expansions_for(self, acronym_keys: Sequence[str]) -> dict[str, list[Expansion]]:
         """acronym key → [(expansion key, documents, the expansion as written)]."""
@@ -177,25 +200,13 @@ def unscanned_passages(conn: psycopg.Connection, limit: int) -> list[tuple[str, 
            ORDER BY p.passage_id LIMIT %s""", (int(limit),)).fetchall()
 
 
-def record_acronyms(conn: psycopg.Connection, pairs: Iterable[tuple[str, str, str, str, int, int]]) -> None:
-    """Add (acronym key, expansion key, acronym, expansion, passages, documents) counts."""
-    rows = list(pairs)  # unique by (acronym key, expansion key): one statement may upsert them all
-    if rows:
-        columns = [list(column) for column in zip(*rows)]
-        conn.execute(
-            """INSERT INTO concept_acronyms (acronym_key, expansion_key, acronym, expansion, passages, documents)
-               SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[])
-               ON CONFLICT (acronym_key, expansion_key)
-               DO UPDATE SET passages = concept_acronyms.passages + excluded.passages,
-                             documents = concept_acronyms.documents + excluded.documents""", columns)
-
-
 def record_definitions(conn: psycopg.Connection, definitions: Iterable[tuple[str, str, str, str, str, str]],
                        scanned: Iterable[str]) -> list[str]:
     """Record the definitions found in a page of passages, as (passage id, document id,
     acronym key, expansion key, acronym, expansion), and mark the passages scanned. A pair's
-    ``documents`` grows by the documents that had not defined it before. Returns the
-    acronym keys whose counts changed."""
+    ``documents`` grows by the documents that had not defined it before: only definitions in
+    passages count (a surface written ``expansion (ACR)`` is no vote, whatever the comment
+    of migration 036 says). Returns the acronym keys whose counts changed."""
     conn.execute("""CREATE TEMP TABLE IF NOT EXISTS stage_definitions
                     (passage_id uuid, doc_id uuid, acronym_key text, expansion_key text, acronym text, expansion text)
                     ON COMMIT DELETE ROWS""")
@@ -262,6 +273,27 @@ def forget_unpinned(conn: psycopg.Connection) -> tuple[int, int]:
     conn.execute("UPDATE concepts c SET merged_into = NULL WHERE merged_into IS NOT NULL AND NOT EXISTS "
                  "(SELECT 1 FROM concept_merges m WHERE c.concept_id IN (m.from_concept, m.to_concept))")
     return aliases, _delete_orphans(conn, "true", ())
+
+
+def rekey_pinned(conn: psycopg.Connection) -> int:
+    """For a full re-resolution: the key of every pinned alias built again by the current
+    rules (a resolver version may change them: spelling, plurals, token rules), so an
+    operator's decision meets new surfaces by today's key, not the one it was made under.
+    The changed keys are copied into a temporary table and applied by one UPDATE.
+    Returns the aliases whose key changed."""
+    changed = [(surface, ctype, key) for surface, ctype, old in conn.execute(
+                   "SELECT surface, concept_type, norm_key FROM concept_aliases WHERE pinned")
+               if (key := surface_key(surface)) != old]
+    if not changed:
+        return 0
+    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS stage_alias_keys (surface text, concept_type text, norm_key text)
+                    ON COMMIT DELETE ROWS""")
+    conn.execute("TRUNCATE stage_alias_keys")
+    with conn.cursor() as cur, cur.copy("COPY stage_alias_keys (surface, concept_type, norm_key) FROM STDIN") as copy:
+        for row in changed:
+            copy.write_row(row)
+    return conn.execute("""UPDATE concept_aliases a SET norm_key = k.norm_key FROM stage_alias_keys k
+                           WHERE a.surface = k.surface AND a.concept_type = k.concept_type""").rowcount
 
 
 def forget_concepts_of_keys(conn: psycopg.Connection, keys: Sequence[str]) -> tuple[int, int]:
@@ -336,11 +368,11 @@ def cluster_sizes(conn: psycopg.Connection, limit: int = 10) -> tuple[list[tuple
     return largest, concepts, aliases
 
 
-def last_version(conn: psycopg.Connection) -> str | None:
-    """The resolver version of the last finished run (None before the first)."""
-    row = conn.execute("SELECT resolver_version FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
+def last_run(conn: psycopg.Connection) -> tuple[str, float | None] | None:
+    """(resolver version, embedding threshold) of the last finished run (None before the first)."""
+    row = conn.execute("SELECT resolver_version, similarity FROM concept_resolution_runs WHERE finished_at IS NOT NULL "
                        "ORDER BY run_id DESC LIMIT 1").fetchone()
-    return row[0] if row else None
+    return None if row is None else (row[0], None if row[1] is None else float(row[1]))
 
 
 def lookup_aliases(conn: psycopg.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:

@@ -2,12 +2,14 @@
 
 Every merge and split writes one ``concept_merges`` row holding the alias rows as they
 were before, and pins the aliases it decides (``stage = 'manual'``), so neither the
-incremental resolver nor a full re-resolution changes them. An undo restores the saved
-rows — refused when a later decision has moved the same surfaces since (undo that one
-first) — and is logged itself. Each operation is one transaction (the caller commits) and
-holds the resolver's lock (``canonical.lock_resolver``): it waits for a resolver run in
-progress and a run waits for it, so neither acts on what the other is changing. A caller
-that looks concepts up by name takes the lock before the look-up (the CLI does).
+incremental resolver nor a full re-resolution changes them (a full run only rebuilds their
+keys by the current rules). An undo restores the saved rows, each with the key today's
+rules give its surface — refused when a later decision has moved the same surfaces since
+(undo that one first) — and is logged itself. Each operation is one transaction (the
+caller commits) and holds the resolver's lock (``canonical.lock_resolver``): it waits for
+a resolver run in progress and a run waits for it, so neither acts on what the other is
+changing. A caller that looks concepts up by name takes the lock before the look-up (the
+CLI does).
 """
 
 from __future__ import annotations
@@ -180,13 +182,16 @@ def undo(conn: psycopg.Connection, merge_id: int, *, actor: str) -> int:
                            f"have moved since" + (f"; undo entries {', '.join(map(str, later))} first" if later else ""))
     undo_id = _log(conn, "undo", target, source, surfaces, {"aliases": _alias_rows(
         conn, "concept_id = ANY(%s)", ([source, target],))}, actor, None, undoes=merge_id)
+    # The key is built by today's rules, not restored: the saved one may predate a resolver
+    # version, and a full run rekeys pinned aliases the same way (canonical.rekey_pinned).
+    restored = [{**alias, "norm_key": surface_key(alias["surface"])} for alias in before["aliases"]]
     # One statement for every saved alias: its triggers (the graph's change logs) run once.
     conn.execute(
         """UPDATE concept_aliases a SET concept_id = b.concept_id, norm_key = b.norm_key, stage = b.stage,
                score = b.score, decided_at = b.decided_at, resolver_version = b.resolver_version, pinned = b.pinned
            FROM jsonb_to_recordset(%s::jsonb) AS b (surface text, concept_type text, concept_id bigint,
                norm_key text, stage text, score real, decided_at timestamptz, resolver_version text, pinned boolean)
-           WHERE a.surface = b.surface AND a.concept_type = b.concept_type""", (json.dumps(before["aliases"]),))
+           WHERE a.surface = b.surface AND a.concept_type = b.concept_type""", (json.dumps(restored),))
     if kind == "merge":
         conn.execute("UPDATE concepts SET merged_into = NULL, updated_at = now() WHERE concept_id = %s", (source,))
     else:  # the concept the split created has no alias left; names found there lead back

@@ -18,7 +18,10 @@ the passages that write it):
    variants a loose string match finds in the abstracts, each read in context.
 
 This script groups by its own loose matching (lower case, letters and digits only, a
-final plural dropped), never by the resolver's code; every group it prints was read.
+final plural dropped), never by the resolver's code, except for one rule it copies: a name
+followed by a generic head noun (``is_name`` is ``rules.is_name``, ``HEADS`` the default head
+nouns, ``APART`` the task acronyms ``rules.names_a_process`` keeps apart), so the head stage
+agrees with this set by construction; every group it prints was read.
 Run: python polymath_assets_tests/data/build_scierc_definitions_gold.py > polymath_assets_tests/data/scierc_definitions_gold.jsonl
 """
 
