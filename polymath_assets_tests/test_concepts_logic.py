@@ -16,8 +16,8 @@ from polymath_assets.concepts.acronyms import (
 )
 from polymath_assets.concepts.calibrate import read_gold, threshold_for
 from polymath_assets.concepts.memory import MemoryStore
-from polymath_assets.concepts.pipeline import full_reason
 from polymath_assets.concepts.normalize import normalize_key, variant_stages
+from polymath_assets.concepts.pipeline import full_reason
 from polymath_assets.concepts.quality import Scores, b_cubed, pairwise, stage_scores
 from polymath_assets.concepts.resolver import (
     MERGING_STAGES,

@@ -14,7 +14,6 @@ from polymath_assets.concepts.normalize import surface_key
 from polymath_assets.concepts.resolver import Decision, Expansion, Surface
 from polymath_assets.kb.embeddings import _ensure_vector_adapter
 
-
 # A concept an operator split off (and did not undo) takes no alias by any match.
 _OPEN = "concept_id NOT IN (SELECT to_concept FROM concept_merges WHERE kind = 'split' AND undone_by IS NULL)"
 
