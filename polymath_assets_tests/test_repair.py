@@ -1,7 +1,9 @@
 """The repair lane on real text: shards held back by the evidence gate because the model's
 spans could not be located (the emulator's unlocatable_share fault) are repaired to
 passing in one round that pays only for the affected passages; running it again, or in
-two processes at once, pays nothing more and changes nothing."""
+two processes at once, pays nothing more and changes nothing. A failed request is
+extraction's to retry until it has no attempts left: repair and extraction, one after the
+other or at once, never have one passage in two jobs."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.extraction import runner
 from polymath_assets.gemini.emulator import Faults
+from polymath_assets.kb import repair as repair_sql
 from polymath_assets.kb.quality import LOCATED_QUOTE, extraction_metrics
 from polymath_assets.local import emulator_service
 from polymath_assets.operations.extraction import drive
@@ -117,6 +120,115 @@ def test_dead_passages_are_asked_again_by_the_repair_round(kb, client, emulator,
     assert kb.execute("SELECT count(*) FROM passage_requests WHERE status <> 'done'").fetchone()[0] == 0
     recorded = kb.execute("SELECT sum(concept_count) FROM passage_requests").fetchone()[0]
     assert recorded == kb.execute("SELECT count(*) FROM passage_concepts").fetchone()[0]
+
+
+def sends_per_passage(conn, emulator) -> dict[str, int]:
+    """passage id -> how many provider jobs held it: an extraction job's keys are request
+    keys (of one or more passages), a repair job's are passage ids."""
+    by_key: dict[str, list[str]] = {}
+    for key, pid in conn.execute("SELECT request_key, passage_id::text FROM passage_requests"):
+        by_key.setdefault(key, []).append(pid)
+    conn.commit()
+    sends: dict[str, int] = {}
+    for record in emulator.job_records():
+        pids = record.request_keys if "-repair-" in record.display_name else \
+            [pid for key in record.request_keys for pid in by_key[key]]
+        for pid in pids:
+            sends[pid] = sends.get(pid, 0) + 1
+    return sends
+
+
+def check_each_send_has_its_own_outcome(conn, emulator) -> None:
+    """Every time a passage was sent, exactly one outcome was recorded for it: a failure
+    (``attempts`` counts them, extraction's and failed repairs' alike) or its final
+    success. A passage in two jobs at once breaks this: the second job's outcome finds
+    the ledger row in the other job and is never recorded."""
+    sends = sends_per_passage(conn, emulator)
+    rows = conn.execute("SELECT passage_id::text, status, attempts FROM passage_requests").fetchall()
+    conn.commit()
+    assert rows and all(status in ("done", "dead") for _, status, _ in rows), rows
+    wrong = {pid: (sends.get(pid, 0), status, attempts) for pid, status, attempts in rows
+             if sends.get(pid, 0) != attempts + (status == "done")}
+    assert not wrong, wrong
+
+
+def test_a_failed_request_with_attempts_left_is_extractions_to_retry_never_the_repair_lanes(kb, client, emulator,
+                                                                                             tmp_path):
+    ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 20))
+    kb.commit()
+    emulator.faults = Faults(malformed_json_share=0.3, seed=5)
+    s = settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="3")
+    runner.select_shard(kb, s, 0)
+    drive(kb, client, s, pilot=False, poll_interval_s=0.05, retry_failed=False)  # one round: failures wait
+    failed = {pid for (pid,) in kb.execute("SELECT passage_id::text FROM passage_requests WHERE status = 'failed'")}
+    assert failed and kb.execute("SELECT max(attempts) FROM passage_requests").fetchone()[0] == 1
+    # waiting for extraction's own retry: not the repair lane's
+    assert repair_sql.register(kb, version=s.version, shard=None, max_attempts=2,
+                               request_max_attempts=s.max_attempts) == {"unlocated": 0, "failed": 0}
+    # registered while they counted as given up (POLYMATH_MAX_ATTEMPTS was 1 then, raised to
+    # 3 since): extraction takes them back first, then the repair round runs
+    assert repair_sql.register(kb, version=s.version, shard=None, max_attempts=2,
+                               request_max_attempts=1)["failed"] == len(failed)
+    kb.commit()
+    resubmitted = runner.submit(kb, client, s, 0)
+    assert resubmitted.requests == len(failed)
+    jobs_before = len(emulator.job_records())
+
+    result = repair(kb, client, s, max_attempts=2, poll_interval_s=0.05)
+    assert result.requests == 0 and not result.job_ids and len(emulator.job_records()) == jobs_before
+    settled = kb.execute("SELECT status, last_error, count(*) FROM repair_requests GROUP BY 1, 2").fetchall()
+    assert settled == [("done", "not repaired: the passage is in_flight now", len(failed))]
+
+    drive(kb, client, s, pilot=False, poll_interval_s=0.05)  # extraction's retries, to the end
+    repair(kb, client, s, max_attempts=2, poll_interval_s=0.05)  # whatever extraction gave up on
+    check_each_send_has_its_own_outcome(kb, emulator)
+
+
+EXTRACT_OR_REPAIR = """
+import sys, time
+from pathlib import Path
+
+import psycopg
+
+from polymath_assets.gemini.client import BatchClient
+from polymath_assets.kb import control
+from polymath_assets.operations.extraction import drive
+from polymath_assets.operations.repair import repair
+from polymath_assets_tests.extraction_helpers import settings
+
+role, dsn, base_url, home = sys.argv[1:]
+s = settings(Path(home), POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="2")
+client = BatchClient("offline-emulator", base_url=base_url, provider="gemini-emulator", retry_attempts=1)
+with psycopg.connect(dsn) as conn:
+    if role == "extract":
+        drive(conn, client, s, pilot=False, poll_interval_s=0.05)
+    else:  # repair rounds while extraction runs, until it is done and a round finds nothing
+        while True:
+            extracting = control.scope_remaining(conn, version=s.version, selection=None,
+                                                 max_attempts=s.max_attempts, retry_failed=True)
+            conn.commit()
+            if not repair(conn, client, s, max_attempts=2, poll_interval_s=0.05).job_ids and not extracting:
+                break
+            time.sleep(0.05)
+print(role, "finished")
+"""
+
+
+def test_extraction_and_repair_at_once_never_send_one_passage_twice(kb, kb_dsn, emulator, tmp_path):
+    """Real processes: extraction retrying its failures and repair rounds taking what it
+    gives up on, at the same time; every send of a passage has its own outcome."""
+    ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 30))
+    kb.commit()
+    emulator.faults = Faults(malformed_json_share=0.4, seed=11)
+    runner.select_shard(kb, settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1"), 0)
+    both = [subprocess.Popen([sys.executable, "-c", EXTRACT_OR_REPAIR, role, kb_dsn, emulator.base_url,
+                              str(tmp_path / "home")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for role in ("extract", "repair")]
+    outputs = [p.communicate(timeout=300) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outputs
+    kinds = {"-repair-" in r.display_name for r in emulator.job_records()}
+    assert kinds == {True, False}  # both lanes sent work
+    check_each_send_has_its_own_outcome(kb, emulator)
 
 
 @pytest.mark.slow

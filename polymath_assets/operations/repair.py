@@ -8,8 +8,10 @@ Covered, per passage of the scope (a shard, or the whole version):
   each exactly as written in the passage, or leave it out" — in the same answer format.
   Repaired concepts replace those rows; an item the model leaves out, or copies in a way
   that still cannot be located, is dropped (a concept without evidence is not kept).
-- ``failed``: a request whose answer did not parse or was cut off (MAX_TOKENS), or a dead
-  passage: asked again with the extraction prompt, its result recorded as extraction's.
+- ``failed``: a passage extraction gave up on — dead after POLYMATH_MAX_ATTEMPTS failed
+  answers (not parsed, cut off at MAX_TOKENS, request errors): asked again with the
+  extraction prompt, its result recorded as extraction's. A failed request with attempts
+  left is extraction's own retry, never taken here, so no passage is in two jobs at once.
 
 Bounds: a passage takes part in at most POLYMATH_REPAIR_MAX_ATTEMPTS rounds; each round's
 estimate is reserved in the spend ledger under the budget cap before anything is sent,
@@ -125,7 +127,8 @@ def repair(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     # One submitter per repair scope; a second process waits for it, then finds the
     # passages registered and in flight, submits nothing and waits for the same job.
     with control.scope_lock(conn, s.version, f"{PURPOSE}-{scope}", wait=True):
-        result.registered = sql.register(conn, version=s.version, shard=shard, max_attempts=max_attempts)
+        result.registered = sql.register(conn, version=s.version, shard=shard, max_attempts=max_attempts,
+                                         request_max_attempts=s.max_attempts)
         conn.commit()
         _submit(conn, client, s, shard, max_attempts, result, progress)
     _settle(conn, client, s, shard, result, poll_interval_s, timeout_s, progress)
@@ -160,10 +163,15 @@ def _submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     if active:
         result.notes.append(f"repair job {active[0].job_id} is still in flight")
         return
+    stale = sql.settle_stale(conn, version=s.version, shard=shard, request_max_attempts=s.max_attempts)
+    conn.commit()
+    if stale:
+        result.notes.append(f"{stale} repair requests settled without a repair: their passages no longer need one")
     control.lock_gate(conn)  # the same gate as extraction: claims, caps and the reservation together
     job_id = control.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model,
                                 owner=s.owner, lease_s=s.lease_s, purpose=PURPOSE)
-    claimed, chars = sql.claim(conn, version=s.version, shard=shard, job_id=job_id, max_attempts=max_attempts)
+    claimed, chars = sql.claim(conn, version=s.version, shard=shard, job_id=job_id, max_attempts=max_attempts,
+                               request_max_attempts=s.max_attempts)
     if not claimed:
         conn.rollback()
         result.notes.append("nothing to repair")
