@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES
-from polymath_assets.extraction.evidence import CONTEXT_CHARS, locate_span, sentence_context
+from polymath_assets.extraction.evidence import (
+    CONTEXT_CHARS,
+    FUZZY_MIN_WORDS,
+    build_span_evidence,
+    locate_span,
+    sentence_context,
+    span_confidence,
+)
 from polymath_assets.extraction.parse import OK, PARSE_ERROR, parse_output_line
 from polymath_assets.extraction.results import ResultContext, concept_rows
 from polymath_assets.kb.concepts import load_concepts
@@ -65,6 +72,37 @@ def test_compact_answers_become_rows_with_evidence_built_from_the_located_span()
     for name in ("translation quality", "parsing study We variant"):
         assert rows[name].evidence["support"][0]["start"] is None
         assert rows[name].evidence["quality"] == {"confidence": 0.0, "alignment": "unaligned"}
+
+
+def test_a_span_found_nowhere_stays_unaligned_whatever_its_hint_says():
+    # the hint is a real quote of the passage, the span is not in it: no evidence, confidence 0
+    location = locate_span(PASSAGE, "quantum gravity", hint="improves parsing of noisy text")
+    assert location.alignment.start is None and location.alignment.status == "unaligned"
+    assert location.occurrences == 0 and span_confidence(location.alignment) == 0.0
+    assert build_span_evidence(PASSAGE, "quantum gravity", [location])["quality"] == {
+        "confidence": 0.0, "alignment": "unaligned"}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_a_span_that_is_not_in_the_passage_is_never_located_whatever_the_hint(data):
+    """A span holding a word the passage never writes (in any case or spacing) is not a
+    substring of it under any normalization: fewer than FUZZY_MIN_WORDS words are never
+    located, and for any span the hint — a real quote of the passage — changes nothing."""
+    text = data.draw(st.sampled_from(load_scierc()[:40]))["passage_text"]
+    words = text.split()
+    foreign = data.draw(st.text("bcdfghjklmnpqrstvwxz", min_size=6, max_size=10).filter(
+        lambda w: w not in text.lower()))
+    others = data.draw(st.lists(st.sampled_from(words), max_size=FUZZY_MIN_WORDS + 2))
+    span = " ".join(data.draw(st.permutations([foreign, *others])))
+    i = data.draw(st.integers(0, len(words) - 1))
+    hint = " ".join(words[i:i + data.draw(st.integers(1, 8))])
+    location = locate_span(text, span, hint)
+    assert location == locate_span(text, span)
+    if len(span.split()) < FUZZY_MIN_WORDS:
+        assert location.alignment.start is None and span_confidence(location.alignment) == 0.0
+    else:  # only its own words may align it, fuzzily (their numbers and ~85 % of their words)
+        assert location.alignment.status in ("fuzzy", "unaligned")
 
 
 def test_compact_answers_that_are_not_type_lists_fail_to_parse():
