@@ -8,6 +8,7 @@ other or at once, never have one passage in two jobs."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -15,12 +16,13 @@ import pytest
 
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.extraction import runner
+from polymath_assets.extraction.requests import fixed_prompt_chars
 from polymath_assets.gemini.emulator import Faults
 from polymath_assets.kb import repair as repair_sql
 from polymath_assets.kb.quality import LOCATED_QUOTE, extraction_metrics
 from polymath_assets.local import emulator_service
 from polymath_assets.operations.extraction import drive
-from polymath_assets.operations.repair import repair
+from polymath_assets.operations.repair import REPAIR_INSTRUCTION, repair
 from polymath_assets.qc.gates import Thresholds, evaluate
 from polymath_assets_tests.extraction_helpers import run_cli, settings
 from polymath_assets_tests.real_text import write_scierc_corpus as scierc_corpus
@@ -122,6 +124,38 @@ def test_dead_passages_are_asked_again_by_the_repair_round(kb, client, emulator,
     assert recorded == kb.execute("SELECT count(*) FROM passage_concepts").fetchone()[0]
 
 
+def test_a_repair_round_claims_only_what_fits_under_the_enqueued_token_cap(kb, client, emulator, tmp_path):
+    """The repair round goes through extraction's submission gate: it claims, in passage
+    order, only the repairs whose estimated input fits under POLYMATH_MAX_ENQUEUED_TOKENS;
+    the rest waits for the next round."""
+    ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 20))
+    kb.commit()
+    emulator.faults = Faults(malformed_json_share=0.3, seed=5)
+    s = settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="1")
+    runner.select_shard(kb, s, 0)
+    drive(kb, client, s, pilot=False, poll_interval_s=0.05)
+    emulator.faults = Faults()
+    dead = kb.execute("""SELECT r.passage_id::text, length(p.passage_text) FROM passage_requests r
+                         JOIN passages p USING (passage_id) WHERE r.status = 'dead' ORDER BY r.passage_id""").fetchall()
+    assert len(dead) >= 3
+    fixed = fixed_prompt_chars(s.request) + len(REPAIR_INSTRUCTION) + len("[]")  # a failed repair lists no items
+    cap = math.ceil((2 * fixed + dead[0][1] + dead[1][1]) / s.chars_per_token)  # room for two repairs, not three
+    capped = settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="1",
+                      POLYMATH_MAX_ENQUEUED_TOKENS=str(cap))
+
+    first = repair(kb, client, capped, max_attempts=2, poll_interval_s=0.05)
+    assert first.registered == {"unlocated": 0, "failed": len(dead)} and first.requests == 2
+    assert set(emulator.job_records()[-1].request_keys) == {pid for pid, _ in dead[:2]}
+    assert any(f"{len(dead) - 2} repairs wait for the next round" in note for note in first.notes), first.notes
+    rounds = [first]
+    while rounds[-1].job_ids:  # the next rounds take the rest, each within the cap
+        rounds.append(repair(kb, client, capped, max_attempts=2, poll_interval_s=0.05))
+    assert len(rounds) > 2 and sum(r.requests for r in rounds) == len(dead)
+    reserved = kb.execute("SELECT max(prompt_tokens) FROM batch_jobs WHERE purpose = 'repair'").fetchone()[0]
+    assert 0 < reserved <= cap
+    assert kb.execute("SELECT count(*) FROM passage_requests WHERE status <> 'done'").fetchone()[0] == 0
+
+
 def sends_per_passage(conn, emulator) -> dict[str, int]:
     """passage id -> how many provider jobs held it: an extraction job's keys are request
     keys (of one or more passages), a repair job's are passage ids."""
@@ -193,7 +227,7 @@ import psycopg
 from polymath_assets.gemini.client import BatchClient
 from polymath_assets.kb import control
 from polymath_assets.operations.extraction import drive
-from polymath_assets.operations.repair import repair
+from polymath_assets.operations.repair import REPAIR_INSTRUCTION, repair
 from polymath_assets_tests.extraction_helpers import settings
 
 role, dsn, base_url, home = sys.argv[1:]

@@ -237,29 +237,41 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         return _submit_locked(conn, client, s, shard, selection, retry_failed)
 
 
+def enqueued_room(conn: psycopg.Connection, s: ExtractionSettings) -> tuple[int, int]:
+    """Inside the submission gate: (estimated input tokens enqueued now, prompt characters
+    that still fit under POLYMATH_MAX_ENQUEUED_TOKENS)."""
+    enqueued = control.enqueued_tokens(conn)
+    return enqueued, max(0, int((s.max_enqueued_tokens - enqueued) * s.chars_per_token))
+
+
+def cap_deferral(s: ExtractionSettings, scope: str, enqueued: int) -> str:
+    """Why nothing of ``scope`` fit under the enqueued-token cap: the jobs in flight hold it
+    (it waits for them), or — nothing in flight — one request is larger than the cap."""
+    if enqueued == 0:
+        raise EnqueuedTokenCapTooSmall(
+            f"one request of {scope} needs more than POLYMATH_MAX_ENQUEUED_TOKENS={s.max_enqueued_tokens:,} "
+            "estimated input tokens; raise the cap")
+    return (f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
+            f"{s.max_enqueued_tokens:,}")
+
+
 def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
                    selection: str | None, retry_failed: bool) -> SubmitResult:
     fixed = fixed_prompt_chars(s.request)
     # The gate: job row, claim, both caps and the spend reservation in one transaction.
     control.lock_gate(conn)
-    enqueued = control.enqueued_tokens(conn)
-    room_tokens = s.max_enqueued_tokens - enqueued
+    enqueued, room_chars = enqueued_room(conn, s)
     job_id = control.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model,
                                 owner=s.owner, lease_s=s.lease_s)
     claim = control.claim(conn, version=s.version, shard=shard, selection=selection, job_id=job_id,
                           max_attempts=s.max_attempts, retry_failed=retry_failed, fixed_chars=fixed,
-                          room_chars=max(0, int(room_tokens * s.chars_per_token)))
+                          room_chars=room_chars)
     if not claim.claimed:
         conn.rollback()  # no job row, nothing claimed: as if never tried
         if not claim.candidates:
             return SubmitResult(None, reason="nothing to submit")
-        if enqueued == 0:
-            raise EnqueuedTokenCapTooSmall(
-                f"one request of {_scope_name(shard, selection)} needs more than POLYMATH_MAX_ENQUEUED_TOKENS="
-                f"{s.max_enqueued_tokens:,} estimated input tokens; raise the cap")
-        return SubmitResult(None, deferred=True, cap_full=True, reason=(
-            f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
-            f"{s.max_enqueued_tokens:,}"))
+        return SubmitResult(None, deferred=True, cap_full=True,
+                            reason=cap_deferral(s, _scope_name(shard, selection), enqueued))
     usd = reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claim.distinct_keys,
                                 prompt_chars=claim.prompt_chars)
     conn.commit()

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from polymath_assets.kb.control import waiting
+from polymath_assets.kb.control import Claim, waiting
 from polymath_assets.kb.quality import LOCATED_QUOTE
 
 # A failed repair request's passage: given up on by extraction (its own retries are spent).
@@ -88,15 +88,17 @@ def settle_stale(conn: psycopg.Connection, *, version: str, shard: int | None, r
 
 
 def claim(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int, max_attempts: int,
-          request_max_attempts: int) -> tuple[int, int]:
+          request_max_attempts: int, fixed_chars: int, room_chars: int | None) -> Claim:
     """Move the scope's pending repair requests with rounds left whose passage still needs
-    them into ``job_id`` (counting the round), with the passage_requests rows of the
-    ``failed`` ones; a request or passage another transaction holds is skipped. Returns
-    (requests claimed, characters of their passages and items)."""
-    params = dict(version=version, shard=shard, job=job_id, max=max_attempts, request_max=request_max_attempts)
+    them into ``job_id`` (counting the round), in passage order, as many as fit in
+    ``room_chars`` prompt characters (None: all), with the passage_requests rows of the
+    ``failed`` ones; a request or passage another transaction holds is skipped. The rest
+    waits for the next round."""
+    params = dict(version=version, shard=shard, job=job_id, max=max_attempts, request_max=request_max_attempts,
+                  fixed=fixed_chars, room=room_chars)
     row = conn.execute(sql.SQL("""
         WITH locked AS (
-            SELECT q.passage_id, length(p.passage_text) + length(q.items::text) AS chars
+            SELECT q.passage_id, %(fixed)s + length(p.passage_text) + length(q.items::text) AS chars
             FROM repair_requests q
             JOIN passage_requests r ON r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id
             JOIN passages p ON p.passage_id = q.passage_id
@@ -104,18 +106,21 @@ def claim(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: 
               AND q.status = 'pending' AND q.attempts < %(max)s AND {qualifies}
             ORDER BY q.passage_id
             FOR UPDATE OF q, r SKIP LOCKED),
+        running AS (SELECT passage_id, chars, sum(chars) OVER (ORDER BY passage_id) AS upto FROM locked),
         claimed AS (
             UPDATE repair_requests q SET status = 'in_flight', job_id = %(job)s, attempts = q.attempts + 1,
                                          updated_at = now()
-            FROM locked l WHERE q.extractor_version = %(version)s AND q.passage_id = l.passage_id
-            RETURNING q.passage_id, q.kind, l.chars),
+            FROM running c
+            WHERE q.extractor_version = %(version)s AND q.passage_id = c.passage_id
+              AND (%(room)s::bigint IS NULL OR c.upto <= %(room)s::bigint)
+            RETURNING q.passage_id, q.kind, c.chars),
         moved AS (
             UPDATE passage_requests r SET status = 'in_flight', job_id = %(job)s, updated_at = now()
             FROM claimed c
             WHERE c.kind = 'failed' AND r.extractor_version = %(version)s AND r.passage_id = c.passage_id)
-        SELECT count(*), coalesce(sum(chars), 0)::bigint FROM claimed""").format(qualifies=_QUALIFIES),
-        params).fetchone()
-    return row[0], row[1]
+        SELECT (SELECT count(*) FROM locked), count(*), coalesce(sum(chars), 0)::bigint, count(*)
+        FROM claimed""").format(qualifies=_QUALIFIES), params).fetchone()
+    return Claim(*row)
 
 
 def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, tuple[str, list, str]]]:

@@ -168,28 +168,33 @@ def _submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     if stale:
         result.notes.append(f"{stale} repair requests settled without a repair: their passages no longer need one")
     control.lock_gate(conn)  # the same gate as extraction: claims, caps and the reservation together
+    enqueued, room_chars = runner.enqueued_room(conn, s)
     job_id = control.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model,
                                 owner=s.owner, lease_s=s.lease_s, purpose=PURPOSE)
-    claimed, chars = sql.claim(conn, version=s.version, shard=shard, job_id=job_id, max_attempts=max_attempts,
-                               request_max_attempts=s.max_attempts)
-    if not claimed:
+    claim = sql.claim(conn, version=s.version, shard=shard, job_id=job_id, max_attempts=max_attempts,
+                      request_max_attempts=s.max_attempts,
+                      fixed_chars=fixed_prompt_chars(s.request) + len(REPAIR_INSTRUCTION), room_chars=room_chars)
+    if not claim.claimed:
         conn.rollback()
-        result.notes.append("nothing to repair")
+        result.notes.append(f"repair {runner.cap_deferral(s, 'the repair round', enqueued)}; run the same command "
+                            "again once jobs finish" if claim.candidates else "nothing to repair")
         return
-    fixed = fixed_prompt_chars(s.request) + len(REPAIR_INSTRUCTION)
-    usd = runner.reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claimed,
-                                       prompt_chars=chars + claimed * fixed)
+    usd = runner.reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claim.claimed,
+                                       prompt_chars=claim.prompt_chars)
     conn.commit()
     try:
-        runner._build_and_create(conn, client, s, shard, job_id, control.Claim(claimed, claimed, chars, claimed), usd,
-                                 rows=sql.job_requests(conn, job_id), build=build_repair_request, purpose=PURPOSE)
+        runner._build_and_create(conn, client, s, shard, job_id, claim, usd, rows=sql.job_requests(conn, job_id),
+                                 build=build_repair_request, purpose=PURPOSE)
     except BaseException:
         runner._give_up(conn, job_id, s.owner)
         raise
+    if claim.claimed < claim.candidates:
+        result.notes.append(f"{claim.candidates - claim.claimed} repairs wait for the next round: no room for them "
+                            f"under POLYMATH_MAX_ENQUEUED_TOKENS={s.max_enqueued_tokens:,}; run the same command again")
     result.job_ids.append(job_id)
-    result.requests += claimed
+    result.requests += claim.claimed
     result.estimated_usd += usd
-    progress(f"repair job {job_id}: submitted {claimed} passages (≈${usd:.4f})")
+    progress(f"repair job {job_id}: submitted {claim.claimed} passages (≈${usd:.4f})")
 
 
 def _recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> list[str]:
