@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -230,12 +231,14 @@ from polymath_assets.operations.extraction import drive
 from polymath_assets.operations.repair import REPAIR_INSTRUCTION, repair
 from polymath_assets_tests.extraction_helpers import settings
 
-role, dsn, base_url, home = sys.argv[1:]
-s = settings(Path(home), POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="2")
+role, dsn, base_url, home, max_attempts = sys.argv[1:]
+s = settings(Path(home), POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS=max_attempts)
 client = BatchClient("offline-emulator", base_url=base_url, provider="gemini-emulator", retry_attempts=1)
 with psycopg.connect(dsn) as conn:
     if role == "extract":
         drive(conn, client, s, pilot=False, poll_interval_s=0.05)
+    elif role == "repair-once":
+        repair(conn, client, s, max_attempts=2, poll_interval_s=0.05)
     else:  # repair rounds while extraction runs, until it is done and a round finds nothing
         while True:
             extracting = control.scope_remaining(conn, version=s.version, selection=None,
@@ -248,6 +251,12 @@ print(role, "finished")
 """
 
 
+def spawn(role: str, dsn: str, emulator, home, max_attempts: int, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", EXTRACT_OR_REPAIR, role, dsn, emulator.base_url, str(home),
+                             str(max_attempts)], env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 def test_extraction_and_repair_at_once_never_send_one_passage_twice(kb, kb_dsn, emulator, tmp_path):
     """Real processes: extraction retrying its failures and repair rounds taking what it
     gives up on, at the same time; every send of a passage has its own outcome."""
@@ -255,14 +264,45 @@ def test_extraction_and_repair_at_once_never_send_one_passage_twice(kb, kb_dsn, 
     kb.commit()
     emulator.faults = Faults(malformed_json_share=0.4, seed=11)
     runner.select_shard(kb, settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1"), 0)
-    both = [subprocess.Popen([sys.executable, "-c", EXTRACT_OR_REPAIR, role, kb_dsn, emulator.base_url,
-                              str(tmp_path / "home")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for role in ("extract", "repair")]
+    both = [spawn(role, kb_dsn, emulator, tmp_path / "home", max_attempts=2) for role in ("extract", "repair")]
     outputs = [p.communicate(timeout=300) for p in both]
     assert [p.returncode for p in both] == [0, 0], outputs
     kinds = {"-repair-" in r.display_name for r in emulator.job_records()}
     assert kinds == {True, False}  # both lanes sent work
     check_each_send_has_its_own_outcome(kb, emulator)
+
+
+def test_a_repair_job_a_crashed_peer_left_unsubmitted_is_recovered_while_the_round_waits(kb, kb_dsn, client,
+                                                                                            emulator, tmp_path):
+    """A peer killed after uploading its repair job, whose lease runs out while this round
+    waits for that job: the round takes it over (the provider never had it: abandoned, its
+    reservation released, its repairs waiting again) instead of waiting for it forever."""
+    ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 20))
+    kb.commit()
+    emulator.faults = Faults(malformed_json_share=0.3, seed=5)
+    s = settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="1")
+    runner.select_shard(kb, s, 0)
+    drive(kb, client, s, pilot=False, poll_interval_s=0.05)
+    emulator.faults = Faults()
+    dead = kb.execute("SELECT count(*) FROM passage_requests WHERE status = 'dead'").fetchone()[0]
+    peer = spawn("repair-once", kb_dsn, emulator, tmp_path / "home", max_attempts=1,
+                 env={"POLYMATH_FAILPOINT": "after_upload"})
+    assert peer.wait(timeout=120) == -9, peer.communicate()
+    # the peer ran on another host (its process cannot be checked) and its lease has 2 s left
+    job_id = kb.execute("""UPDATE batch_jobs SET owner = 'elsewhere:1:peer', lease_expires_at = now() + interval '2 s'
+                           WHERE purpose = 'repair' AND state = 'uploaded' RETURNING job_id""").fetchone()[0]
+    kb.commit()
+
+    result = repair(kb, client, s, max_attempts=2, poll_interval_s=0.05, timeout_s=60)
+    assert not any("stopped waiting" in note for note in result.notes), result.notes
+    assert f"repair job {job_id}: interrupted before submission; {dead} requests waiting again" in result.notes
+    assert kb.execute("SELECT state FROM batch_jobs WHERE job_id = %s", (job_id,)).fetchone()[0] == "abandoned"
+    assert kb.execute("SELECT state FROM spend_ledger WHERE job_id = %s", (job_id,)).fetchone()[0] == "released"
+    assert kb.execute("SELECT status, attempts, count(*) FROM repair_requests GROUP BY 1, 2").fetchall() == [
+        ("pending", 0, dead)]
+    again = repair(kb, client, s, max_attempts=2, poll_interval_s=0.05)
+    assert again.requests == dead
+    assert kb.execute("SELECT count(*) FROM passage_requests WHERE status <> 'done'").fetchone()[0] == 0
 
 
 @pytest.mark.slow
@@ -282,8 +322,6 @@ def test_two_repair_processes_at_once_pay_once_and_carry_the_shards_on(kb2, kb2_
         assert backfill.returncode == 1 and "FAIL  evidence present" in backfill.stdout, backfill.stdout
         affected = unlocated_passages(kb)
         kb.commit()
-        import os
-
         command = [sys.executable, "-m", "polymath_assets.cli", "repair", "--offline", "--poll-interval", "0.1"]
         full_env = {**os.environ, "POLYMATH_HOME": str(tmp_path), "POSTGRES_DSN": kb_dsn,
                     "POLYMATH_RUNLOG_DIR": str(tmp_path / "runlogs"), **env}

@@ -350,22 +350,30 @@ def _build_and_create(conn: psycopg.Connection, client: BatchClient, s: Extracti
     return SubmitResult(job_id, claim.distinct_keys, usd)
 
 
-def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> list[str]:
-    """Settle jobs that a crash left without a provider job name — only those whose owner's
-    lease expired or whose owner process is gone; a live owner's job is never touched."""
+def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, *, purpose: str = "extract",
+            release=None) -> list[str]:
+    """Settle jobs (of one ``purpose``) that a crash left without a provider job name — only
+    those whose owner's lease expired or whose owner process is gone; a live owner's job is
+    never touched. ``release`` (conn, job id, note) returns an abandoned job's requests to
+    where they wait; by default extraction's go back to pending (the repair lane passes
+    its own, as for ``refresh``)."""
     notes = []
-    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s)
-    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken):
+    label = "job" if purpose == "extract" else f"{purpose} job"
+    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s, purpose=purpose)
+    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken, purpose=purpose):
         found = client.find_by_display_name(job.display_name) if job.state == "uploaded" else None
         if found:
             if control.transition(conn, job.job_id, expected="uploaded", owner=s.owner, job_name=found,
                                   state="submitted", submitted_at=_now()):
-                notes.append(f"job {job.job_id}: re-attached to {found}")
+                notes.append(f"{label} {job.job_id}: re-attached to {found}")
         elif control.transition(conn, job.job_id, expected=job.state, owner=s.owner, state="abandoned",
                                 enqueued_tokens=0, error="interrupted before submission"):
-            released = control.release_requests(conn, job.job_id)
+            if release is None:
+                released, where = control.release_requests(conn, job.job_id), "back to pending"
+            else:
+                released, where = release(conn, job.job_id, "interrupted before submission"), "waiting again"
             control.release_spend(conn, job.job_id, "abandoned before the provider had it")
-            notes.append(f"job {job.job_id}: interrupted before submission; {released} requests back to pending")
+            notes.append(f"{label} {job.job_id}: interrupted before submission; {released} requests {where}")
         conn.commit()
     return notes
 

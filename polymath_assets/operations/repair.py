@@ -120,10 +120,7 @@ def repair(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     shards = [shard] if shard is not None else _shards_with_repairs(conn, s)
     thresholds = thresholds or Thresholds()
     result.held_back_before = _verdicts(conn, s, shards, thresholds)
-    for note in _recover(conn, client, s):
-        result.notes.append(note)
-        progress(note)
-    conn.commit()
+    _recover(conn, client, s, result, progress)
     # One submitter per repair scope; a second process waits for it, then finds the
     # passages registered and in flight, submits nothing and waits for the same job.
     with control.scope_lock(conn, s.version, f"{PURPOSE}-{scope}", wait=True):
@@ -197,40 +194,37 @@ def _submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     progress(f"repair job {job_id}: submitted {claim.claimed} passages (≈${usd:.4f})")
 
 
-def _recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> list[str]:
-    """Repair jobs a crash left unsubmitted, settled as extraction's are (runner.recover)."""
-    notes = []
-    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s, purpose=PURPOSE)
-    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken, purpose=PURPOSE):
-        found = client.find_by_display_name(job.display_name) if job.state == "uploaded" else None
-        if found:
-            control.transition(conn, job.job_id, expected="uploaded", owner=s.owner, job_name=found,
-                               state="submitted", submitted_at=runner._now())
-            notes.append(f"repair job {job.job_id}: re-attached to {found}")
-        elif control.transition(conn, job.job_id, expected=job.state, owner=s.owner, state="abandoned",
-                                enqueued_tokens=0, error="interrupted before submission"):
-            released = sql.release(conn, job.job_id, "repair job interrupted before submission", s.max_attempts)
-            control.release_spend(conn, job.job_id, "abandoned before the provider had it")
-            notes.append(f"repair job {job.job_id}: interrupted before submission; {released} repairs wait again")
-        conn.commit()
-    return notes
+def _releaser(s: ExtractionSettings):
+    """How a repair job that failed as a whole, or never reached the provider, gives its
+    requests back (runner.refresh and runner.recover call it with conn, job id, note)."""
+    return lambda conn, job_id, note: sql.release(conn, job_id, note, s.max_attempts)
+
+
+def _recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, result: RepairResult,
+             progress) -> None:
+    """Repair jobs a crash left being built, settled as extraction's are."""
+    for note in runner.recover(conn, client, s, purpose=PURPOSE, release=_releaser(s)):
+        result.notes.append(note)
+        progress(note)
 
 
 def _settle(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
             result: RepairResult, poll_interval_s: float, timeout_s: float | None, progress) -> None:
-    """Poll the scope's repair jobs and merge each finished one, until none is in flight."""
+    """Poll the scope's repair jobs and merge each finished one, until none is in flight; a
+    job a crashed process left being built is recovered once its lease is out."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         jobs = ledger.jobs(conn, s.version, control.ENQUEUED_STATES + ("succeeded",), shard=shard, purpose=PURPOSE)
         conn.commit()
         if not jobs:
             return
+        if any(job.state in control.BUILDING_STATES for job in jobs):
+            _recover(conn, client, s, result, progress)
         for job in jobs:
             if job.state in control.BUILDING_STATES:
-                continue  # its owner is still creating it
+                continue  # its owner is still creating it, or it was recovered just now
             if job.state != "succeeded":
-                status = runner.refresh(conn, client, s, job, release=lambda c, job_id, note: sql.release(
-                    c, job_id, note, s.max_attempts))
+                status = runner.refresh(conn, client, s, job, release=_releaser(s))
                 if status.state in ledger.TERMINAL_FAILED_STATES:
                     progress(f"repair job {job.job_id}: {status.state}; its repairs wait for the next round")
                 if status.state != "succeeded":
