@@ -98,6 +98,11 @@ def test_unlocatable_spans_are_repaired_in_one_round_paying_only_for_their_passa
     assert not unlocated_passages(kb) and not held_back(kb)
     assert result.rows_replaced >= len(affected)
     check_offsets(kb)
+    # per passage: the located rows the answer gave, and the listed items that did not come back
+    counts = kb.execute("""SELECT sum(concepts_repaired), sum(jsonb_array_length(items)),
+                                  bool_and(concepts_repaired + concepts_dropped >= jsonb_array_length(items))
+                           FROM repair_requests WHERE status = 'done'""").fetchone()
+    assert counts[0] == result.rows_loaded and counts[1] >= len(affected) and counts[2], counts
     rows_after = kb.execute("SELECT count(*), sum(length(evidence::text)) FROM passage_concepts").fetchone()
 
     again = repair(kb, client, s, max_attempts=2, poll_interval_s=0.05)
@@ -107,15 +112,20 @@ def test_unlocatable_spans_are_repaired_in_one_round_paying_only_for_their_passa
     assert rows_after[0] <= rows_before
 
 
-def test_dead_passages_are_asked_again_by_the_repair_round(kb, client, emulator, tmp_path):
+def test_dead_passages_are_asked_again_by_the_repair_round(kb2, client, emulator, tmp_path):
+    kb = kb2
     ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 20))
     kb.commit()
     emulator.faults = Faults(malformed_json_share=0.3, seed=5)
-    s = settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="1")
-    runner.select_shard(kb, s, 0)
+    s = settings(tmp_path / "home", POLYMATH_SHARD_COUNT=str(SHARDS), POLYMATH_MAX_ATTEMPTS="1")
+    for shard in range(SHARDS):
+        runner.select_shard(kb, s, shard)
     drive(kb, client, s, pilot=False, poll_interval_s=0.05)
     dead = {pid for (pid,) in kb.execute("SELECT passage_id::text FROM passage_requests WHERE status = 'dead'")}
     assert dead
+    before = {shard: extraction_metrics(kb, s.version, shard) for shard in range(SHARDS)}
+    assert sum(m["parse_errors"] for m in before.values()) == len(dead)
+    assert held_back(kb) == {shard: ["JSON parse failures"] for shard in range(SHARDS)}
     emulator.faults = Faults()
     result = repair(kb, client, s, max_attempts=2, poll_interval_s=0.05)
     assert result.registered == {"unlocated": 0, "failed": len(dead)}
@@ -123,6 +133,17 @@ def test_dead_passages_are_asked_again_by_the_repair_round(kb, client, emulator,
     assert kb.execute("SELECT count(*) FROM passage_requests WHERE status <> 'done'").fetchone()[0] == 0
     recorded = kb.execute("SELECT sum(concept_count) FROM passage_requests").fetchone()[0]
     assert recorded == kb.execute("SELECT count(*) FROM passage_concepts").fetchone()[0]
+    # the repair job (of the whole version: no shard) answered in place of the unparsed
+    # answers: the parse gate counts the same responses, none failed now, and the shard passes
+    for shard in range(SHARDS):
+        after = extraction_metrics(kb, s.version, shard)
+        assert (after["lines"], after["parse_errors"]) == (before[shard]["lines"], 0)
+    assert result.held_back_before == {shard: ["JSON parse failures"] for shard in range(SHARDS)}
+    assert result.passed and result.repaired_shards == list(range(SHARDS)) and not held_back(kb)
+    repaired = kb.execute("""SELECT sum(q.concepts_repaired), sum(r.concept_count), count(q.concepts_dropped)
+                             FROM repair_requests q JOIN passage_requests r USING (extractor_version, passage_id)
+                             """).fetchone()
+    assert repaired[0] == repaired[1] > 0 and repaired[2] == 0  # nothing listed, nothing dropped
 
 
 def test_a_repair_round_claims_only_what_fits_under_the_enqueued_token_cap(kb, client, emulator, tmp_path):

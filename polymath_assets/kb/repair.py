@@ -53,12 +53,15 @@ def register(conn: psycopg.Connection, *, version: str, shard: int | None, max_a
             WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""").format(located=sql.SQL(LOCATED_QUOTE)),
         params).rowcount
     failed = conn.execute(sql.SQL("""
-        INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind)
-        SELECT r.extractor_version, r.passage_id, r.shard, 'failed'
+        INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind, replaced_job_id, replaced_error)
+        SELECT r.extractor_version, r.passage_id, r.shard, 'failed', r.job_id, r.last_error
         FROM passage_requests r
         WHERE r.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR r.shard = %(shard)s) AND {given_up}
         ON CONFLICT (extractor_version, passage_id) DO UPDATE
-            SET kind = 'failed', items = '[]'::jsonb, status = 'pending', job_id = NULL, updated_at = now()
+            SET kind = 'failed', items = '[]'::jsonb, status = 'pending', job_id = NULL, updated_at = now(),
+                -- the extraction answer replaced is the first round's: later rounds replace a repair's
+                replaced_job_id = coalesce(q.replaced_job_id, EXCLUDED.replaced_job_id),
+                replaced_error = coalesce(q.replaced_error, EXCLUDED.replaced_error)
             WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""").format(given_up=_GIVEN_UP),
         params).rowcount
     return {"unlocated": unlocated, "failed": failed}
@@ -150,10 +153,13 @@ def merge_unlocated(conn: psycopg.Connection, *, version: str, job_id: int, answ
         dict(job=job_id, answered=answered, version=version)).rowcount
 
 
-def finish(conn: psycopg.Connection, *, version: str, job_id: int, answered: list[str],
+def finish(conn: psycopg.Connection, *, version: str, job_id: int, repaired: dict[str, int],
            errors: dict[str, str]) -> dict[str, int]:
-    """Settle a repair job's requests: answered ones done (a repaired passage's ledger
-    count follows its rows), the others failed with their error. Returns counts by status."""
+    """Settle a repair job's requests: the answered ones (``repaired``: passage id -> rows
+    the answer loaded) done, with concepts_repaired and, for unlocated items, how many were
+    dropped (a repaired passage's ledger count follows its rows); the others failed with
+    their error. Returns counts by status."""
+    answered = list(repaired)
     conn.execute("""
         UPDATE passage_requests r SET concept_count = n.rows, updated_at = now()
         FROM repair_requests q,
@@ -164,11 +170,19 @@ def finish(conn: psycopg.Connection, *, version: str, job_id: int, answered: lis
           AND r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id AND r.status = 'done'""",
                  dict(job=job_id, answered=answered))
     rows = conn.execute("""
+        WITH n AS (SELECT passage_id, ((%(repaired)s::jsonb)->>(passage_id::text))::int AS repaired
+                   FROM repair_requests WHERE job_id = %(job)s AND status = 'in_flight')
         UPDATE repair_requests q
-        SET status = CASE WHEN q.passage_id = ANY(%(answered)s::uuid[]) THEN 'done' ELSE 'failed' END,
+        SET status = CASE WHEN n.repaired IS NULL THEN 'failed' ELSE 'done' END,
+            concepts_repaired = n.repaired,
+            concepts_dropped = CASE WHEN q.kind = 'unlocated' AND n.repaired IS NOT NULL
+                                    THEN greatest(jsonb_array_length(q.items) - n.repaired, 0) END,
             last_error = (%(errors)s::jsonb)->>(q.passage_id::text), updated_at = now()
+        FROM n
         WHERE q.job_id = %(job)s AND q.status = 'in_flight' AND q.extractor_version = %(version)s
-        RETURNING q.status""", dict(job=job_id, answered=answered, errors=Jsonb(errors), version=version)).fetchall()
+          AND q.passage_id = n.passage_id
+        RETURNING q.status""",
+        dict(job=job_id, repaired=Jsonb(repaired), errors=Jsonb(errors), version=version)).fetchall()
     counts: dict[str, int] = {}
     for (status,) in rows:
         counts[status] = counts.get(status, 0) + 1

@@ -252,7 +252,7 @@ def _ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
             return None
         path = runner._download(client, s, output_file, job.job_id)
         targets = sql.job_targets(conn, job.job_id)
-        rows, answered, errors, outcomes = [], [], {}, []
+        rows, repaired, errors, outcomes = [], {}, {}, []
         seen = set()
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -281,18 +281,18 @@ def _ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
                 else:
                     outcomes.append(Outcome(parsed.key, True, len(found), None))
                 rows += found
-                answered.append(parsed.key)
+                repaired[parsed.key] = len(found)
         for key, (kind, _, _) in targets.items():
             if key not in seen:
                 errors[key] = "no result line for this repair"
                 stats.missing_keys += 1
                 if kind == "failed":
                     outcomes.append(Outcome(key, False, 0, errors[key]))
-        replaced = sql.merge_unlocated(conn, version=s.version, job_id=job.job_id, answered=answered)
+        replaced = sql.merge_unlocated(conn, version=s.version, job_id=job.job_id, answered=list(repaired))
         loaded = load_concepts(conn, iter(rows))
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)
-        settled = sql.finish(conn, version=s.version, job_id=job.job_id, answered=answered, errors=errors)
+        settled = sql.finish(conn, version=s.version, job_id=job.job_id, repaired=repaired, errors=errors)
         stats.concepts = loaded
         actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens, stats.cached_tokens)
         control.transition(conn, job.job_id, expected="succeeded", state="ingested", ingested_at=runner._now(),
