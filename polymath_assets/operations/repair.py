@@ -41,7 +41,7 @@ from polymath_assets.gemini.client import BatchClient
 from polymath_assets.kb import control, ledger
 from polymath_assets.kb import repair as sql
 from polymath_assets.kb.concepts import Outcome, load_concepts, record_outcomes
-from polymath_assets.kb.quality import extraction_metrics
+from polymath_assets.kb.quality import extraction_metrics, extraction_metrics_by_shard
 from polymath_assets.qc.gates import GateResult, Thresholds, evaluate
 
 PURPOSE = "repair"
@@ -63,6 +63,12 @@ def build_repair_request(payload: tuple[str, list, str], settings) -> dict:
     return request
 
 
+def held_back(gates: dict[int, list[GateResult]]) -> dict[int, list[str]]:
+    """shard -> names of the gates it fails, for the shards that fail any."""
+    return {shard: [g.name for g in found if not g.passed] for shard, found in gates.items()
+            if any(not g.passed for g in found)}
+
+
 @dataclass
 class RepairResult:
     scope: str
@@ -80,8 +86,7 @@ class RepairResult:
 
     @property
     def held_back_after(self) -> dict[int, list[str]]:
-        return {s: [g.name for g in gates if not g.passed] for s, gates in self.gates_after.items()
-                if any(not g.passed for g in gates)}
+        return held_back(self.gates_after)
 
     @property
     def passed(self) -> bool:
@@ -117,9 +122,8 @@ def repair(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     merge their results, then evaluate the gates of the shards concerned again."""
     scope = "all" if shard is None else f"shard-{shard}"
     result = RepairResult(scope)
-    shards = [shard] if shard is not None else _shards_with_repairs(conn, s)
     thresholds = thresholds or Thresholds()
-    result.held_back_before = _verdicts(conn, s, shards, thresholds)
+    result.held_back_before = held_back(_gates(conn, s, shard, thresholds))
     _recover(conn, client, s, result, progress)
     # One submitter per repair scope; a second process waits for it, then finds the
     # passages registered and in flight, submits nothing and waits for the same job.
@@ -129,28 +133,17 @@ def repair(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         conn.commit()
         _submit(conn, client, s, shard, max_attempts, result, progress)
     _settle(conn, client, s, shard, result, poll_interval_s, timeout_s, progress)
-    shards = [shard] if shard is not None else sorted(set(shards) | set(_shards_with_repairs(conn, s)))
-    result.gates_after = {sh: evaluate(extraction_metrics(conn, s.version, sh), thresholds, empty_passes=True)
-                          for sh in shards}
-    conn.commit()
+    result.gates_after = _gates(conn, s, shard, thresholds)
     return result
 
 
-def _shards_with_repairs(conn: psycopg.Connection, s: ExtractionSettings) -> list[int]:
-    from polymath_assets.kb.quality import extraction_metrics_by_shard
-
-    return sorted(extraction_metrics_by_shard(conn, s.version))
-
-
-def _verdicts(conn, s, shards, thresholds) -> dict[int, list[str]]:
-    found = {}
-    for shard in shards:
-        failed = [g.name for g in evaluate(extraction_metrics(conn, s.version, shard), thresholds, empty_passes=True)
-                  if not g.passed]
-        if failed:
-            found[shard] = failed
+def _gates(conn: psycopg.Connection, s: ExtractionSettings, shard: int | None,
+           thresholds: Thresholds) -> dict[int, list[GateResult]]:
+    """shard -> its gates: the one shard's, or every shard's from one grouped pass."""
+    by_shard = ({shard: extraction_metrics(conn, s.version, shard)} if shard is not None
+                else extraction_metrics_by_shard(conn, s.version))
     conn.commit()
-    return found
+    return {sh: evaluate(metrics, thresholds, empty_passes=True) for sh, metrics in by_shard.items()}
 
 
 def _submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
