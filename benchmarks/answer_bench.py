@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, n
 from polymath_assets.config import Config  # noqa: E402
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES  # noqa: E402
 from polymath_assets.extraction import compact  # noqa: E402
+from polymath_assets.extraction.estimate import PROJECTED_PASSAGES  # noqa: E402
 from polymath_assets.extraction.requests import (  # noqa: E402
     PROMPT_VERSIONS,
     RequestSettings,
@@ -51,7 +52,6 @@ from polymath_assets.gemini.client import BatchClient  # noqa: E402
 from polymath_assets.gemini.emulator import Faults, GeminiEmulator  # noqa: E402
 from polymath_assets_tests.real_text import load_scierc  # noqa: E402
 
-PASSAGES_PROJECTED = 550_000
 SCIERC_TYPES = {"Method": "method", "Task": "problem", "Metric": "metric", "Material": "dataset",
                 "OtherScientificTerm": "entity"}
 QUOTE_WORDS = 10
@@ -136,7 +136,7 @@ def main() -> None:
     price_in, price_out = config.price_input_per_m, config.price_output_per_m
     count_pieces = wordpiece()
     print(f"# {len(rows)} SciERC abstracts; prices ${price_in}/M input, ${price_out}/M output; "
-          f"projection for {PASSAGES_PROJECTED:,} passages")
+          f"projection for {PROJECTED_PASSAGES:,} passages")
     with tempfile.TemporaryDirectory(prefix="answer-bench-") as tmp:
         for version in PROMPT_VERSIONS:
             settings = RequestSettings.from_config(Config.from_env({"POLYMATH_PROMPT_VERSION": version}), CONCEPT_TYPES)
@@ -157,13 +157,13 @@ def main() -> None:
             bench(f"emulator_located_{tag}", 100 * run["located"], "% of concepts")
             bench(f"emulator_below_confidence_floor_{tag}", 100 * run["below_floor"], "% of concepts")
             print(f"# {version} alignment kinds: {dict(run['alignment'])}")
-            emulator_usd = PASSAGES_PROJECTED * (run["prompt_tokens"] * price_in + run["output_tokens"] * price_out) / 1e6
-            gold_usd = PASSAGES_PROJECTED * (run["prompt_tokens"] * price_in + gold_chars * price_out) / 1e6
+            emulator_usd = PROJECTED_PASSAGES * (run["prompt_tokens"] * price_in + run["output_tokens"] * price_out) / 1e6
+            gold_usd = PROJECTED_PASSAGES * (run["prompt_tokens"] * price_in + gold_chars * price_out) / 1e6
             bench(f"projected_usd_550k_emulator_{tag}", emulator_usd, "USD")
             bench(f"projected_usd_550k_gold_answer_{tag}", gold_usd, "USD")
             fixed = fixed_prompt_chars(settings) / 4
             for k in (4, 8):
-                saved = PASSAGES_PROJECTED * fixed * (1 - 1 / k) * price_in / 1e6
+                saved = PROJECTED_PASSAGES * fixed * (1 - 1 / k) * price_in / 1e6
                 bench(f"packing_{k}_per_request_saves_{tag}", saved, "USD (of the 550k projection)")
 
 

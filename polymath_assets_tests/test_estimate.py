@@ -8,7 +8,7 @@ from __future__ import annotations
 from polymath_assets.config import Config
 from polymath_assets.corpus.ingest import ingest_file
 from polymath_assets.extraction import runner
-from polymath_assets.extraction.estimate import project
+from polymath_assets.extraction.estimate import PER, PROJECTED_PASSAGES, project
 from polymath_assets.extraction.requests import measured_answer_tokens
 from polymath_assets.operations.extraction import drive
 from polymath_assets_tests.extraction_helpers import settings
@@ -34,7 +34,7 @@ def test_the_projection_after_a_pilot_is_within_ten_percent_of_what_is_billed(kb
     assert before.output_tokens_per_passage == measured_answer_tokens("concepts-v2")
     assert "measured answer size" in before.output_basis and before.cached_tokens == 0
     # the default cap holds the default format's projection for ~550k passages of this text
-    assert before.usd_per_1000 * 550 <= Config.from_env({}).budget_usd
+    assert before.usd_per_1000 * PROJECTED_PASSAGES / PER <= Config.from_env({}).budget_usd
 
     runner.select_pilot(kb, s, PILOT)
     drive(kb, client, runner.calibrate_tokens(kb, client, s), pilot=True, poll_interval_s=0.05)

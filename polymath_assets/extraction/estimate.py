@@ -26,6 +26,9 @@ from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.kb import control
 
 PER = 1000
+# The corpus size projections are quoted for (the pilot comparison, benchmarks/answer_bench.py):
+# about 550k passages.
+PROJECTED_PASSAGES = 550_000
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import psycopg
 
 from polymath_assets.concepts.normalize import normalize_key
 from polymath_assets.extraction import runner
+from polymath_assets.extraction.estimate import PROJECTED_PASSAGES
 from polymath_assets.extraction.requests import measured_answer_tokens
 from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.gemini.client import BatchClient
@@ -25,7 +26,6 @@ from polymath_assets.kb import comparison as sql
 from polymath_assets.kb import control, ledger
 from polymath_assets.operations.extraction import drive
 
-PROJECTED_PASSAGES = 550_000
 EXAMPLES = 5
 
 
