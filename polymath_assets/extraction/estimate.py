@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from polymath_assets.extraction.requests import fixed_prompt_chars
+from polymath_assets.extraction.requests import fixed_prompt_chars, measured_answer_tokens
 from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.kb import control
 
@@ -80,8 +80,9 @@ def project(conn: psycopg.Connection, s: ExtractionSettings) -> CostProjection:
         output_tokens, basis = round(input_tokens * ratio), f"billed so far: {ratio:.3f} output per input token"
     else:
         output_tokens = passages * s.expected_output_tokens
-        basis = (f"measured answer size of {s.request.prompt_version} on real text"
-                 if s.expected_output_tokens == _measured(s) else "POLYMATH_EXPECTED_OUTPUT_TOKENS")
+        measured = s.expected_output_tokens == measured_answer_tokens(s.request.prompt_version)
+        basis = (f"measured answer size of {s.request.prompt_version} on real text" if measured
+                 else "POLYMATH_EXPECTED_OUTPUT_TOKENS")
     cached = round(input_tokens * control.cached_share(conn, s.version))
     output_per = output_tokens / passages if passages else float(s.expected_output_tokens)
     usd = s.prices.cost(input_tokens, output_tokens, cached)
@@ -91,9 +92,3 @@ def project(conn: psycopg.Connection, s: ExtractionSettings) -> CostProjection:
         usd_per_1000=usd / passages * PER if passages else 0.0, chars_per_token=s.chars_per_token,
         output_tokens_per_passage=output_per, output_basis=basis, budget_usd=s.budget_usd,
         committed_usd=control.committed_usd(conn, s.version))
-
-
-def _measured(s: ExtractionSettings) -> int:
-    from polymath_assets.extraction.requests import measured_answer_tokens
-
-    return measured_answer_tokens(s.request.prompt_version)

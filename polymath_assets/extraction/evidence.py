@@ -547,18 +547,16 @@ def span_confidence(alignment: Alignment) -> float:
     return alignment.score if alignment.start is not None and alignment.score is not None else 0.0
 
 
-def build_span_evidence(passage: str, surface: str, locations: list[SpanLocation],
-                        confidence: float | None = None) -> dict:
+def build_span_evidence(passage: str, surface: str, locations: list[SpanLocation]) -> dict:
     """The evidence JSON of a compact-format concept: ``support`` is each located text (the
-    span, and an expansion the passage spells out), ``context`` the first one's sentence.
-    Offsets are ours, verified exactly as for quotes; nothing is invented."""
+    span, and an expansion the passage spells out), ``context`` the first one's sentence,
+    and the confidence how well that one was located. Offsets are ours, verified exactly
+    as for quotes; nothing is invented."""
     alignments = [loc.alignment for loc in locations]
     first = next((a for a in alignments if a.start is not None), None)
-    if confidence is None:
-        confidence = span_confidence(first) if first else 0.0
     return {
         "surface": surface,
         "support": [loc.as_support() for loc in locations],
         "context": sentence_context(passage, first.start, first.end) if first else "",
-        "quality": {"confidence": confidence, "alignment": overall_status(alignments)},
+        "quality": {"confidence": span_confidence(first) if first else 0.0, "alignment": overall_status(alignments)},
     }

@@ -201,16 +201,3 @@ def release(conn: psycopg.Connection, job_id: int, note: str, max_attempts: int)
         UPDATE repair_requests SET status = 'pending', job_id = NULL, attempts = greatest(attempts - 1, 0),
                                    last_error = %s, updated_at = now()
         WHERE job_id = %s AND status = 'in_flight'""", (note, job_id)).rowcount
-
-
-def shards_of_job(conn: psycopg.Connection, job_id: int) -> list[int]:
-    return [s for (s,) in conn.execute(
-        "SELECT DISTINCT shard FROM repair_requests WHERE job_id = %s ORDER BY 1", (job_id,))]
-
-
-def remaining(conn: psycopg.Connection, *, version: str, shard: int | None) -> dict[str, int]:
-    """status -> repair requests of the scope."""
-    return dict(conn.execute(
-        """SELECT status, count(*) FROM repair_requests
-           WHERE extractor_version = %s AND (%s::int IS NULL OR shard = %s) GROUP BY 1""",
-        (version, shard, shard)).fetchall())
