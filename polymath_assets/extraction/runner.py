@@ -35,7 +35,7 @@ from polymath_assets.extraction.requests import (
     build_request,
     contents_chars,
     fixed_prompt_chars,
-    measured_answer_tokens,
+    gold_answer_tokens,
     write_request_file,
 )
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
@@ -78,7 +78,7 @@ class ExtractionSettings:
             version=config.extractor_version,
             request=request,
             prices=Prices(config.price_input_per_m, config.price_output_per_m, config.price_cached_per_m),
-            expected_output_tokens=config.expected_output_tokens or measured_answer_tokens(request.prompt_version),
+            expected_output_tokens=config.expected_output_tokens or gold_answer_tokens(request.prompt_version),
             max_attempts=config.max_attempts,
             fuzzy_threshold=config.fuzzy_threshold,
             budget_usd=config.budget_usd,

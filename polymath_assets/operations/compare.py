@@ -19,7 +19,7 @@ import psycopg
 from polymath_assets.concepts.normalize import normalize_key
 from polymath_assets.extraction import runner
 from polymath_assets.extraction.estimate import PROJECTED_PASSAGES
-from polymath_assets.extraction.requests import measured_answer_tokens
+from polymath_assets.extraction.requests import gold_answer_tokens
 from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.gemini.client import BatchClient
 from polymath_assets.kb import comparison as sql
@@ -133,7 +133,7 @@ def select_sample(conn: psycopg.Connection, s: ExtractionSettings, prompt_versio
 def _settings(s: ExtractionSettings, prompt_version: str) -> ExtractionSettings:
     request = replace(s.request, prompt_version=prompt_version)
     version = f"{s.version}@{prompt_version}"
-    return replace(s, version=version, request=request, expected_output_tokens=measured_answer_tokens(prompt_version),
+    return replace(s, version=version, request=request, expected_output_tokens=gold_answer_tokens(prompt_version),
                    work_dir=s.work_dir.parent / version)
 
 
