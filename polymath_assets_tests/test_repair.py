@@ -154,10 +154,9 @@ def test_dead_passages_are_asked_again_by_the_repair_round(kb2, client, emulator
     assert repaired[0] == repaired[1] > 0 and repaired[2] == 0  # nothing listed, nothing dropped
 
 
-def test_a_repair_round_claims_only_what_fits_under_the_enqueued_token_cap(kb, client, emulator, tmp_path):
-    """The repair round goes through extraction's submission gate: it claims, in passage
-    order, only the repairs whose estimated input fits under POLYMATH_MAX_ENQUEUED_TOKENS;
-    the rest waits for the next round."""
+def extract_leaving_dead_passages(kb, client, emulator, tmp_path):
+    """20 abstracts in one shard, extracted with 30 % of the answers unparseable and one
+    attempt each: those passages are dead. The faults are off afterwards. The settings."""
     ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 20))
     kb.commit()
     emulator.faults = Faults(malformed_json_share=0.3, seed=5)
@@ -165,6 +164,14 @@ def test_a_repair_round_claims_only_what_fits_under_the_enqueued_token_cap(kb, c
     runner.select_shard(kb, s, 0)
     drive(kb, client, s, pilot=False, poll_interval_s=0.05)
     emulator.faults = Faults()
+    return s
+
+
+def test_a_repair_round_claims_only_what_fits_under_the_enqueued_token_cap(kb, client, emulator, tmp_path):
+    """The repair round goes through extraction's submission gate: it claims, in passage
+    order, only the repairs whose estimated input fits under POLYMATH_MAX_ENQUEUED_TOKENS;
+    the rest waits for the next round."""
+    s = extract_leaving_dead_passages(kb, client, emulator, tmp_path)
     dead = kb.execute("""SELECT r.passage_id::text, length(p.passage_text) FROM passage_requests r
                          JOIN passages p USING (passage_id) WHERE r.status = 'dead' ORDER BY r.passage_id""").fetchall()
     assert len(dead) >= 3
@@ -306,13 +313,7 @@ def test_a_repair_job_a_crashed_peer_left_unsubmitted_is_recovered_while_the_rou
     """A peer killed after uploading its repair job, whose lease runs out while this round
     waits for that job: the round takes it over (the provider never had it: abandoned, its
     reservation released, its repairs waiting again) instead of waiting for it forever."""
-    ingest_file(kb, scierc_corpus(tmp_path / "scierc.jsonl", 20))
-    kb.commit()
-    emulator.faults = Faults(malformed_json_share=0.3, seed=5)
-    s = settings(tmp_path / "home", POLYMATH_SHARD_COUNT="1", POLYMATH_MAX_ATTEMPTS="1")
-    runner.select_shard(kb, s, 0)
-    drive(kb, client, s, pilot=False, poll_interval_s=0.05)
-    emulator.faults = Faults()
+    s = extract_leaving_dead_passages(kb, client, emulator, tmp_path)
     dead = kb.execute("SELECT count(*) FROM passage_requests WHERE status = 'dead'").fetchone()[0]
     peer = spawn("repair-once", kb_dsn, emulator, tmp_path / "home", max_attempts=1,
                  env={"POLYMATH_FAILPOINT": "after_upload"})
