@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, n
 from polymath_assets.config import Config  # noqa: E402
 from polymath_assets.corpus.lexicon import CONCEPT_TYPES  # noqa: E402
 from polymath_assets.extraction import compact  # noqa: E402
+from polymath_assets.extraction.estimate import PROJECTED_PASSAGES  # noqa: E402
 from polymath_assets.extraction.requests import (  # noqa: E402
     PROMPT_VERSIONS,
     RequestSettings,
@@ -51,7 +52,6 @@ from polymath_assets.gemini.client import BatchClient  # noqa: E402
 from polymath_assets.gemini.emulator import Faults, GeminiEmulator  # noqa: E402
 from polymath_assets_tests.real_text import load_scierc  # noqa: E402
 
-PASSAGES_PROJECTED = 550_000
 SCIERC_TYPES = {"Method": "method", "Task": "problem", "Metric": "metric", "Material": "dataset",
                 "OtherScientificTerm": "entity"}
 QUOTE_WORDS = 10
@@ -86,6 +86,12 @@ def gold_answer(row: dict, settings: RequestSettings) -> str:
         document = {"concepts": [{"name": m["text"], "type": SCIERC_TYPES[m["type"]], "aliases": [],
                                   "confidence": 0.9, "quotes": [_quote(text, m)]} for m in mentions]}
     return json.dumps(document, ensure_ascii=False)
+
+
+def gold_answer_size(rows: list[dict], settings: RequestSettings) -> float:
+    """Mean tokens per passage of the gold answers, at 4 characters a token: what
+    requests.GOLD_ANSWER_TOKENS records (rounded) for the 500 abstracts."""
+    return statistics.fmean(len(gold_answer(r, settings)) / 4 for r in rows)
 
 
 def wordpiece():
@@ -136,14 +142,13 @@ def main() -> None:
     price_in, price_out = config.price_input_per_m, config.price_output_per_m
     count_pieces = wordpiece()
     print(f"# {len(rows)} SciERC abstracts; prices ${price_in}/M input, ${price_out}/M output; "
-          f"projection for {PASSAGES_PROJECTED:,} passages")
+          f"projection for {PROJECTED_PASSAGES:,} passages")
     with tempfile.TemporaryDirectory(prefix="answer-bench-") as tmp:
         for version in PROMPT_VERSIONS:
             settings = RequestSettings.from_config(Config.from_env({"POLYMATH_PROMPT_VERSION": version}), CONCEPT_TYPES)
             tag = version.replace("-", "_")
-            gold = [gold_answer(r, settings) for r in rows]
-            gold_chars = statistics.fmean(len(a) / 4 for a in gold)
-            gold_pieces = statistics.fmean(count_pieces(a) for a in gold)
+            gold_chars = gold_answer_size(rows, settings)
+            gold_pieces = statistics.fmean(count_pieces(gold_answer(r, settings)) for r in rows)
             run = emulator_run(rows, settings, Path(tmp))
             calibration = sum(count_pieces(a) for a in run["answers"]) / run["billed_output"]
             bench(f"answer_tokens_gold_{tag}", gold_chars, "tokens/passage (chars/4)")
@@ -157,13 +162,13 @@ def main() -> None:
             bench(f"emulator_located_{tag}", 100 * run["located"], "% of concepts")
             bench(f"emulator_below_confidence_floor_{tag}", 100 * run["below_floor"], "% of concepts")
             print(f"# {version} alignment kinds: {dict(run['alignment'])}")
-            emulator_usd = PASSAGES_PROJECTED * (run["prompt_tokens"] * price_in + run["output_tokens"] * price_out) / 1e6
-            gold_usd = PASSAGES_PROJECTED * (run["prompt_tokens"] * price_in + gold_chars * price_out) / 1e6
+            emulator_usd = PROJECTED_PASSAGES * (run["prompt_tokens"] * price_in + run["output_tokens"] * price_out) / 1e6
+            gold_usd = PROJECTED_PASSAGES * (run["prompt_tokens"] * price_in + gold_chars * price_out) / 1e6
             bench(f"projected_usd_550k_emulator_{tag}", emulator_usd, "USD")
             bench(f"projected_usd_550k_gold_answer_{tag}", gold_usd, "USD")
             fixed = fixed_prompt_chars(settings) / 4
             for k in (4, 8):
-                saved = PASSAGES_PROJECTED * fixed * (1 - 1 / k) * price_in / 1e6
+                saved = PROJECTED_PASSAGES * fixed * (1 - 1 / k) * price_in / 1e6
                 bench(f"packing_{k}_per_request_saves_{tag}", saved, "USD (of the 550k projection)")
 
 

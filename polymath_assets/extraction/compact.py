@@ -64,10 +64,6 @@ def default_max_output_tokens(concept_types: tuple[str, ...], max_concepts: int)
     return 16 + 6 * (len(concept_types) + 2) + max_concepts * (18 + 2 * (16 + 40 + 8))
 
 
-def is_compact(document: object, concept_types: tuple[str, ...]) -> bool:
-    return isinstance(document, dict) and "concepts" not in document
-
-
 def parse_document(document: dict, concept_types: tuple[str, ...],
                    max_name_chars: int) -> tuple[list[Concept], Counter]:
     """Concepts of a compact answer, and the reasons for the items dropped. A span listed

@@ -9,8 +9,9 @@ The basis is stated with the numbers, because it changes as work proceeds:
 - output tokens: once results exist (the pilot's), the output tokens billed per input
   token so far times the projected input — an answer grows with its passage, and on
   real text this tracks the bill closer than a mean per request (a 30-passage pilot on
-  SciERC: 6 % against 12 % off); before that, the prompt version's answer size measured
-  on real text (``requests.MEASURED_ANSWER_TOKENS``), or POLYMATH_EXPECTED_OUTPUT_TOKENS;
+  SciERC: 6 % against 12 % off); before that, the prompt version's gold-answer size —
+  the answer built from the gold mentions of the SciERC abstracts, real text
+  (``requests.GOLD_ANSWER_TOKENS``) —, or POLYMATH_EXPECTED_OUTPUT_TOKENS;
 - cached tokens: the share of input tokens the provider reported as cached so far (none
   by default: our fixed prefix is far below the models' minimum for context caching).
 """
@@ -21,11 +22,14 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from polymath_assets.extraction.requests import fixed_prompt_chars
+from polymath_assets.extraction.requests import fixed_prompt_chars, gold_answer_tokens
 from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.kb import control
 
 PER = 1000
+# The corpus size projections are quoted for (the pilot comparison, benchmarks/answer_bench.py):
+# about 550k passages.
+PROJECTED_PASSAGES = 550_000
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,9 @@ def project(conn: psycopg.Connection, s: ExtractionSettings) -> CostProjection:
         output_tokens, basis = round(input_tokens * ratio), f"billed so far: {ratio:.3f} output per input token"
     else:
         output_tokens = passages * s.expected_output_tokens
-        basis = (f"measured answer size of {s.request.prompt_version} on real text"
-                 if s.expected_output_tokens == _measured(s) else "POLYMATH_EXPECTED_OUTPUT_TOKENS")
+        gold = s.expected_output_tokens == gold_answer_tokens(s.request.prompt_version)
+        basis = (f"gold-answer size of {s.request.prompt_version} on SciERC" if gold
+                 else "POLYMATH_EXPECTED_OUTPUT_TOKENS")
     cached = round(input_tokens * control.cached_share(conn, s.version))
     output_per = output_tokens / passages if passages else float(s.expected_output_tokens)
     usd = s.prices.cost(input_tokens, output_tokens, cached)
@@ -88,9 +93,3 @@ def project(conn: psycopg.Connection, s: ExtractionSettings) -> CostProjection:
         usd_per_1000=usd / passages * PER if passages else 0.0, chars_per_token=s.chars_per_token,
         output_tokens_per_passage=output_per, output_basis=basis, budget_usd=s.budget_usd,
         committed_usd=control.committed_usd(conn, s.version))
-
-
-def _measured(s: ExtractionSettings) -> int:
-    from polymath_assets.extraction.requests import measured_answer_tokens
-
-    return measured_answer_tokens(s.request.prompt_version)

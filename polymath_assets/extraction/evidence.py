@@ -521,8 +521,10 @@ def _occurrences(passage: str, span: str) -> tuple[list[tuple[int, int]], str]:
 def locate_span(passage: str, span: str, hint: str | None = None,
                 fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD) -> SpanLocation:
     """The occurrence of ``span`` the model meant: inside its ``hint`` (a short quote) when
-    the hint is located and holds one, else the first. A span found nowhere falls back to
-    the fuzzy pass, then to the hint itself as the quote; otherwise it stays unaligned."""
+    the hint is located and holds one, else the first. A span found nowhere (verbatim or
+    normalized) gets the fuzzy pass on its own words; otherwise it stays unaligned. The
+    hint only chooses among the span's own occurrences: it is never located in the span's
+    place (a made-up span with a real hint would get the hint's offsets and confidence 1)."""
     if not span or not span.strip():
         return SpanLocation(Alignment(span, None, None, UNALIGNED), 0, None)
     spans, status = _occurrences(passage, span)
@@ -535,8 +537,6 @@ def locate_span(passage: str, span: str, hint: str | None = None,
                 chosen, resolved_by = inside[0], "hint"
         return SpanLocation(Alignment(span, chosen[0], chosen[1], status, 1.0), len(spans), resolved_by)
     fuzzy = align_quote(passage, span, fuzzy_threshold)
-    if fuzzy.start is None and hint:
-        fuzzy = align_quote(passage, hint, fuzzy_threshold, span)
     return SpanLocation(fuzzy, 1 if fuzzy.start is not None else 0, None)
 
 
@@ -547,18 +547,16 @@ def span_confidence(alignment: Alignment) -> float:
     return alignment.score if alignment.start is not None and alignment.score is not None else 0.0
 
 
-def build_span_evidence(passage: str, surface: str, locations: list[SpanLocation],
-                        confidence: float | None = None) -> dict:
+def build_span_evidence(passage: str, surface: str, locations: list[SpanLocation]) -> dict:
     """The evidence JSON of a compact-format concept: ``support`` is each located text (the
-    span, and an expansion the passage spells out), ``context`` the first one's sentence.
-    Offsets are ours, verified exactly as for quotes; nothing is invented."""
+    span, and an expansion the passage spells out), ``context`` the first one's sentence,
+    and the confidence how well that one was located. Offsets are ours, verified exactly
+    as for quotes; nothing is invented."""
     alignments = [loc.alignment for loc in locations]
     first = next((a for a in alignments if a.start is not None), None)
-    if confidence is None:
-        confidence = span_confidence(first) if first else 0.0
     return {
         "surface": surface,
         "support": [loc.as_support() for loc in locations],
         "context": sentence_context(passage, first.start, first.end) if first else "",
-        "quality": {"confidence": confidence, "alignment": overall_status(alignments)},
+        "quality": {"confidence": span_confidence(first) if first else 0.0, "alignment": overall_status(alignments)},
     }

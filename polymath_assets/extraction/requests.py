@@ -20,15 +20,16 @@ from polymath_assets.extraction.prompt import OutputLimits, thinking_config
 # The prompt versions a request can be asked in; each is its own request keys (fingerprint).
 PROMPT_VERSIONS = (prompt.PROMPT_VERSION, compact.PROMPT_VERSION)
 DEFAULT_PROMPT_VERSION = compact.PROMPT_VERSION
-# Output tokens per passage of each format's answer, measured on real text: the answer
-# built from the gold mentions of the 500 SciERC abstracts, at the emulator's billing rule
-# of 4 characters a token (benchmarks/answer_bench.py prints it as answer_tokens_gold_*).
-# The cost estimate uses it until results exist; then the tokens actually billed.
-MEASURED_ANSWER_TOKENS = {prompt.PROMPT_VERSION: 564, compact.PROMPT_VERSION: 91}
+# Output tokens per passage of each format's gold answer: the answer built from the gold
+# mentions of the 500 SciERC abstracts (real text), at the emulator's billing rule of 4
+# characters a token (benchmarks/answer_bench.py, gold_answer_size; printed as
+# answer_tokens_gold_*; test_estimate recomputes it). The cost estimate uses it until
+# results exist; then the tokens actually billed.
+GOLD_ANSWER_TOKENS = {prompt.PROMPT_VERSION: 564, compact.PROMPT_VERSION: 91}
 
 
-def measured_answer_tokens(prompt_version: str) -> int:
-    return MEASURED_ANSWER_TOKENS[prompt_version]
+def gold_answer_tokens(prompt_version: str) -> int:
+    return GOLD_ANSWER_TOKENS[prompt_version]
 
 
 @dataclass(frozen=True)

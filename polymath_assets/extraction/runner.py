@@ -35,7 +35,7 @@ from polymath_assets.extraction.requests import (
     build_request,
     contents_chars,
     fixed_prompt_chars,
-    measured_answer_tokens,
+    gold_answer_tokens,
     write_request_file,
 )
 from polymath_assets.extraction.results import ResultContext, ResultStats, read_results
@@ -78,7 +78,7 @@ class ExtractionSettings:
             version=config.extractor_version,
             request=request,
             prices=Prices(config.price_input_per_m, config.price_output_per_m, config.price_cached_per_m),
-            expected_output_tokens=config.expected_output_tokens or measured_answer_tokens(request.prompt_version),
+            expected_output_tokens=config.expected_output_tokens or gold_answer_tokens(request.prompt_version),
             max_attempts=config.max_attempts,
             fuzzy_threshold=config.fuzzy_threshold,
             budget_usd=config.budget_usd,
@@ -237,29 +237,41 @@ def submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
         return _submit_locked(conn, client, s, shard, selection, retry_failed)
 
 
+def enqueued_room(conn: psycopg.Connection, s: ExtractionSettings) -> tuple[int, int]:
+    """Inside the submission gate: (estimated input tokens enqueued now, prompt characters
+    that still fit under POLYMATH_MAX_ENQUEUED_TOKENS)."""
+    enqueued = control.enqueued_tokens(conn)
+    return enqueued, max(0, int((s.max_enqueued_tokens - enqueued) * s.chars_per_token))
+
+
+def cap_deferral(s: ExtractionSettings, scope: str, enqueued: int) -> str:
+    """Why nothing of ``scope`` fit under the enqueued-token cap: the jobs in flight hold it
+    (it waits for them), or — nothing in flight — one request is larger than the cap."""
+    if enqueued == 0:
+        raise EnqueuedTokenCapTooSmall(
+            f"one request of {scope} needs more than POLYMATH_MAX_ENQUEUED_TOKENS={s.max_enqueued_tokens:,} "
+            "estimated input tokens; raise the cap")
+    return (f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
+            f"{s.max_enqueued_tokens:,}")
+
+
 def _submit_locked(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
                    selection: str | None, retry_failed: bool) -> SubmitResult:
     fixed = fixed_prompt_chars(s.request)
     # The gate: job row, claim, both caps and the spend reservation in one transaction.
     control.lock_gate(conn)
-    enqueued = control.enqueued_tokens(conn)
-    room_tokens = s.max_enqueued_tokens - enqueued
+    enqueued, room_chars = enqueued_room(conn, s)
     job_id = control.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model,
                                 owner=s.owner, lease_s=s.lease_s)
     claim = control.claim(conn, version=s.version, shard=shard, selection=selection, job_id=job_id,
                           max_attempts=s.max_attempts, retry_failed=retry_failed, fixed_chars=fixed,
-                          room_chars=max(0, int(room_tokens * s.chars_per_token)))
+                          room_chars=room_chars)
     if not claim.claimed:
         conn.rollback()  # no job row, nothing claimed: as if never tried
         if not claim.candidates:
             return SubmitResult(None, reason="nothing to submit")
-        if enqueued == 0:
-            raise EnqueuedTokenCapTooSmall(
-                f"one request of {_scope_name(shard, selection)} needs more than POLYMATH_MAX_ENQUEUED_TOKENS="
-                f"{s.max_enqueued_tokens:,} estimated input tokens; raise the cap")
-        return SubmitResult(None, deferred=True, cap_full=True, reason=(
-            f"deferred: {enqueued:,} estimated tokens already enqueued, cap POLYMATH_MAX_ENQUEUED_TOKENS="
-            f"{s.max_enqueued_tokens:,}"))
+        return SubmitResult(None, deferred=True, cap_full=True,
+                            reason=cap_deferral(s, _scope_name(shard, selection), enqueued))
     usd = reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claim.distinct_keys,
                                 prompt_chars=claim.prompt_chars)
     conn.commit()
@@ -338,22 +350,30 @@ def _build_and_create(conn: psycopg.Connection, client: BatchClient, s: Extracti
     return SubmitResult(job_id, claim.distinct_keys, usd)
 
 
-def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> list[str]:
-    """Settle jobs that a crash left without a provider job name — only those whose owner's
-    lease expired or whose owner process is gone; a live owner's job is never touched."""
+def recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, *, purpose: str = "extract",
+            release=None) -> list[str]:
+    """Settle jobs (of one ``purpose``) that a crash left without a provider job name — only
+    those whose owner's lease expired or whose owner process is gone; a live owner's job is
+    never touched. ``release`` (conn, job id, note) returns an abandoned job's requests to
+    where they wait; by default extraction's go back to pending (the repair lane passes
+    its own, as for ``refresh``)."""
     notes = []
-    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s)
-    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken):
+    label = "job" if purpose == "extract" else f"{purpose} job"
+    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s, purpose=purpose)
+    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken, purpose=purpose):
         found = client.find_by_display_name(job.display_name) if job.state == "uploaded" else None
         if found:
             if control.transition(conn, job.job_id, expected="uploaded", owner=s.owner, job_name=found,
                                   state="submitted", submitted_at=_now()):
-                notes.append(f"job {job.job_id}: re-attached to {found}")
+                notes.append(f"{label} {job.job_id}: re-attached to {found}")
         elif control.transition(conn, job.job_id, expected=job.state, owner=s.owner, state="abandoned",
                                 enqueued_tokens=0, error="interrupted before submission"):
-            released = control.release_requests(conn, job.job_id)
+            if release is None:
+                released, where = control.release_requests(conn, job.job_id), "back to pending"
+            else:
+                released, where = release(conn, job.job_id, "interrupted before submission"), "waiting again"
             control.release_spend(conn, job.job_id, "abandoned before the provider had it")
-            notes.append(f"job {job.job_id}: interrupted before submission; {released} requests back to pending")
+            notes.append(f"{label} {job.job_id}: interrupted before submission; {released} requests {where}")
         conn.commit()
     return notes
 

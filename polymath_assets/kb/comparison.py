@@ -1,20 +1,23 @@
-"""The pilot comparison's SQL: one sample registered under two extractor versions (one per
-prompt version), and each side's numbers read for that sample only."""
+"""The pilot comparison's SQL: the sample a comparison takes (registered under each side's
+extractor version, one per prompt version, by ``ledger.register_pilot``), and each side's
+numbers read for that sample only."""
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
 
-from polymath_assets.kb.ledger import _key_sql
 from polymath_assets.kb.quality import LOCATED_QUOTE
+
+# The extractor versions of ``version``'s comparisons, "<version>@<prompt version>": a
+# prefix comparison (a LIKE pattern would read the "_" of gemini_batch_v1 as any character).
+_COMPARED = "starts_with(r.extractor_version, %(v)s || '@')"
 
 
 def next_selection(conn: psycopg.Connection, version: str) -> str:
     """compare-1, compare-2, ... over every comparison of ``version``."""
-    n = conn.execute("""SELECT count(DISTINCT selection) FROM passage_requests
-                        WHERE extractor_version LIKE %s AND selection LIKE 'compare-%%'""",
-                     (version + "@%",)).fetchone()[0]
+    n = conn.execute(f"""SELECT count(DISTINCT r.selection) FROM passage_requests r
+                         WHERE {_COMPARED} AND r.selection LIKE 'compare-%%'""", dict(v=version)).fetchone()[0]
     return f"compare-{n + 1}"
 
 
@@ -22,23 +25,12 @@ def sample(conn: psycopg.Connection, *, version: str, size: int, seed: str) -> l
     """A deterministic pseudo-random sample of passages lacking ``version``'s concepts that
     no earlier comparison of it took."""
     return [pid for (pid,) in conn.execute(
-        """SELECT p.passage_id::text FROM passages p
-           WHERE NOT EXISTS (SELECT 1 FROM passage_concepts c
-                             WHERE c.extractor_version = %(v)s AND c.passage_id = p.passage_id)
-             AND NOT EXISTS (SELECT 1 FROM passage_requests r
-                             WHERE r.extractor_version LIKE %(compared)s AND r.passage_id = p.passage_id)
-           ORDER BY md5(p.passage_id::text || %(seed)s) LIMIT %(size)s""",
-        dict(v=version, compared=version + "@%", seed=seed, size=size))]
-
-
-def register(conn: psycopg.Connection, *, version: str, passage_ids: list[str], shard_count: int,
-             fingerprint: str, selection: str) -> int:
-    return conn.execute(sql.SQL("""
-        INSERT INTO passage_requests (extractor_version, passage_id, shard, request_key, selection)
-        SELECT %(version)s, p.passage_id, p.shard_hash %% {n}, {key}, %(selection)s
-        FROM passages p WHERE p.passage_id = ANY(%(ids)s::uuid[])
-        ON CONFLICT DO NOTHING""").format(n=sql.Literal(int(shard_count)), key=sql.SQL(_key_sql())),
-        dict(version=version, ids=passage_ids, fingerprint=fingerprint, selection=selection)).rowcount
+        f"""SELECT p.passage_id::text FROM passages p
+            WHERE NOT EXISTS (SELECT 1 FROM passage_concepts c
+                              WHERE c.extractor_version = %(v)s AND c.passage_id = p.passage_id)
+              AND NOT EXISTS (SELECT 1 FROM passage_requests r WHERE {_COMPARED} AND r.passage_id = p.passage_id)
+            ORDER BY md5(p.passage_id::text || %(seed)s) LIMIT %(size)s""",
+        dict(v=version, seed=seed, size=size))]
 
 
 def concepts(conn: psycopg.Connection, version: str, selection: str) -> list[tuple[str, str, str]]:

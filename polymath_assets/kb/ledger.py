@@ -79,15 +79,16 @@ def next_pilot_selection(conn: psycopg.Connection, version: str) -> str:
 
 
 def register_pilot(conn: psycopg.Connection, *, version: str, size: int, shard_count: int,
-                   fingerprint: str, selection: str, seed: str = "pilot") -> int:
+                   fingerprint: str, selection: str, seed: str = "pilot", among: list[str] | None = None) -> int:
     """Register a deterministic pseudo-random sample of ``size`` passages, across all
-    shards, that lack concepts for ``version`` and are not in the ledger yet, tagged with
-    ``selection`` so the pilot touches only them."""
+    shards (or of the passage ids ``among``), that lack concepts for ``version`` and are
+    not in the ledger yet, tagged with ``selection`` so the pilot touches only them."""
     return conn.execute(sql.SQL("""
         INSERT INTO passage_requests (extractor_version, passage_id, shard, request_key, selection)
         SELECT %(version)s, p.passage_id, p.shard_hash %% {n}, {key}, %(selection)s
         FROM passages p
-        WHERE NOT EXISTS (SELECT 1 FROM passage_requests r
+        WHERE (%(among)s::uuid[] IS NULL OR p.passage_id = ANY(%(among)s::uuid[]))
+          AND NOT EXISTS (SELECT 1 FROM passage_requests r
                           WHERE r.extractor_version = %(version)s AND r.passage_id = p.passage_id)
           AND NOT EXISTS (SELECT 1 FROM passage_concepts c
                           WHERE c.extractor_version = %(version)s AND c.passage_id = p.passage_id)
@@ -95,7 +96,7 @@ def register_pilot(conn: psycopg.Connection, *, version: str, size: int, shard_c
         LIMIT {size}
         ON CONFLICT DO NOTHING
     """).format(n=sql.Literal(int(shard_count)), key=sql.SQL(_key_sql()), size=sql.Literal(int(size))),
-        dict(version=version, fingerprint=fingerprint, seed=seed, selection=selection)).rowcount
+        dict(version=version, fingerprint=fingerprint, seed=seed, selection=selection, among=among)).rowcount
 
 
 def unselected_count(conn: psycopg.Connection, version: str) -> int:

@@ -56,17 +56,42 @@ def _queries(shard: int | None, by_shard: bool) -> dict[str, sql.Composable]:
         "states": sql.SQL("""
             SELECT {g} AS shard, r.status, count(*) AS n FROM passage_requests r WHERE {scope}
             GROUP BY 1, 2""").format(g=g("r"), scope=scope("r")),
+        # The gates read the answers to extraction requests. A repair's answer to a passage
+        # extraction gave up on stands in for extraction's last answer (repair_requests.
+        # replaced_*): in the replaced job's group, the repaired request's parse error is
+        # taken out and the repair's own outcome counted instead — never added as one more
+        # response. It counts once the repair job's outcome is recorded (the passage's
+        # ledger row then points at it); a repair job that failed as a whole leaves the
+        # extraction answer standing. Costs are every job's, repairs' included.
         "responses": sql.SQL("""
-            SELECT {g} AS shard,
-                   coalesce(sum((result_stats->>'lines')::int), 0) AS lines,
-                   coalesce(sum((result_stats->'outcomes'->>'parse_error')::int), 0) AS parse_errors,
-                   coalesce(sum((result_stats->'outcomes'->>'request_error')::int), 0)
-                     + coalesce(sum((result_stats->'outcomes'->>'truncated')::int), 0)
-                     + coalesce(sum((result_stats->'outcomes'->>'empty')::int), 0)
-                     + coalesce(sum((result_stats->>'missing_keys')::int), 0) AS request_errors,
-                   coalesce(sum(estimated_cost_usd) FILTER (WHERE state = 'ingested'), 0)::float AS estimated_usd,
-                   coalesce(sum(actual_cost_usd), 0)::float AS actual_usd
-            FROM batch_jobs j WHERE {scope} GROUP BY 1""").format(g=g("j"), scope=scope("j")),
+            SELECT shard, sum(lines)::bigint AS lines, sum(parse_errors)::bigint AS parse_errors,
+                   sum(request_errors)::bigint AS request_errors, sum(estimated_usd)::float AS estimated_usd,
+                   sum(actual_usd)::float AS actual_usd
+            FROM (
+                SELECT {g} AS shard,
+                       coalesce(sum((result_stats->>'lines')::int) {extract}, 0) AS lines,
+                       coalesce(sum((result_stats->'outcomes'->>'parse_error')::int) {extract}, 0) AS parse_errors,
+                       coalesce(sum((result_stats->'outcomes'->>'request_error')::int) {extract}, 0)
+                         + coalesce(sum((result_stats->'outcomes'->>'truncated')::int) {extract}, 0)
+                         + coalesce(sum((result_stats->'outcomes'->>'empty')::int) {extract}, 0)
+                         + coalesce(sum((result_stats->>'missing_keys')::int) {extract}, 0) AS request_errors,
+                       coalesce(sum(estimated_cost_usd) FILTER (WHERE state = 'ingested'), 0) AS estimated_usd,
+                       coalesce(sum(actual_cost_usd), 0) AS actual_usd
+                FROM batch_jobs j WHERE {scope} GROUP BY 1
+                UNION ALL
+                SELECT {g} AS shard, 0,
+                       count(DISTINCT r.request_key) FILTER (WHERE r.status IN ('failed', 'dead')
+                                                             AND r.last_error LIKE 'parse_error:%%')
+                         - count(DISTINCT r.request_key) FILTER (WHERE q.replaced_error LIKE 'parse_error:%%'),
+                       0, 0, 0
+                FROM repair_requests q
+                JOIN batch_jobs j ON j.job_id = q.replaced_job_id
+                JOIN passage_requests r ON r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id
+                JOIN batch_jobs answered ON answered.job_id = r.job_id AND answered.purpose = 'repair'
+                WHERE {qscope} AND {scope} AND r.status <> 'in_flight'
+                GROUP BY 1) responses
+            GROUP BY 1""").format(g=g("j"), scope=scope("j"), qscope=scope("q"),
+                                  extract=sql.SQL("FILTER (WHERE j.purpose = 'extract')")),
         # Resume safety: a done passage whose rows differ from the count the ledger recorded
         # (lost or extra rows), or a passage in flight without a live job (lost work).
         "reconciliation": sql.SQL("""

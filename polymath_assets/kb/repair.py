@@ -2,10 +2,16 @@
 and merging the answers into the same extractor version's rows. Set-based throughout.
 
 Who may write what follows kb/control.py: a repair request moves pending → in_flight
-(claimed ``FOR UPDATE SKIP LOCKED`` into a job the claimer owns) → done / failed; a
-failed or dead passage_requests row moves into the repair job while it is out, so the
-extraction path never resubmits it meanwhile; the job's results are merged in the one
-transaction that holds the job row for ingestion.
+(claimed ``FOR UPDATE SKIP LOCKED`` into a job the claimer owns) → done / failed; the job's
+results are merged in the one transaction that holds the job row for ingestion.
+
+A passage is never in two jobs at once. A request extraction still waits to retry
+(``polymath_request_waiting``) is extraction's, never a repair's: only a passage extraction
+gave up on (dead, or failed with no attempts left) is registered as ``failed``. The claim
+locks the passage_requests row with the repair request and takes it only while it still
+qualifies — ``failed``/``dead`` and not waiting (it then moves into the repair job, so
+extraction cannot take it meanwhile), or ``done`` for ``unlocated`` items; a repair request
+whose passage no longer qualifies is settled as done, with the reason.
 """
 
 from __future__ import annotations
@@ -16,17 +22,21 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from polymath_assets.kb.control import Claim, waiting
 from polymath_assets.kb.quality import LOCATED_QUOTE
 
-# Requests that failed in a way asking again with the same prompt would likely repeat:
-# the answer did not parse, or was cut off (MAX_TOKENS, SAFETY). Dead ones, whatever the cause.
-REPAIRABLE_ERRORS = ("parse_error:%", "truncated:%")
+# A failed repair request's passage: given up on by extraction (its own retries are spent).
+_GIVEN_UP = sql.SQL("r.status IN ('failed', 'dead') AND NOT {waiting}").format(
+    waiting=waiting("r", max_attempts="%(request_max)s"))
 
 
-def register(conn: psycopg.Connection, *, version: str, shard: int | None, max_attempts: int) -> dict[str, int]:
-    """Register the scope's passages that need a repair and have repair rounds left; a
-    passage already pending or in flight is left alone. Returns how many of each kind."""
-    params = dict(version=version, shard=shard, max=max_attempts, errors=list(REPAIRABLE_ERRORS))
+def register(conn: psycopg.Connection, *, version: str, shard: int | None, max_attempts: int,
+             request_max_attempts: int) -> dict[str, int]:
+    """Register the scope's passages that need a repair and have repair rounds left
+    (``max_attempts``); a passage already pending or in flight is left alone. A failed
+    request counts only once extraction gave up on it (``request_max_attempts``): until
+    then extraction retries it itself. Returns how many of each kind."""
+    params = dict(version=version, shard=shard, max=max_attempts, request_max=request_max_attempts)
     unlocated = conn.execute(sql.SQL("""
         INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind, items)
         SELECT r.extractor_version, r.passage_id, r.shard, 'unlocated',
@@ -42,44 +52,78 @@ def register(conn: psycopg.Connection, *, version: str, shard: int | None, max_a
             SET kind = 'unlocated', items = EXCLUDED.items, status = 'pending', job_id = NULL, updated_at = now()
             WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""").format(located=sql.SQL(LOCATED_QUOTE)),
         params).rowcount
-    failed = conn.execute("""
-        INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind)
-        SELECT r.extractor_version, r.passage_id, r.shard, 'failed'
+    failed = conn.execute(sql.SQL("""
+        INSERT INTO repair_requests AS q (extractor_version, passage_id, shard, kind, replaced_job_id, replaced_error)
+        SELECT r.extractor_version, r.passage_id, r.shard, 'failed', r.job_id, r.last_error
         FROM passage_requests r
-        WHERE r.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR r.shard = %(shard)s)
-          AND (r.status = 'dead' OR (r.status = 'failed' AND r.last_error LIKE ANY(%(errors)s)))
+        WHERE r.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR r.shard = %(shard)s) AND {given_up}
         ON CONFLICT (extractor_version, passage_id) DO UPDATE
-            SET kind = 'failed', items = '[]'::jsonb, status = 'pending', job_id = NULL, updated_at = now()
-            WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""", params).rowcount
+            SET kind = 'failed', items = '[]'::jsonb, status = 'pending', job_id = NULL, updated_at = now(),
+                -- the extraction answer replaced is the first round's: later rounds replace a repair's
+                replaced_job_id = coalesce(q.replaced_job_id, EXCLUDED.replaced_job_id),
+                replaced_error = coalesce(q.replaced_error, EXCLUDED.replaced_error)
+            WHERE q.status IN ('done', 'failed') AND q.attempts < %(max)s""").format(given_up=_GIVEN_UP),
+        params).rowcount
     return {"unlocated": unlocated, "failed": failed}
 
 
-def claim(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int,
-          max_attempts: int) -> tuple[int, int]:
-    """Move the scope's pending repair requests with rounds left into ``job_id`` (counting
-    the round), with their failed/dead passage_requests; rows another transaction holds
-    are skipped. Returns (requests claimed, characters of their passages and items)."""
-    row = conn.execute("""
-        WITH locked AS (
-            SELECT q.passage_id FROM repair_requests q
+# Whether a repair request's passage still needs it (r: its passage_requests row).
+_QUALIFIES = sql.SQL("CASE q.kind WHEN 'failed' THEN {given_up} ELSE r.status = 'done' END").format(
+    given_up=_GIVEN_UP)
+
+
+def settle_stale(conn: psycopg.Connection, *, version: str, shard: int | None, request_max_attempts: int) -> int:
+    """Settle the scope's pending repair requests whose passage no longer needs them as
+    done, with the reason (extraction took the passage back, or it is done or gone);
+    rows another transaction holds are left for the next round. Returns how many."""
+    return conn.execute(sql.SQL("""
+        WITH stale AS (
+            SELECT q.passage_id, coalesce(r.status, 'gone') AS status
+            FROM repair_requests q
+            LEFT JOIN passage_requests r ON r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id
             WHERE q.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR q.shard = %(shard)s)
-              AND q.status = 'pending' AND q.attempts < %(max)s
-            ORDER BY q.passage_id FOR UPDATE SKIP LOCKED),
+              AND q.status = 'pending' AND NOT coalesce({qualifies}, false)
+            FOR UPDATE OF q SKIP LOCKED)
+        UPDATE repair_requests q SET status = 'done', updated_at = now(),
+                                     last_error = 'not repaired: the passage is ' || s.status || ' now'
+        FROM stale s WHERE q.extractor_version = %(version)s AND q.passage_id = s.passage_id""")
+        .format(qualifies=_QUALIFIES), dict(version=version, shard=shard, request_max=request_max_attempts)).rowcount
+
+
+def claim(conn: psycopg.Connection, *, version: str, shard: int | None, job_id: int, max_attempts: int,
+          request_max_attempts: int, fixed_chars: int, room_chars: int | None) -> Claim:
+    """Move the scope's pending repair requests with rounds left whose passage still needs
+    them into ``job_id`` (counting the round), in passage order, as many as fit in
+    ``room_chars`` prompt characters (None: all), with the passage_requests rows of the
+    ``failed`` ones; a request or passage another transaction holds is skipped. The rest
+    waits for the next round."""
+    params = dict(version=version, shard=shard, job=job_id, max=max_attempts, request_max=request_max_attempts,
+                  fixed=fixed_chars, room=room_chars)
+    row = conn.execute(sql.SQL("""
+        WITH locked AS (
+            SELECT q.passage_id, %(fixed)s + length(p.passage_text) + length(q.items::text) AS chars
+            FROM repair_requests q
+            JOIN passage_requests r ON r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id
+            JOIN passages p ON p.passage_id = q.passage_id
+            WHERE q.extractor_version = %(version)s AND (%(shard)s::int IS NULL OR q.shard = %(shard)s)
+              AND q.status = 'pending' AND q.attempts < %(max)s AND {qualifies}
+            ORDER BY q.passage_id
+            FOR UPDATE OF q, r SKIP LOCKED),
+        running AS (SELECT passage_id, chars, sum(chars) OVER (ORDER BY passage_id) AS upto FROM locked),
         claimed AS (
             UPDATE repair_requests q SET status = 'in_flight', job_id = %(job)s, attempts = q.attempts + 1,
                                          updated_at = now()
-            FROM locked l WHERE q.extractor_version = %(version)s AND q.passage_id = l.passage_id
-            RETURNING q.passage_id, q.kind, length(q.items::text) AS item_chars),
+            FROM running c
+            WHERE q.extractor_version = %(version)s AND q.passage_id = c.passage_id
+              AND (%(room)s::bigint IS NULL OR c.upto <= %(room)s::bigint)
+            RETURNING q.passage_id, q.kind, c.chars),
         moved AS (
             UPDATE passage_requests r SET status = 'in_flight', job_id = %(job)s, updated_at = now()
             FROM claimed c
-            WHERE c.kind = 'failed' AND r.extractor_version = %(version)s AND r.passage_id = c.passage_id
-              AND r.status IN ('failed', 'dead')
-            RETURNING r.passage_id)
-        SELECT count(*), coalesce(sum(length(p.passage_text) + c.item_chars), 0)::bigint, (SELECT count(*) FROM moved)
-        FROM claimed c JOIN passages p USING (passage_id)""",
-        dict(version=version, shard=shard, job=job_id, max=max_attempts)).fetchone()
-    return row[0], row[1]
+            WHERE c.kind = 'failed' AND r.extractor_version = %(version)s AND r.passage_id = c.passage_id)
+        SELECT (SELECT count(*) FROM locked), count(*), coalesce(sum(chars), 0)::bigint, count(*)
+        FROM claimed""").format(qualifies=_QUALIFIES), params).fetchone()
+    return Claim(*row)
 
 
 def job_requests(conn: psycopg.Connection, job_id: int) -> Iterator[tuple[str, tuple[str, list, str]]]:
@@ -109,10 +153,13 @@ def merge_unlocated(conn: psycopg.Connection, *, version: str, job_id: int, answ
         dict(job=job_id, answered=answered, version=version)).rowcount
 
 
-def finish(conn: psycopg.Connection, *, version: str, job_id: int, answered: list[str],
+def finish(conn: psycopg.Connection, *, version: str, job_id: int, repaired: dict[str, int],
            errors: dict[str, str]) -> dict[str, int]:
-    """Settle a repair job's requests: answered ones done (a repaired passage's ledger
-    count follows its rows), the others failed with their error. Returns counts by status."""
+    """Settle a repair job's requests: the answered ones (``repaired``: passage id -> rows
+    the answer loaded) done, with concepts_repaired and, for unlocated items, how many were
+    dropped (a repaired passage's ledger count follows its rows); the others failed with
+    their error. Returns counts by status."""
+    answered = list(repaired)
     conn.execute("""
         UPDATE passage_requests r SET concept_count = n.rows, updated_at = now()
         FROM repair_requests q,
@@ -123,11 +170,19 @@ def finish(conn: psycopg.Connection, *, version: str, job_id: int, answered: lis
           AND r.extractor_version = q.extractor_version AND r.passage_id = q.passage_id AND r.status = 'done'""",
                  dict(job=job_id, answered=answered))
     rows = conn.execute("""
+        WITH n AS (SELECT passage_id, ((%(repaired)s::jsonb)->>(passage_id::text))::int AS repaired
+                   FROM repair_requests WHERE job_id = %(job)s AND status = 'in_flight')
         UPDATE repair_requests q
-        SET status = CASE WHEN q.passage_id = ANY(%(answered)s::uuid[]) THEN 'done' ELSE 'failed' END,
+        SET status = CASE WHEN n.repaired IS NULL THEN 'failed' ELSE 'done' END,
+            concepts_repaired = n.repaired,
+            concepts_dropped = CASE WHEN q.kind = 'unlocated' AND n.repaired IS NOT NULL
+                                    THEN greatest(jsonb_array_length(q.items) - n.repaired, 0) END,
             last_error = (%(errors)s::jsonb)->>(q.passage_id::text), updated_at = now()
+        FROM n
         WHERE q.job_id = %(job)s AND q.status = 'in_flight' AND q.extractor_version = %(version)s
-        RETURNING q.status""", dict(job=job_id, answered=answered, errors=Jsonb(errors), version=version)).fetchall()
+          AND q.passage_id = n.passage_id
+        RETURNING q.status""",
+        dict(job=job_id, repaired=Jsonb(repaired), errors=Jsonb(errors), version=version)).fetchall()
     counts: dict[str, int] = {}
     for (status,) in rows:
         counts[status] = counts.get(status, 0) + 1
@@ -146,16 +201,3 @@ def release(conn: psycopg.Connection, job_id: int, note: str, max_attempts: int)
         UPDATE repair_requests SET status = 'pending', job_id = NULL, attempts = greatest(attempts - 1, 0),
                                    last_error = %s, updated_at = now()
         WHERE job_id = %s AND status = 'in_flight'""", (note, job_id)).rowcount
-
-
-def shards_of_job(conn: psycopg.Connection, job_id: int) -> list[int]:
-    return [s for (s,) in conn.execute(
-        "SELECT DISTINCT shard FROM repair_requests WHERE job_id = %s ORDER BY 1", (job_id,))]
-
-
-def remaining(conn: psycopg.Connection, *, version: str, shard: int | None) -> dict[str, int]:
-    """status -> repair requests of the scope."""
-    return dict(conn.execute(
-        """SELECT status, count(*) FROM repair_requests
-           WHERE extractor_version = %s AND (%s::int IS NULL OR shard = %s) GROUP BY 1""",
-        (version, shard, shard)).fetchall())

@@ -18,14 +18,14 @@ import psycopg
 
 from polymath_assets.concepts.normalize import normalize_key
 from polymath_assets.extraction import runner
-from polymath_assets.extraction.requests import measured_answer_tokens
+from polymath_assets.extraction.estimate import PROJECTED_PASSAGES
+from polymath_assets.extraction.requests import gold_answer_tokens
 from polymath_assets.extraction.runner import ExtractionSettings
 from polymath_assets.gemini.client import BatchClient
 from polymath_assets.kb import comparison as sql
-from polymath_assets.kb import ledger
+from polymath_assets.kb import control, ledger
 from polymath_assets.operations.extraction import drive
 
-PROJECTED_PASSAGES = 550_000
 EXAMPLES = 5
 
 
@@ -96,22 +96,12 @@ def compare_versions(conn: psycopg.Connection, client: BatchClient, s: Extractio
                      timeout_s: float | None = None, progress: Callable[[str], None] = lambda _: None,
                      ) -> PilotComparison:
     """Extract one random sample with both prompt versions and compare the results."""
-    selection = sql.next_selection(conn, s.version)
-    sample = sql.sample(conn, version=s.version, size=size, seed=selection)
-    conn.commit()
-    sides = []
-    for prompt_version in prompt_versions:
-        side = _settings(s, prompt_version)
-        sql.register(conn, version=side.version, passage_ids=sample, shard_count=s.shard_count,
-                     fingerprint=side.request.fingerprint(), selection=selection)
-        ledger.save_checkpoint(conn, side.version, "pilot", {"size": size, "selection": selection,
-                                                              "compare": list(prompt_versions)})
-        conn.commit()
-        progress(f"{prompt_version}: {len(sample)} passages as {side.version}")
+    selection, sample, sides = select_sample(conn, s, prompt_versions, size)
+    for side in sides:
+        progress(f"{side.request.prompt_version}: {len(sample)} passages as {side.version}")
         summary = drive(conn, client, runner.calibrate_tokens(conn, client, side), pilot=True,
                         poll_interval_s=poll_interval_s, timeout_s=timeout_s, progress=progress)
         runner.finish_run(conn, side, "pilot", {"jobs_submitted": summary.jobs_submitted})
-        sides.append(side)
     found = [sql.concepts(conn, side.version, selection) for side in sides]
     keys = [{(pid, normalize_key(name)) for pid, name, _ in rows} for rows in found]
     columns = [_column(conn, side, rows, keys[i] - keys[1 - i], selection)
@@ -120,10 +110,30 @@ def compare_versions(conn: psycopg.Connection, client: BatchClient, s: Extractio
     return PilotComparison(selection, len(sample), columns)
 
 
+def select_sample(conn: psycopg.Connection, s: ExtractionSettings, prompt_versions: tuple[str, str],
+                  size: int) -> tuple[str, list[str], list[ExtractionSettings]]:
+    """A new comparison's selection tag and sample, registered as each side's pilot, in one
+    transaction under the version's selection lock (a pilot's): two comparisons started at
+    once take two tags and two disjoint samples. Returns (tag, passage ids, each side's
+    settings)."""
+    control.lock_selection(conn, s.version)
+    selection = sql.next_selection(conn, s.version)
+    sample = sql.sample(conn, version=s.version, size=size, seed=selection)
+    sides = [_settings(s, prompt_version) for prompt_version in prompt_versions]
+    for side in sides:
+        ledger.register_pilot(conn, version=side.version, size=len(sample), shard_count=s.shard_count,
+                              fingerprint=side.request.fingerprint(), selection=selection, seed=selection,
+                              among=sample)
+        ledger.save_checkpoint(conn, side.version, "pilot", {"size": size, "selection": selection,
+                                                              "compare": list(prompt_versions)})
+    conn.commit()
+    return selection, sample, sides
+
+
 def _settings(s: ExtractionSettings, prompt_version: str) -> ExtractionSettings:
     request = replace(s.request, prompt_version=prompt_version)
     version = f"{s.version}@{prompt_version}"
-    return replace(s, version=version, request=request, expected_output_tokens=measured_answer_tokens(prompt_version),
+    return replace(s, version=version, request=request, expected_output_tokens=gold_answer_tokens(prompt_version),
                    work_dir=s.work_dir.parent / version)
 
 

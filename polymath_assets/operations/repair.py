@@ -8,8 +8,10 @@ Covered, per passage of the scope (a shard, or the whole version):
   each exactly as written in the passage, or leave it out" — in the same answer format.
   Repaired concepts replace those rows; an item the model leaves out, or copies in a way
   that still cannot be located, is dropped (a concept without evidence is not kept).
-- ``failed``: a request whose answer did not parse or was cut off (MAX_TOKENS), or a dead
-  passage: asked again with the extraction prompt, its result recorded as extraction's.
+- ``failed``: a passage extraction gave up on — dead after POLYMATH_MAX_ATTEMPTS failed
+  answers (not parsed, cut off at MAX_TOKENS, request errors): asked again with the
+  extraction prompt, its result recorded as extraction's. A failed request with attempts
+  left is extraction's own retry, never taken here, so no passage is in two jobs at once.
 
 Bounds: a passage takes part in at most POLYMATH_REPAIR_MAX_ATTEMPTS rounds; each round's
 estimate is reserved in the spend ledger under the budget cap before anything is sent,
@@ -39,7 +41,7 @@ from polymath_assets.gemini.client import BatchClient
 from polymath_assets.kb import control, ledger
 from polymath_assets.kb import repair as sql
 from polymath_assets.kb.concepts import Outcome, load_concepts, record_outcomes
-from polymath_assets.kb.quality import extraction_metrics
+from polymath_assets.kb.quality import extraction_metrics, extraction_metrics_by_shard
 from polymath_assets.qc.gates import GateResult, Thresholds, evaluate
 
 PURPOSE = "repair"
@@ -61,6 +63,12 @@ def build_repair_request(payload: tuple[str, list, str], settings) -> dict:
     return request
 
 
+def held_back(gates: dict[int, list[GateResult]]) -> dict[int, list[str]]:
+    """shard -> names of the gates it fails, for the shards that fail any."""
+    return {shard: [g.name for g in found if not g.passed] for shard, found in gates.items()
+            if any(not g.passed for g in found)}
+
+
 @dataclass
 class RepairResult:
     scope: str
@@ -78,8 +86,7 @@ class RepairResult:
 
     @property
     def held_back_after(self) -> dict[int, list[str]]:
-        return {s: [g.name for g in gates if not g.passed] for s, gates in self.gates_after.items()
-                if any(not g.passed for g in gates)}
+        return held_back(self.gates_after)
 
     @property
     def passed(self) -> bool:
@@ -115,42 +122,28 @@ def repair(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings,
     merge their results, then evaluate the gates of the shards concerned again."""
     scope = "all" if shard is None else f"shard-{shard}"
     result = RepairResult(scope)
-    shards = [shard] if shard is not None else _shards_with_repairs(conn, s)
     thresholds = thresholds or Thresholds()
-    result.held_back_before = _verdicts(conn, s, shards, thresholds)
-    for note in _recover(conn, client, s):
-        result.notes.append(note)
-        progress(note)
-    conn.commit()
+    result.held_back_before = held_back(_gates(conn, s, shard, thresholds))
+    _recover(conn, client, s, result, progress)
     # One submitter per repair scope; a second process waits for it, then finds the
     # passages registered and in flight, submits nothing and waits for the same job.
     with control.scope_lock(conn, s.version, f"{PURPOSE}-{scope}", wait=True):
-        result.registered = sql.register(conn, version=s.version, shard=shard, max_attempts=max_attempts)
+        result.registered = sql.register(conn, version=s.version, shard=shard, max_attempts=max_attempts,
+                                         request_max_attempts=s.max_attempts)
         conn.commit()
         _submit(conn, client, s, shard, max_attempts, result, progress)
     _settle(conn, client, s, shard, result, poll_interval_s, timeout_s, progress)
-    shards = [shard] if shard is not None else sorted(set(shards) | set(_shards_with_repairs(conn, s)))
-    result.gates_after = {sh: evaluate(extraction_metrics(conn, s.version, sh), thresholds, empty_passes=True)
-                          for sh in shards}
-    conn.commit()
+    result.gates_after = _gates(conn, s, shard, thresholds)
     return result
 
 
-def _shards_with_repairs(conn: psycopg.Connection, s: ExtractionSettings) -> list[int]:
-    from polymath_assets.kb.quality import extraction_metrics_by_shard
-
-    return sorted(extraction_metrics_by_shard(conn, s.version))
-
-
-def _verdicts(conn, s, shards, thresholds) -> dict[int, list[str]]:
-    found = {}
-    for shard in shards:
-        failed = [g.name for g in evaluate(extraction_metrics(conn, s.version, shard), thresholds, empty_passes=True)
-                  if not g.passed]
-        if failed:
-            found[shard] = failed
+def _gates(conn: psycopg.Connection, s: ExtractionSettings, shard: int | None,
+           thresholds: Thresholds) -> dict[int, list[GateResult]]:
+    """shard -> its gates: the one shard's, or every shard's from one grouped pass."""
+    by_shard = ({shard: extraction_metrics(conn, s.version, shard)} if shard is not None
+                else extraction_metrics_by_shard(conn, s.version))
     conn.commit()
-    return found
+    return {sh: evaluate(metrics, thresholds, empty_passes=True) for sh, metrics in by_shard.items()}
 
 
 def _submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
@@ -160,64 +153,71 @@ def _submit(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
     if active:
         result.notes.append(f"repair job {active[0].job_id} is still in flight")
         return
+    stale = sql.settle_stale(conn, version=s.version, shard=shard, request_max_attempts=s.max_attempts)
+    conn.commit()
+    if stale:
+        result.notes.append(f"{stale} repair requests settled without a repair: their passages no longer need one")
     control.lock_gate(conn)  # the same gate as extraction: claims, caps and the reservation together
+    enqueued, room_chars = runner.enqueued_room(conn, s)
     job_id = control.create_job(conn, version=s.version, shard=shard, provider=client.provider, model=s.model,
                                 owner=s.owner, lease_s=s.lease_s, purpose=PURPOSE)
-    claimed, chars = sql.claim(conn, version=s.version, shard=shard, job_id=job_id, max_attempts=max_attempts)
-    if not claimed:
+    claim = sql.claim(conn, version=s.version, shard=shard, job_id=job_id, max_attempts=max_attempts,
+                      request_max_attempts=s.max_attempts,
+                      fixed_chars=fixed_prompt_chars(s.request) + len(REPAIR_INSTRUCTION), room_chars=room_chars)
+    if not claim.claimed:
         conn.rollback()
-        result.notes.append("nothing to repair")
+        result.notes.append(f"repair {runner.cap_deferral(s, 'the repair round', enqueued)}; run the same command "
+                            "again once jobs finish" if claim.candidates else "nothing to repair")
         return
-    fixed = fixed_prompt_chars(s.request) + len(REPAIR_INSTRUCTION)
-    usd = runner.reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claimed,
-                                       prompt_chars=chars + claimed * fixed)
+    usd = runner.reserve_within_budget(conn, s, job_id=job_id, shard=shard, requests=claim.claimed,
+                                       prompt_chars=claim.prompt_chars)
     conn.commit()
     try:
-        runner._build_and_create(conn, client, s, shard, job_id, control.Claim(claimed, claimed, chars, claimed), usd,
-                                 rows=sql.job_requests(conn, job_id), build=build_repair_request, purpose=PURPOSE)
+        runner._build_and_create(conn, client, s, shard, job_id, claim, usd, rows=sql.job_requests(conn, job_id),
+                                 build=build_repair_request, purpose=PURPOSE)
     except BaseException:
         runner._give_up(conn, job_id, s.owner)
         raise
+    if claim.claimed < claim.candidates:
+        result.notes.append(f"{claim.candidates - claim.claimed} repairs wait for the next round: no room for them "
+                            f"under POLYMATH_MAX_ENQUEUED_TOKENS={s.max_enqueued_tokens:,}; run the same command again")
     result.job_ids.append(job_id)
-    result.requests += claimed
+    result.requests += claim.claimed
     result.estimated_usd += usd
-    progress(f"repair job {job_id}: submitted {claimed} passages (≈${usd:.4f})")
+    progress(f"repair job {job_id}: submitted {claim.claimed} passages (≈${usd:.4f})")
 
 
-def _recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings) -> list[str]:
-    """Repair jobs a crash left unsubmitted, settled as extraction's are (runner.recover)."""
-    notes = []
-    taken = control.take_over_stale(conn, s.version, s.owner, s.lease_s, purpose=PURPOSE)
-    for job in ledger.jobs(conn, s.version, control.BUILDING_STATES, job_ids=taken, purpose=PURPOSE):
-        found = client.find_by_display_name(job.display_name) if job.state == "uploaded" else None
-        if found:
-            control.transition(conn, job.job_id, expected="uploaded", owner=s.owner, job_name=found,
-                               state="submitted", submitted_at=runner._now())
-            notes.append(f"repair job {job.job_id}: re-attached to {found}")
-        elif control.transition(conn, job.job_id, expected=job.state, owner=s.owner, state="abandoned",
-                                enqueued_tokens=0, error="interrupted before submission"):
-            released = sql.release(conn, job.job_id, "repair job interrupted before submission", s.max_attempts)
-            control.release_spend(conn, job.job_id, "abandoned before the provider had it")
-            notes.append(f"repair job {job.job_id}: interrupted before submission; {released} repairs wait again")
-        conn.commit()
-    return notes
+def _releaser(s: ExtractionSettings):
+    """How a repair job that failed as a whole, or never reached the provider, gives its
+    requests back (runner.refresh and runner.recover call it with conn, job id, note)."""
+    return lambda conn, job_id, note: sql.release(conn, job_id, note, s.max_attempts)
+
+
+def _recover(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, result: RepairResult,
+             progress) -> None:
+    """Repair jobs a crash left being built, settled as extraction's are."""
+    for note in runner.recover(conn, client, s, purpose=PURPOSE, release=_releaser(s)):
+        result.notes.append(note)
+        progress(note)
 
 
 def _settle(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings, shard: int | None,
             result: RepairResult, poll_interval_s: float, timeout_s: float | None, progress) -> None:
-    """Poll the scope's repair jobs and merge each finished one, until none is in flight."""
+    """Poll the scope's repair jobs and merge each finished one, until none is in flight; a
+    job a crashed process left being built is recovered once its lease is out."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         jobs = ledger.jobs(conn, s.version, control.ENQUEUED_STATES + ("succeeded",), shard=shard, purpose=PURPOSE)
         conn.commit()
         if not jobs:
             return
+        if any(job.state in control.BUILDING_STATES for job in jobs):
+            _recover(conn, client, s, result, progress)
         for job in jobs:
             if job.state in control.BUILDING_STATES:
-                continue  # its owner is still creating it
+                continue  # its owner is still creating it, or it was recovered just now
             if job.state != "succeeded":
-                status = runner.refresh(conn, client, s, job, release=lambda c, job_id, note: sql.release(
-                    c, job_id, note, s.max_attempts))
+                status = runner.refresh(conn, client, s, job, release=_releaser(s))
                 if status.state in ledger.TERMINAL_FAILED_STATES:
                     progress(f"repair job {job.job_id}: {status.state}; its repairs wait for the next round")
                 if status.state != "succeeded":
@@ -245,7 +245,7 @@ def _ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
             return None
         path = runner._download(client, s, output_file, job.job_id)
         targets = sql.job_targets(conn, job.job_id)
-        rows, answered, errors, outcomes = [], [], {}, []
+        rows, repaired, errors, outcomes = [], {}, {}, []
         seen = set()
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -274,18 +274,18 @@ def _ingest(conn: psycopg.Connection, client: BatchClient, s: ExtractionSettings
                 else:
                     outcomes.append(Outcome(parsed.key, True, len(found), None))
                 rows += found
-                answered.append(parsed.key)
+                repaired[parsed.key] = len(found)
         for key, (kind, _, _) in targets.items():
             if key not in seen:
                 errors[key] = "no result line for this repair"
                 stats.missing_keys += 1
                 if kind == "failed":
                     outcomes.append(Outcome(key, False, 0, errors[key]))
-        replaced = sql.merge_unlocated(conn, version=s.version, job_id=job.job_id, answered=answered)
+        replaced = sql.merge_unlocated(conn, version=s.version, job_id=job.job_id, answered=list(repaired))
         loaded = load_concepts(conn, iter(rows))
         counts = record_outcomes(conn, version=s.version, job_id=job.job_id, outcomes=outcomes,
                                  max_attempts=s.max_attempts)
-        settled = sql.finish(conn, version=s.version, job_id=job.job_id, answered=answered, errors=errors)
+        settled = sql.finish(conn, version=s.version, job_id=job.job_id, repaired=repaired, errors=errors)
         stats.concepts = loaded
         actual = s.prices.cost(stats.prompt_tokens, stats.output_tokens, stats.cached_tokens)
         control.transition(conn, job.job_id, expected="succeeded", state="ingested", ingested_at=runner._now(),
