@@ -33,6 +33,7 @@ from polymath_assets.concepts.names import name_encoder
 from polymath_assets.concepts.pipeline import resolve_corpus
 from polymath_assets.concepts.resolver import ResolverSettings
 from polymath_assets.config import Config
+from polymath_assets.extraction.estimate import PROJECTED_PASSAGES
 from polymath_assets.graph import cypher, open_graph, sync_shard
 from polymath_assets.kb.db import migrate_database
 from polymath_assets.local import embedded_graph, embedded_postgres
@@ -40,7 +41,7 @@ from polymath_assets.local import embedded_graph, embedded_postgres
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
 from polymath_assets_tests.graph_corpus import merged_mentions, write_concepts  # noqa: E402
 
-TARGET_PASSAGES = 550_000  # the production corpus, for the restart extrapolation
+TARGET_PASSAGES = PROJECTED_PASSAGES  # the production corpus (550k passages), for the restart extrapolation
 RESTART_REPEAT = 3         # clean restarts per graph, the median reported
 
 # The former path (the neo4j driver over FalkorDB's Bolt listener, statements split below

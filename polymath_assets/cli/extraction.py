@@ -182,8 +182,9 @@ def status_command(as_json: bool) -> None:
 @timeout_option
 @interruptible
 def repair_command(shard: int | None, offline: bool | None, poll_interval: float, timeout: float | None) -> None:
-    """One bounded repair round: concepts whose evidence cannot be located, answers that did
-    not parse or were cut off, and dead passages are asked again (only those), merged into
+    """One bounded repair round: concepts whose evidence cannot be located, and passages
+    extraction gave up on (answers that did not parse or were cut off, every attempt used)
+    are asked again (only those), merged into
     the same version's rows, and the shards' gates evaluated again; a shard that passes now
     carries on (embeddings, canonical concepts, graph) and the QC report is written again.
     Exit 1 if a shard is still held back."""

@@ -127,7 +127,7 @@ def repair_job(assets: list[dg.AssetsDefinition]) -> dg.JobDefinition:
     @dg.op(required_resource_keys=set(RESOURCE_KEYS))
     def repair_shards(context: dg.OpExecutionContext, config: RepairConfig) -> None:
         """One bounded repair round (what `polymath repair` does): concepts whose evidence
-        cannot be located, answers that did not parse or were cut off, and dead passages are
+        cannot be located, and passages extraction gave up on (unparsed or cut-off answers) are
         asked again, only those; then every shard that was held back and passes now carries
         on — its concepts accepted, embedded, resolved and projected — and the QC report is
         written again."""
